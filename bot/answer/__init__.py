@@ -1,0 +1,1 @@
+"""Answering: retrieve, gate on confidence, compose with citations, check the citations."""

@@ -1,0 +1,234 @@
+"""``helpdesk-bot`` command line: demo, sync, ask, eval.
+
+Errors a user can cause print one line (``error: ...``) and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bot.errors import HelpdeskBotError, InputError
+from bot.logging import configure_logging
+from bot.models import Answer, Audience
+from bot.settings import Settings
+from connectors.base import ConnectorError
+
+log = structlog.get_logger(__name__)
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+@contextmanager
+def progress(total: int | None, desc: str):  # type: ignore[no-untyped-def]
+    """A tqdm bar on a terminal, nothing otherwise; yields an ``advance(n)`` callable."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="doc", leave=False, file=sys.stderr)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.runtime import Runtime
+
+    return Runtime(settings)
+
+
+# --- sync ---------------------------------------------------------------------------------
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sync.runner import sync_source
+
+    with _runtime(settings) as rt:
+        connectors = rt.connectors()
+        if args.source:
+            connectors = [c for c in connectors if c.name == args.source]
+            if not connectors:
+                names = ", ".join(c.name for c in rt.connectors()) or "none"
+                raise InputError(f"no source named {args.source!r} (configured: {names})")
+        if not connectors:
+            raise InputError("no sources configured: set HELPDESK_FILES_DIR or HELPDESK_SAMPLE_KB=true")
+        for connector in connectors:
+            with progress(None, f"sync {connector.name}") as advance:
+                report = sync_source(connector, indexer=rt.indexer, state=rt.state, full=args.full, on_progress=advance)
+            s = report.stats
+            print(f"{report.source}: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, "
+                  f"{s.deleted} deleted; {s.chunks_embedded} chunks embedded"
+                  + (f"; {len(report.skipped)} files skipped" if report.skipped else "")
+                  + (f"; PII masked: {s.pii}" if s.pii else ""))
+            for reason in report.skipped:
+                print(f"  skipped: {reason}")
+    return 0
+
+
+# --- ask ----------------------------------------------------------------------------------
+def render_answer(answer: Answer) -> str:
+    lines = [answer.text, ""]
+    if answer.citations:
+        lines.append("Sources:")
+        for c in answer.citations:
+            where = f" ({c.url})" if c.url else ""
+            section = f" › {c.section}" if c.section else ""
+            lines.append(f"  [{c.n}] {c.title}{section}{where}  [{c.audience.value}]")
+    lines.append(f"(confidence {answer.confidence:.2f}, {answer.composer}, {answer.timings.get('total_ms', 0):.0f} ms)")
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    question = " ".join(args.question)
+    with _runtime(settings) as rt:
+        answer = rt.answers.answer(question, Audience(args.audience))
+    if args.json:
+        print(answer.model_dump_json())
+    else:
+        print(render_answer(answer))
+    return 0
+
+
+# --- demo ---------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.files import sample_kb_path
+
+    settings = settings.model_copy(update={"sample_kb": True})
+    print("Syncing the bundled sample knowledge base into the embedded store ...")
+    cmd_sync(argparse.Namespace(source=None, full=False), settings)
+    questions = [q.strip() for q in (sample_kb_path() / "questions.txt").read_text(encoding="utf-8").splitlines() if q.strip()]
+    with _runtime(settings) as rt:
+        for q in questions[: args.questions]:
+            print("\n" + "=" * 78 + f"\nQ: {q}  (audience: customer)\n" + "-" * 78)
+            print(render_answer(rt.answers.answer(q, Audience.CUSTOMER)))
+    print(textwrap.dedent("""
+        ------------------------------------------------------------------------------
+        Ask your own question:
+          .venv/bin/helpdesk-bot ask "How do I add a team member?"
+          .venv/bin/helpdesk-bot ask --audience agent "What is the refund approval limit?"
+        Index your own help center: HELPDESK_FILES_DIR=/path/to/folder .venv/bin/helpdesk-bot sync
+        """))
+    return 0
+
+
+# --- eval ---------------------------------------------------------------------------------
+def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.answer.retriever import RetrievalParams, Retriever
+    from bot.evaluation import corpus_documents, evaluate, read_jsonl, read_qrels
+    from bot.index.chunking import Chunker
+    from bot.index.edge_store import EdgeStore
+    from bot.index.embeddings import Embedder
+    from bot.index.indexer import Indexer
+    from bot.index.sparse import SparseEncoder
+
+    queries = list(read_jsonl(Path(args.queries)))
+    qrels = read_qrels(Path(args.qrels))
+    index_dir = Path(args.index_dir) if args.index_dir else settings.data_dir / "eval" / Path(args.corpus).resolve().parent.name
+    s = settings
+    embedder = Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens)
+    sparse = SparseEncoder()
+    store = EdgeStore(index_dir)
+    try:
+        indexer = Indexer(store=store, embedder=embedder, sparse=sparse,
+                          chunker=Chunker(chunk_tokens=s.chunk_tokens, overlap_tokens=s.chunk_overlap_tokens),
+                          masker=None, collection_prefix="eval")
+        docs = list(corpus_documents(Path(args.corpus)))
+        with progress(len(docs), "index") as advance:
+            stats = indexer.index(docs, on_progress=advance)
+        stale = [d for v in indexer.existing_hashes().values() for d in v if d not in {x.id for x in docs}]
+        indexer.delete(stale)
+        store.flush()
+        if stats.chunks_embedded:
+            log.info("eval_indexed", **stats.as_dict())
+            indexer.optimize()
+        params = RetrievalParams(limit=10, prefetch_limit=max(s.prefetch_limit, 100), rrf_k=s.rrf_k,
+                                 dense_weight=s.dense_weight, sparse_weight=s.sparse_weight)
+        retriever = Retriever(store=store, embedder=embedder, sparse=sparse, params=params, collection_prefix="eval")
+        with progress(len(queries), "queries") as advance:
+            result = evaluate(retriever, queries, qrels, min_confidence=s.min_confidence, on_progress=advance)
+    finally:
+        store.close()
+    if args.per_query:
+        Path(args.per_query).write_text("\n".join(json.dumps(r) for r in result.per_query) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(result.metrics))
+    else:
+        for k, v in result.metrics.items():
+            print(f"{k:>16}: {v}")
+    return 0
+
+
+# --- entry point --------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="helpdesk-bot", description="Grounded, cited answers for support teams.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="sync the sample knowledge base and answer sample questions")
+    p.add_argument("--questions", type=int, default=4, help="how many sample questions to answer")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sync", help="sync configured sources into the store")
+    p.add_argument("--source", help="only this source")
+    p.add_argument("--full", action="store_true", help="ignore checkpoints and re-read everything")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("ask", help="answer a question with citations")
+    p.add_argument("question", nargs="+")
+    p.add_argument("--audience", choices=[a.value for a in Audience], default=Audience.CUSTOMER.value)
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="evaluate retrieval quality")
+    esub = p.add_subparsers(dest="what", required=True)
+    r = esub.add_parser("retrieval", help="index a BEIR corpus and score the retriever on its queries")
+    r.add_argument("--corpus", required=True)
+    r.add_argument("--queries", required=True)
+    r.add_argument("--qrels", required=True)
+    r.add_argument("--index-dir", help="where to keep the index between runs (default: under the data dir)")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--per-query", help="write per-query rankings (JSONL) to this file")
+    r.set_defaults(func=cmd_eval_retrieval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic ValidationError: show the first problem on one line
+        print(f"error: invalid settings: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.log_level, settings.log_format)
+    func: Callable[[argparse.Namespace, Settings], int] = args.func
+    try:
+        return func(args, settings)
+    except (HelpdeskBotError, ConnectorError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _first_line(exc: Exception) -> str:
+    errors: Any = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        loc = ".".join(str(x) for x in first.get("loc", ()))
+        return f"{loc}: {first.get('msg')}"
+    return str(exc).splitlines()[0]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

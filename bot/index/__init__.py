@@ -1,0 +1,1 @@
+"""Indexing: chunking, embeddings, sparse encoding, the Qdrant store and the indexer."""

@@ -1,0 +1,129 @@
+"""Split documents into retrievable chunks with llama-index node parsers and a local tokenizer.
+
+Markdown is first cut at its headings (``MarkdownNodeParser``), small neighbouring sections are
+packed together up to the token budget, long ones are split on sentence boundaries
+(``SentenceSplitter``) with overlap. Token counts come from the embedding model's own
+word-piece tokenizer, so a chunk always fits the model and tiktoken is never touched (it would
+download its encodings). Every chunk's text starts with the document title and section path, so
+a passage read alone still says what it is about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llama_index.core import Document as LlamaDocument
+from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
+
+from bot.index.embeddings import load_tokenizer
+from bot.models import Chunk, Document
+
+SECTION_SEPARATOR = " › "
+
+
+@dataclass(frozen=True)
+class _Section:
+    path: str
+    text: str
+    tokens: int
+
+
+class Chunker:
+    """Documents in, chunks out.
+
+    Args:
+        chunk_tokens: most word pieces of passage text per chunk (title and path come on top).
+        overlap_tokens: overlap between consecutive pieces of one long section.
+        count_tokens: token counter; defaults to the embedding model's tokenizer.
+    """
+
+    def __init__(
+        self,
+        *,
+        chunk_tokens: int = 200,
+        overlap_tokens: int = 40,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
+        if overlap_tokens >= chunk_tokens:
+            raise ValueError("chunk overlap must be smaller than the chunk size")
+        if count_tokens is None:
+            tokenizer = load_tokenizer()
+
+            def count_tokens(text: str) -> int:
+                return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+            def tokenize(text: str) -> list[int]:
+                return tokenizer.encode(text, add_special_tokens=False).ids
+        else:
+            counter = count_tokens
+
+            def tokenize(text: str) -> list[int]:
+                return [0] * counter(text)
+
+        self.count_tokens = count_tokens
+        self.chunk_tokens = chunk_tokens
+        self._markdown = MarkdownNodeParser(include_metadata=True, include_prev_next_rel=False)
+        self._splitter = SentenceSplitter(
+            chunk_size=chunk_tokens,
+            chunk_overlap=overlap_tokens,
+            tokenizer=tokenize,
+            include_metadata=False,
+            include_prev_next_rel=False,
+        )
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        sections = self._sections(doc)
+        pieces: list[tuple[str, str]] = []  # (section path, passage)
+        buffer: list[_Section] = []
+        buffered_tokens = 0
+
+        def flush() -> None:
+            nonlocal buffer, buffered_tokens
+            if buffer:
+                # Sections packed after the first keep their own heading inline.
+                parts = [buffer[0].text] + [f"## {s.path}\n{s.text}" if s.path else s.text for s in buffer[1:]]
+                pieces.append((buffer[0].path, "\n\n".join(parts)))
+            buffer, buffered_tokens = [], 0
+
+        for section in sections:
+            if section.tokens > self.chunk_tokens:
+                flush()
+                for part in self._splitter.split_text(section.text):
+                    pieces.append((section.path, part))
+                continue
+            if buffered_tokens + section.tokens > self.chunk_tokens:
+                flush()
+            buffer.append(section)
+            buffered_tokens += section.tokens
+        flush()
+
+        chunks = []
+        for n, (path, passage) in enumerate(pieces):
+            header = doc.title if not path else f"{doc.title}{SECTION_SEPARATOR}{path}"
+            passage = passage.strip()
+            chunks.append(Chunk(doc_id=doc.id, chunk_no=n, text=f"{header}\n\n{passage}", passage=passage, section=path))
+        return chunks
+
+    def _sections(self, doc: Document) -> list[_Section]:
+        nodes = self._markdown.get_nodes_from_documents([LlamaDocument(text=doc.text)])
+        sections: list[_Section] = []
+        for node in nodes:
+            text = node.get_content().strip()
+            if not text:
+                continue
+            parents = [p for p in str(node.metadata.get("header_path", "")).strip("/").split("/") if p]
+            first_line, _, rest = text.partition("\n")
+            own = first_line.lstrip("#").strip() if first_line.startswith("#") else ""
+            if own and not rest.strip():
+                continue  # a heading with nothing under it
+            path_parts = parents + ([own] if own else [])
+            # The document's own H1 repeats the title: keep it out of the path.
+            if path_parts and path_parts[0].strip().lower() == doc.title.strip().lower():
+                path_parts = path_parts[1:]
+            body = rest.strip() if own else text
+            path = SECTION_SEPARATOR.join(path_parts)
+            # Counted with its path: a packed section carries it inline as a heading.
+            tokens = self.count_tokens(body) + (self.count_tokens(path) if path else 0)
+            sections.append(_Section(path, body, tokens))
+        return sections

@@ -1,0 +1,208 @@
+"""Documents into the store: mask PII (in tickets and other customer-written kinds), chunk, skip what is unchanged, embed, upsert, delete stale.
+
+Unchanged documents (same content hash) cost one dictionary look-up. A changed document's
+chunks whose text is unchanged reuse their stored vectors instead of being embedded again.
+Writes per document are ordered so that a crash at any point leaves the document either in its
+old state or re-done by the next run: chunks 1..n first, then the stale tail is deleted, then
+chunk 0, which carries the document hash the next run compares against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import structlog
+
+from bot.index.chunking import Chunker
+from bot.index.embeddings import Embedder
+from bot.index.pii import PiiMasker
+from bot.index.sparse import SparseEncoder
+from bot.index.store import StoredPoint, VectorStore, point_id
+from bot.models import Chunk, Document, DocumentKind, Visibility
+
+log = structlog.get_logger(__name__)
+
+#: Chunks embedded together (across documents) for throughput.
+EMBED_BATCH_CHUNKS = 256
+
+
+@dataclass
+class IndexStats:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    pii: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def collection_name(prefix: str, visibility: Visibility) -> str:
+    return f"{prefix}_{visibility.value}"
+
+
+@dataclass
+class _Pending:
+    doc: Document
+    chunks: list[Chunk]
+    is_new: bool
+
+
+class Indexer:
+    """Keeps the store's collections in step with documents."""
+
+    def __init__(
+        self,
+        *,
+        store: VectorStore,
+        embedder: Embedder,
+        chunker: Chunker,
+        sparse: SparseEncoder | None = None,
+        masker: PiiMasker | None = None,
+        mask_kinds: frozenset[DocumentKind] = frozenset({DocumentKind.TICKET}),
+        collection_prefix: str = "kb",
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.sparse = sparse or SparseEncoder()
+        self.masker = masker
+        self.mask_kinds = mask_kinds
+        self.prefix = collection_prefix
+        self.collections = {v: collection_name(collection_prefix, v) for v in Visibility}
+        for name in self.collections.values():
+            store.ensure_collection(name, embedder.dim)
+
+    def existing_hashes(self, source: str | None = None) -> dict[Visibility, dict[str, str]]:
+        return {v: self.store.doc_hashes(name, source=source) for v, name in self.collections.items()}
+
+    def index(
+        self,
+        docs: Iterable[Document],
+        *,
+        existing: dict[Visibility, dict[str, str]] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> IndexStats:
+        """Index ``docs``; returns what changed. ``existing`` is updated in place as docs are written."""
+        stats = IndexStats()
+        known = existing if existing is not None else self.existing_hashes()
+        pending: list[_Pending] = []
+        pending_chunks = 0
+        for doc in docs:
+            if self.masker is not None and doc.kind in self.mask_kinds:
+                doc = doc.model_copy(update={"text": self.masker.mask(doc.text), "title": self.masker.mask(doc.title)})
+            target = doc.audience
+            other = Visibility.INTERNAL if target is Visibility.PUBLIC else Visibility.PUBLIC
+            if doc.id in known[other]:
+                # The document changed audience: it leaves the other collection first.
+                self.store.delete_doc(self.collections[other], doc.id)
+                known[other].pop(doc.id, None)
+            if known[target].get(doc.id) == doc.content_hash:
+                stats.unchanged += 1
+                if on_progress:
+                    on_progress(1)
+                continue
+            chunks = self.chunker.chunk(doc)
+            pending.append(_Pending(doc, chunks, doc.id not in known[target]))
+            pending_chunks += len(chunks)
+            if pending_chunks >= EMBED_BATCH_CHUNKS:
+                self._write(pending, stats, known, on_progress)
+                pending, pending_chunks = [], 0
+        if pending:
+            self._write(pending, stats, known, on_progress)
+        if self.masker is not None:
+            stats.pii = dict(self.masker.counts)
+        return stats
+
+    def _write(
+        self,
+        pending: list[_Pending],
+        stats: IndexStats,
+        known: dict[Visibility, dict[str, str]],
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        reusable = self._reusable_vectors(pending)
+        to_embed = [c.text for p in pending for c in p.chunks if c.content_hash not in reusable]
+        vectors = iter(self.embedder.embed(to_embed))
+        stats.chunks_embedded += len(to_embed)
+        for item in pending:
+            doc, collection = item.doc, self.collections[item.doc.audience]
+            points = []
+            for chunk in item.chunks:
+                dense = reusable.get(chunk.content_hash)
+                if dense is None:
+                    dense = next(vectors)
+                else:
+                    stats.chunks_reused += 1
+                points.append(
+                    StoredPoint(
+                        id=point_id(doc.id, chunk.chunk_no),
+                        dense=dense,
+                        sparse=self.sparse.encode_document(chunk.text),
+                        payload=_payload(doc, chunk, len(item.chunks)),
+                    )
+                )
+            # Order matters for crash safety; see the module docstring.
+            if len(points) > 1:
+                self.store.upsert(collection, points[1:])
+            self.store.delete_doc(collection, doc.id, from_chunk=max(len(points), 1))
+            if points:
+                self.store.upsert(collection, points[:1])
+            else:
+                self.store.delete_doc(collection, doc.id)
+            known[doc.audience][doc.id] = doc.content_hash
+            if item.is_new:
+                stats.added += 1
+            else:
+                stats.updated += 1
+            if on_progress:
+                on_progress(1)
+
+    def _reusable_vectors(self, pending: list[_Pending]) -> dict[str, np.ndarray]:
+        updated = [p for p in pending if not p.is_new]
+        if not updated:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        for p in updated:
+            out.update(self.store.dense_by_chunk_hash(self.collections[p.doc.audience], p.doc.id))
+        return out
+
+    def delete(self, doc_ids: Iterable[str], *, known: dict[Visibility, dict[str, str]] | None = None) -> int:
+        """Remove documents from every collection; returns how many were present."""
+        known = known if known is not None else self.existing_hashes()
+        deleted = 0
+        for doc_id in doc_ids:
+            for visibility, name in self.collections.items():
+                if doc_id in known[visibility]:
+                    self.store.delete_doc(name, doc_id)
+                    known[visibility].pop(doc_id, None)
+                    deleted += 1
+        return deleted
+
+    def optimize(self) -> None:
+        for name in self.collections.values():
+            self.store.optimize(name)
+
+
+def _payload(doc: Document, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
+    return {
+        "doc_id": doc.id,
+        "chunk_no": chunk.chunk_no,
+        "n_chunks": n_chunks,
+        "source": doc.source,
+        "kind": doc.kind.value,
+        "audience": doc.audience.value,
+        "title": doc.title,
+        "url": doc.url,
+        "section": chunk.section,
+        "text": chunk.passage,
+        "updated_at": doc.updated_at.isoformat() if doc.updated_at else None,
+        "doc_hash": doc.content_hash,
+        "chunk_hash": chunk.content_hash,
+    }

@@ -1,0 +1,190 @@
+"""Qdrant server or cluster through qdrant-client (``QDRANT_URL``).
+
+``":memory:"`` gives qdrant-client's in-process implementation of the same API, which the
+tests use in place of a server (no server binary can run on the build machines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from bot.errors import StoreError, StoreUnavailableError
+from bot.index.store import (
+    DENSE,
+    INTEGER_FIELDS,
+    KEYWORD_FIELDS,
+    SPARSE,
+    Filter,
+    Hit,
+    HybridQuery,
+    StoredPoint,
+    VectorStore,
+)
+
+UPSERT_BATCH = 256
+SCROLL_PAGE = 1000
+
+
+class ServerStore(VectorStore):
+    def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 10.0) -> None:
+        self.url = url
+        try:
+            if url == ":memory:":
+                self.client = QdrantClient(location=":memory:")
+            else:
+                self.client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout_s))
+            self._collections = {c.name for c in self.client.get_collections().collections}
+        except (ResponseHandlingException, UnexpectedResponse, OSError) as exc:
+            raise StoreUnavailableError(f"cannot reach the Qdrant server at {url} ({type(exc).__name__}); check QDRANT_URL") from exc
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ResponseHandlingException as exc:
+            raise StoreUnavailableError(f"Qdrant server at {self.url} is unreachable: {exc}") from exc
+        except UnexpectedResponse as exc:
+            raise StoreError(f"Qdrant server error {exc.status_code}: {str(exc)[:200]}") from exc
+
+    def has_collection(self, name: str) -> bool:
+        return name in self._collections
+
+    def ensure_collection(self, name: str, dim: int) -> None:
+        if name in self._collections or self._call(self.client.collection_exists, name):
+            self._collections.add(name)
+            return
+        self._call(
+            self.client.create_collection,
+            name,
+            vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+        )
+        for key in KEYWORD_FIELDS:
+            self._call(self.client.create_payload_index, name, key, qm.PayloadSchemaType.KEYWORD, wait=True)
+        for key in INTEGER_FIELDS:
+            self._call(self.client.create_payload_index, name, key, qm.PayloadSchemaType.INTEGER, wait=True)
+        self._collections.add(name)
+
+    def _require(self, name: str) -> None:
+        if name not in self._collections:
+            raise StoreError(f"collection {name!r} does not exist on {self.url} (run 'helpdesk-bot sync' first)")
+
+    def upsert(self, collection: str, points: Sequence[StoredPoint]) -> None:
+        self._require(collection)
+        for start in range(0, len(points), UPSERT_BATCH):
+            batch = [
+                qm.PointStruct(
+                    id=p.id,
+                    vector={
+                        DENSE: np.asarray(p.dense, dtype=np.float32).tolist(),
+                        SPARSE: qm.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+                    },
+                    payload=p.payload,
+                )
+                for p in points[start : start + UPSERT_BATCH]
+            ]
+            # wait=True: the call returns once the server has applied the write.
+            self._call(self.client.upsert, collection, points=batch, wait=True)
+
+    def delete_doc(self, collection: str, doc_id: str, *, from_chunk: int = 0) -> None:
+        self._require(collection)
+        must: list[Any] = [qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))]
+        if from_chunk > 0:
+            must.append(qm.FieldCondition(key="chunk_no", range=qm.Range(gte=from_chunk)))
+        self._call(self.client.delete, collection, points_selector=qm.FilterSelector(filter=qm.Filter(must=must)), wait=True)
+
+    def doc_hashes(self, collection: str, *, source: str | None = None) -> dict[str, str]:
+        flt: dict[str, Any] = {"chunk_no": 0}
+        if source is not None:
+            flt["source"] = source
+        rows = self.scroll_payloads(collection, filter=flt, fields=("doc_id", "doc_hash"))
+        return {r["doc_id"]: r.get("doc_hash", "") for r in rows}
+
+    def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
+        self._require(collection)
+        selector: Any = list(fields) or True
+        out: list[dict[str, Any]] = []
+        offset = None
+        while True:
+            records, offset = self._call(
+                self.client.scroll,
+                collection,
+                scroll_filter=_filter(filter),
+                limit=SCROLL_PAGE,
+                offset=offset,
+                with_payload=selector,
+                with_vectors=False,
+            )
+            out.extend(dict(r.payload or {}) for r in records)
+            if offset is None:
+                return out
+
+    def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
+        self._require(collection)
+        out: dict[str, np.ndarray] = {}
+        offset = None
+        while True:
+            records, offset = self._call(
+                self.client.scroll, collection, scroll_filter=_filter({"doc_id": doc_id}), limit=SCROLL_PAGE,
+                offset=offset, with_payload=["chunk_hash"], with_vectors=[DENSE],
+            )
+            for r in records:
+                vec = r.vector.get(DENSE) if isinstance(r.vector, dict) else None
+                if vec is not None and r.payload and r.payload.get("chunk_hash"):
+                    out[r.payload["chunk_hash"]] = np.asarray(vec, dtype=np.float32)
+            if offset is None:
+                return out
+
+    def count(self, collection: str, *, filter: Filter | None = None) -> int:
+        self._require(collection)
+        return self._call(self.client.count, collection, count_filter=_filter(filter), exact=True).count
+
+    def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
+        self._require(collection)
+        flt = _filter(query.filter)
+        dense = np.asarray(query.dense, dtype=np.float32).tolist()
+        prefetch = [qm.Prefetch(query=dense, using=DENSE, limit=query.prefetch_limit, filter=flt)]
+        weights = [query.dense_weight]
+        if len(query.sparse):
+            sparse = qm.SparseVector(indices=query.sparse.indices, values=query.sparse.values)
+            prefetch.append(qm.Prefetch(query=sparse, using=SPARSE, limit=query.prefetch_limit, filter=flt))
+            weights.append(query.sparse_weight)
+        response = self._call(
+            self.client.query_points,
+            collection,
+            prefetch=prefetch,
+            query=qm.RrfQuery(rrf=qm.Rrf(k=query.rrf_k, weights=weights)),
+            query_filter=flt,
+            limit=query.limit,
+            with_payload=True,
+            with_vectors=[DENSE] if query.with_dense else False,
+        )
+        hits = []
+        for p in response.points:
+            vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
+            hits.append(Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}),
+                            dense=np.asarray(vec, dtype=np.float32) if vec is not None else None))
+        return hits
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:
+            pass
+
+
+def _filter(flt: Filter | None) -> qm.Filter | None:
+    if not flt:
+        return None
+    must: list[Any] = []
+    for key, value in flt.items():
+        if isinstance(value, str | int | bool):
+            must.append(qm.FieldCondition(key=key, match=qm.MatchValue(value=value)))
+        else:
+            must.append(qm.FieldCondition(key=key, match=qm.MatchAny(any=list(value))))
+    return qm.Filter(must=must)

@@ -1,0 +1,101 @@
+"""Sparse lexical vectors: BM25 term-frequency saturation on the document side, IDF in Qdrant.
+
+Qdrant's ``Modifier.IDF`` computes inverse document frequency over the collection at query
+time, so a document vector only carries the saturated term frequency and a query vector the
+term presence. Terms are lower-cased word tokens, English stop words removed, Snowball-stemmed,
+hashed to a stable 31-bit index (the same on every machine and every run).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from functools import lru_cache
+
+import snowballstemmer
+
+#: BM25 parameters (Robertson et al.; the usual defaults).
+BM25_K1 = 1.2
+BM25_B = 0.75
+#: Typical number of terms in a chunk after stop-word removal: the length normaliser's pivot.
+AVERAGE_CHUNK_TERMS = 80.0
+
+TOKEN = re.compile(r"\w+", re.UNICODE)
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just let me more
+    most my myself no nor not now of off on once only or other our ours ourselves out over own same she
+    should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up very was we were what when where which while who whom why will with
+    would you your yours yourself yourselves s t d ll m re ve y""".split()
+)
+
+
+class SparseVector:
+    """Indices and values of a sparse vector (backend-neutral)."""
+
+    __slots__ = ("indices", "values")
+
+    def __init__(self, indices: list[int], values: list[float]) -> None:
+        self.indices = indices
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class SparseEncoder:
+    """Encodes documents and queries into BM25-style sparse vectors."""
+
+    def __init__(self, *, k1: float = BM25_K1, b: float = BM25_B, average_terms: float = AVERAGE_CHUNK_TERMS):
+        self.k1 = k1
+        self.b = b
+        self.average_terms = average_terms
+        self._stemmer = snowballstemmer.stemmer("english")
+
+    def terms(self, text: str) -> list[str]:
+        words = [w for w in TOKEN.findall(text.lower()) if w not in STOP_WORDS and not w.startswith("_")]
+        return [self._stem(w) for w in words if len(w) > 1 or w.isdigit()]
+
+    def _stem(self, word: str) -> str:
+        return _stem_cached(self._stemmer, word)
+
+    def encode_document(self, text: str) -> SparseVector:
+        counts = Counter(self.terms(text))
+        length = sum(counts.values())
+        norm = self.k1 * (1 - self.b + self.b * length / self.average_terms)
+        by_index: dict[int, float] = {}
+        for term, tf in counts.items():
+            idx = term_index(term)
+            by_index[idx] = by_index.get(idx, 0.0) + tf * (self.k1 + 1) / (tf + norm)
+        return _vector(by_index)
+
+    def encode_query(self, text: str) -> SparseVector:
+        by_index: dict[int, float] = {}
+        for term in set(self.terms(text)):
+            by_index[term_index(term)] = 1.0
+        return _vector(by_index)
+
+
+@lru_cache(maxsize=200_000)
+def term_index(term: str) -> int:
+    return zlib.crc32(term.encode("utf-8")) & 0x7FFFFFFF
+
+
+def _stem_cached(stemmer: snowballstemmer.stemmer, word: str) -> str:
+    cached = _STEMS.get(word)
+    if cached is None:
+        cached = stemmer.stemWord(word)
+        if len(_STEMS) < 500_000:
+            _STEMS[word] = cached
+    return cached
+
+
+_STEMS: dict[str, str] = {}
+
+
+def _vector(by_index: dict[int, float]) -> SparseVector:
+    indices = sorted(by_index)
+    return SparseVector(indices, [float(by_index[i]) for i in indices])

@@ -1,0 +1,134 @@
+"""The vector store: one interface, two backends chosen by settings.
+
+* :class:`~bot.index.edge_store.EdgeStore` (default): Qdrant's engine in-process through
+  ``qdrant-edge-py``, one shard per collection under the data directory. Fast (milliseconds at
+  100k chunks), but one process per data directory.
+* :class:`~bot.index.server_store.ServerStore`: a Qdrant server or cluster through
+  ``qdrant-client`` (``QDRANT_URL``); ``":memory:"`` runs qdrant-client's in-process stand-in
+  for the server API (used by the tests).
+
+Both store the same points: a named dense vector (``dense``, cosine), a named sparse vector
+(``sparse``, Qdrant's IDF modifier) and the chunk's payload; both answer a hybrid query with
+two prefetches fused by reciprocal-rank fusion inside Qdrant.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bot.index.sparse import SparseVector
+
+DENSE = "dense"
+SPARSE = "sparse"
+#: Payload fields with an index (filters and deletes run on them).
+KEYWORD_FIELDS = ("doc_id", "source", "audience", "kind")
+INTEGER_FIELDS = ("chunk_no",)
+#: uuid5 namespace of point ids: uuid5(namespace, f"{doc_id}#{chunk_no}").
+POINT_NAMESPACE = uuid.UUID("5b0c3f8e-7d0e-4f58-9a51-4a1a3c2e8d11")
+
+Filter = Mapping[str, str | Sequence[str]]
+
+
+def point_id(doc_id: str, chunk_no: int) -> str:
+    """Stable id of a chunk: re-running a sync overwrites instead of duplicating."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}#{chunk_no}"))
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    id: str
+    dense: np.ndarray
+    sparse: SparseVector
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+    dense: np.ndarray | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class HybridQuery:
+    dense: np.ndarray
+    sparse: SparseVector
+    limit: int = 10
+    prefetch_limit: int = 50
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    filter: Filter | None = None
+    with_dense: bool = True
+
+
+class VectorStore(abc.ABC):
+    """What the indexer and the retriever need from Qdrant."""
+
+    @abc.abstractmethod
+    def ensure_collection(self, name: str, dim: int) -> None:
+        """Create the collection (dense + sparse vectors, payload indexes) if it does not exist."""
+
+    @abc.abstractmethod
+    def has_collection(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def upsert(self, collection: str, points: Sequence[StoredPoint]) -> None:
+        """Write points; returns only once the write is acknowledged (durable)."""
+
+    @abc.abstractmethod
+    def delete_doc(self, collection: str, doc_id: str, *, from_chunk: int = 0) -> None:
+        """Delete a document's chunks numbered ``from_chunk`` and up."""
+
+    @abc.abstractmethod
+    def doc_hashes(self, collection: str, *, source: str | None = None) -> dict[str, str]:
+        """``{doc_id: doc_hash}`` of the documents stored (read from each document's chunk 0)."""
+
+    @abc.abstractmethod
+    def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
+        """``{chunk_hash: dense vector}`` of a stored document, to reuse unchanged chunks' vectors."""
+
+    @abc.abstractmethod
+    def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
+        """Dense and sparse prefetches fused by RRF, filtered on payload."""
+
+    @abc.abstractmethod
+    def count(self, collection: str, *, filter: Filter | None = None) -> int: ...
+
+    @abc.abstractmethod
+    def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Payloads (selected fields) of every matching point."""
+
+    def optimize(self, collection: str) -> None:  # noqa: B027 - optional for backends
+        """Build indexes after a large write (off the answer path)."""
+
+    def flush(self) -> None:  # noqa: B027
+        """Make every acknowledged write durable."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(settings: Any) -> VectorStore:
+    """The store chosen by settings: a Qdrant server if ``QDRANT_URL`` is set, else embedded."""
+    if settings.qdrant_url:
+        from bot.index.server_store import ServerStore
+
+        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        return ServerStore(settings.qdrant_url, api_key=key, timeout_s=settings.qdrant_timeout_s)
+    from bot.index.edge_store import EdgeStore
+
+    return EdgeStore(settings.store_dir)

@@ -1,0 +1,113 @@
+"""The data that flows through helpdesk-bot: documents in, chunks stored, answers out."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Visibility(StrEnum):
+    """Who may see a document. Decided by the connector from the vendor's own flags."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+class Audience(StrEnum):
+    """Who is asking. Customers only ever see public knowledge; agents see both."""
+
+    CUSTOMER = "customer"
+    AGENT = "agent"
+
+    @property
+    def visibilities(self) -> tuple[Visibility, ...]:
+        if self is Audience.CUSTOMER:
+            return (Visibility.PUBLIC,)
+        return (Visibility.PUBLIC, Visibility.INTERNAL)
+
+
+class DocumentKind(StrEnum):
+    ARTICLE = "article"
+    TICKET = "ticket"
+    PAGE = "page"
+    FILE = "file"
+
+
+class Document(BaseModel):
+    """One unit of knowledge from a source, as the connector produced it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="Stable id, e.g. 'zendesk:article:123'")
+    source: str
+    kind: DocumentKind
+    audience: Visibility
+    title: str
+    url: str | None = None
+    text: str = Field(description="Markdown")
+    updated_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything that ends up in the index; unchanged hash = nothing to do."""
+        h = hashlib.sha256()
+        for part in (self.title, self.url or "", self.audience.value, self.kind.value, self.text):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+        return h.hexdigest()
+
+
+class Deleted(BaseModel):
+    """A connector's report that a document no longer exists at the source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source: str
+
+
+class Chunk(BaseModel):
+    """A retrievable piece of a document; the text embedded starts with title and section path."""
+
+    model_config = ConfigDict(frozen=True)
+
+    doc_id: str
+    chunk_no: int
+    text: str = Field(description="What is embedded: title, section path, then the passage")
+    passage: str = Field(description="The passage alone, as shown to a reader")
+    section: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+class Citation(BaseModel):
+    """A numbered source of an answer."""
+
+    n: int
+    doc_id: str
+    title: str
+    url: str | None = None
+    source: str
+    audience: Visibility
+    section: str = ""
+    snippet: str = ""
+    updated_at: datetime | None = None
+    score: float = 0.0
+
+
+class Answer(BaseModel):
+    """What every surface (Slack, helpdesk, CLI, eval) gets back from ``answer()``."""
+
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    confidence: float = 0.0
+    abstained: bool = False
+    composer: str = "extractive"
+    timings: dict[str, float] = Field(default_factory=dict, description="milliseconds per stage")

@@ -1,0 +1,116 @@
+"""The composition root: build the store, models, indexer and answer service from settings."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from bot.answer.composer import Composer
+from bot.answer.retriever import RetrievalParams, Retriever
+from bot.answer.service import AnswerService
+from bot.index.chunking import Chunker
+from bot.index.embeddings import Embedder
+from bot.index.indexer import Indexer
+from bot.index.pii import PiiMasker
+from bot.index.sparse import SparseEncoder
+from bot.index.store import VectorStore, open_store
+from bot.models import Visibility
+from bot.settings import Settings
+from bot.sync.state import StateStore
+from connectors.base import Connector
+from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
+
+
+class Runtime:
+    """Lazily built parts of a running helpdesk-bot; close it to release the store."""
+
+    def __init__(self, settings: Settings, *, store: VectorStore | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._store = store
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder  # share one loaded model (tests, benchmarks)
+
+    @property
+    def store(self) -> VectorStore:
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        s = self.settings
+        return Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens)
+
+    @cached_property
+    def sparse(self) -> SparseEncoder:
+        return SparseEncoder()
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        return Chunker(chunk_tokens=self.settings.chunk_tokens, overlap_tokens=self.settings.chunk_overlap_tokens)
+
+    @cached_property
+    def indexer(self) -> Indexer:
+        return Indexer(
+            store=self.store, embedder=self.embedder, chunker=self.chunker, sparse=self.sparse,
+            masker=PiiMasker(), collection_prefix=self.settings.collection_prefix,
+        )
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        s = self.settings
+        params = RetrievalParams(limit=max(s.top_k, 10), prefetch_limit=s.prefetch_limit, rrf_k=s.rrf_k,
+                                 dense_weight=s.dense_weight, sparse_weight=s.sparse_weight)
+        return Retriever(store=self.store, embedder=self.embedder, sparse=self.sparse, params=params,
+                         collection_prefix=s.collection_prefix)
+
+    @cached_property
+    def composer(self) -> Composer | None:
+        s = self.settings
+        if s.composer == "openai":
+            from bot.answer.llm import OpenAIComposer
+
+            return OpenAIComposer(
+                model=s.openai_model,
+                api_key=s.openai_api_key.get_secret_value() if s.openai_api_key else None,
+                base_url=s.openai_base_url, timeout_s=s.openai_timeout_s, max_retries=s.openai_max_retries,
+            )
+        return None
+
+    @cached_property
+    def answers(self) -> AnswerService:
+        s = self.settings
+        return AnswerService(retriever=self.retriever, composer=self.composer, min_confidence=s.min_confidence,
+                             handoff=s.handoff_text, max_question_chars=s.max_question_chars)
+
+    @cached_property
+    def state(self) -> StateStore:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return StateStore(self.settings.state_url)
+
+    def connectors(self) -> list[Connector]:
+        """The configured sources (the bundled sample knowledge base and a files folder for now)."""
+        s = self.settings
+        out: list[Connector] = []
+        if s.sample_kb:
+            root = sample_kb_path()
+            out.append(FilesConnector(FilesConnectorSettings(name="sample-articles", path=root / "articles")))
+            out.append(FilesConnector(FilesConnectorSettings(
+                name="sample-tickets", path=root / "tickets", default_audience=Visibility.INTERNAL)))
+        if s.files_dir:
+            out.append(FilesConnector(FilesConnectorSettings(
+                name="files", path=Path(s.files_dir), default_audience=Visibility(s.files_audience))))
+        return out
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if "state" in self.__dict__:
+            self.state.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Sync: run connectors into the index, remember checkpoints and run history."""

@@ -1,0 +1,1 @@
+"""Connectors pull documents from a source and report deletions (see ``connectors.base``)."""

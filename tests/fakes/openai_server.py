@@ -1,0 +1,165 @@
+"""A real local HTTP server speaking the OpenAI Chat Completions wire format, for tests.
+
+    with FakeOpenAI(reply=lambda body: "Use the reset link [1].") as server:
+        composer = OpenAIComposer(model="gpt-test", api_key="sk-test", base_url=f"{server.url}/v1", ...)
+        ...
+        assert server.requests[0].json["model"] == "gpt-test"
+
+Behaviour is scriptable through attributes, which may be changed between requests:
+
+- ``reply``: ``callable(request_json) -> str``, the assistant message content (default: a fixed
+  answer citing ``[1]``);
+- ``delay_s``: seconds to sleep before answering (to trigger client timeouts);
+- ``status``: answer this HTTP status with an OpenAI-style error body instead of a completion;
+- ``garbage``: answer 200 with a body that is not JSON;
+- ``empty_choices``: answer a well-formed completion whose ``choices`` list is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: ("Invalid request.", "invalid_request_error", None),
+    401: ("Incorrect API key provided: sk-test***. You can find your API key at "
+          "https://platform.openai.com/account/api-keys.", "invalid_request_error", "invalid_api_key"),
+    404: ("The model does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"),
+    429: ("Rate limit reached for requests. Please try again in 20s.", "requests", "rate_limit_exceeded"),
+    500: ("The server had an error while processing your request. Sorry about that!", "server_error", None),
+    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    json: Any  # parsed body, or None when it was not JSON
+    raw: bytes
+
+
+@dataclass
+class FakeOpenAI:
+    reply: Callable[[dict[str, Any]], str] = field(default=lambda body: "This is the answer [1].")
+    delay_s: float = 0.0
+    status: int | None = None
+    garbage: bool = False
+    empty_choices: bool = False
+    requests: list[RecordedRequest] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeOpenAI:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                fake._handle(self)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._send(404, {"error": {"message": "Not found", "type": "invalid_request_error", "code": None}})
+
+            def _send(self, status: int, body: Any) -> None:
+                fake._send(self, status, json.dumps(body).encode(), "application/json")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-openai", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "the fake server is not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- handling ----------------------------------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        with self._lock:
+            self.requests.append(RecordedRequest(
+                method="POST", path=h.path, headers={k.lower(): v for k, v in h.headers.items()}, json=body, raw=raw,
+            ))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if h.path.rstrip("/") != "/v1/chat/completions":
+            self._error(h, 404, ("Unknown request URL: POST " + h.path, "invalid_request_error", "unknown_url"))
+            return
+        if self.status is not None:
+            self._error(h, self.status, _ERRORS.get(self.status, ("Error.", "server_error", None)))
+            return
+        if self.garbage:
+            self._send(h, 200, b"<html><body>502 Bad Gateway</body></html>", "application/json")
+            return
+        content = "" if self.empty_choices else self.reply(body or {})
+        prompt_tokens = len(raw.split())
+        completion_tokens = len(content.split())
+        completion = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": (body or {}).get("model", "gpt-test"),
+            "choices": [] if self.empty_choices else [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+        self._send(h, 200, json.dumps(completion).encode(), "application/json")
+
+    def _error(self, h: BaseHTTPRequestHandler, status: int, err: tuple[str, str, str | None]) -> None:
+        message, type_, code = err
+        body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+        self._send(h, status, json.dumps(body).encode(), "application/json")
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str) -> None:
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", content_type)
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            pass

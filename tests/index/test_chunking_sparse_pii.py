@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from bot.index.chunking import Chunker
+from bot.index.pii import PiiMasker
+from bot.index.sparse import SparseEncoder, term_index
+from bot.models import Document, DocumentKind, Visibility
+
+
+def _doc(text: str, title: str = "Shipping labels") -> Document:
+    return Document(id="t:1", source="t", kind=DocumentKind.ARTICLE, audience=Visibility.PUBLIC, title=title, text=text)
+
+
+def test_chunks_carry_title_and_section_path(chunker: Chunker) -> None:
+    text = "# Shipping labels\n\nIntro.\n\n## Printing\n\n### Thermal printers\n\nUse 4x6 labels at 203 dpi.\n"
+    chunks = chunker.chunk(_doc(text))
+    assert chunks[0].text.startswith("Shipping labels")
+    joined = "\n".join(c.text for c in chunks)
+    assert "Use 4x6 labels at 203 dpi." in joined
+    assert any("Printing" in c.section or "Printing" in c.text for c in chunks)
+
+
+def test_long_sections_split_within_budget(chunker: Chunker) -> None:
+    body = "## Steps\n\n" + " ".join(f"Step {i} explains one more detail about carriers and rates." for i in range(200))
+    chunks = chunker.chunk(_doc(body))
+    assert len(chunks) > 5
+    for c in chunks:
+        assert chunker.count_tokens(c.passage) <= 200
+        assert c.text.startswith("Shipping labels › Steps")
+    assert [c.chunk_no for c in chunks] == list(range(len(chunks)))
+
+
+def test_small_sections_are_packed_together(chunker: Chunker) -> None:
+    body = "\n\n".join(f"## Part {i}\n\nShort note {i}." for i in range(6))
+    chunks = chunker.chunk(_doc(body))
+    assert len(chunks) == 1
+    assert "## Part 3" in chunks[0].passage
+
+
+def test_chunk_hash_depends_on_text(chunker: Chunker) -> None:
+    a = chunker.chunk(_doc("Alpha text."))[0]
+    b = chunker.chunk(_doc("Beta text."))[0]
+    assert a.content_hash != b.content_hash
+
+
+def test_sparse_bm25_saturation_and_stemming() -> None:
+    enc = SparseEncoder()
+    assert enc.terms("The Printers are printing labels") == ["printer", "print", "label"]
+    once = enc.encode_document("label")
+    many = enc.encode_document("label label label label")
+    assert once.indices == many.indices == [term_index("label")]
+    assert 1.0 < many.values[0] < (enc.k1 + 1) * 1.01  # grows, then saturates below k1 + 1
+    q = enc.encode_query("label labels LABEL")
+    assert q.indices == [term_index("label")] and q.values == [1.0]
+    assert len(enc.encode_query("the and of")) == 0
+
+
+def test_pii_masking_counts_and_keeps_non_pii() -> None:
+    m = PiiMasker(extra_patterns=[r"ORD-\d{6}"])
+    text = ("Mail jane.doe@example.com or call +1 415 555 0134. Card 4242 4242 4242 4242, "
+            "IBAN DE89 3704 0044 0532 0130 00. Order ORD-123456, code PCL-4031, version 4.1.1.2, on 2026-09-14.")
+    masked = m.mask(text)
+    for secret in ("jane.doe@example.com", "555 0134", "4242 4242", "DE89", "ORD-123456"):
+        assert secret not in masked
+    for kept in ("PCL-4031", "4.1.1.2", "2026-09-14"):
+        assert kept in masked
+    assert m.counts == {"email": 1, "phone": 1, "card": 1, "iban": 1, "custom": 1}
+
+
+def test_pii_card_needs_luhn() -> None:
+    m = PiiMasker()
+    assert "1234 5678 9012 3456" in m.mask("tracking 1234 5678 9012 3456")  # fails Luhn: not a card

@@ -1,0 +1,121 @@
+"""One behaviour suite, run against both backends (Qdrant Edge and qdrant-client's in-memory
+stand-in for a server): same inputs, same results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot.errors import StoreError
+from bot.index.edge_store import EdgeStore
+from bot.index.server_store import ServerStore
+from bot.index.sparse import SparseEncoder
+from bot.index.store import HybridQuery, StoredPoint, VectorStore, point_id
+
+TEXTS = {
+    "doc:a": ["Reset your password from the sign-in page.", "The reset link expires after 60 minutes."],
+    "doc:b": ["Invoices are under Settings > Billing > Invoices.", "Download them as PDF."],
+    "doc:c": ["Webhooks are signed with HMAC-SHA256.", "Verify the signature header.", "Retry after 5 minutes."],
+}
+
+
+def _points(embedder, audience: str = "public") -> list[StoredPoint]:  # type: ignore[no-untyped-def]
+    sparse = SparseEncoder()
+    out = []
+    for doc_id, chunks in TEXTS.items():
+        vectors = embedder.embed(chunks)
+        for n, (text, vec) in enumerate(zip(chunks, vectors, strict=True)):
+            out.append(StoredPoint(
+                id=point_id(doc_id, n), dense=vec, sparse=sparse.encode_document(text),
+                payload={"doc_id": doc_id, "chunk_no": n, "source": "test", "audience": audience, "kind": "article",
+                         "text": text, "doc_hash": f"h-{doc_id}", "chunk_hash": f"c-{doc_id}-{n}"},
+            ))
+    return out
+
+
+def _query(embedder, text: str, **kw) -> HybridQuery:  # type: ignore[no-untyped-def]
+    return HybridQuery(dense=embedder.embed_one(text), sparse=SparseEncoder().encode_query(text), **kw)
+
+
+def test_point_ids_are_stable_uuid5() -> None:
+    assert point_id("zendesk:article:1", 0) == point_id("zendesk:article:1", 0)
+    assert point_id("zendesk:article:1", 0) != point_id("zendesk:article:1", 1)
+    assert len(point_id("x", 0)) == 36
+
+
+def test_hybrid_query_finds_the_right_chunk(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
+    store.ensure_collection("kb_public", embedder.dim)
+    store.upsert("kb_public", _points(embedder))
+    hits = store.hybrid_query("kb_public", _query(embedder, "where do I download my invoices", limit=3))
+    assert hits[0].payload["doc_id"] == "doc:b"
+    assert hits[0].dense is not None and hits[0].dense.shape == (embedder.dim,)
+    assert len(hits) == 3
+
+
+def test_upsert_is_idempotent(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
+    store.ensure_collection("kb_public", embedder.dim)
+    store.upsert("kb_public", _points(embedder))
+    store.upsert("kb_public", _points(embedder))
+    assert store.count("kb_public") == 7
+
+
+def test_filter_restricts_results(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
+    store.ensure_collection("kb", embedder.dim)
+    store.upsert("kb", _points(embedder, "public")[:2] + _points(embedder, "internal")[2:])
+    hits = store.hybrid_query("kb", _query(embedder, "webhook signature", limit=10, filter={"audience": ["public"]}))
+    assert {h.payload["doc_id"] for h in hits} == {"doc:a"}
+    assert store.count("kb", filter={"audience": "internal"}) == 5
+
+
+def test_delete_doc_tail_and_whole(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
+    store.ensure_collection("kb_public", embedder.dim)
+    store.upsert("kb_public", _points(embedder))
+    store.delete_doc("kb_public", "doc:c", from_chunk=1)
+    assert sorted(p["chunk_no"] for p in store.scroll_payloads("kb_public", filter={"doc_id": "doc:c"})) == [0]
+    store.delete_doc("kb_public", "doc:a")
+    assert store.count("kb_public", filter={"doc_id": "doc:a"}) == 0
+    assert store.count("kb_public") == 3
+
+
+def test_doc_hashes_and_vector_reuse(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
+    store.ensure_collection("kb_public", embedder.dim)
+    points = _points(embedder)
+    store.upsert("kb_public", points)
+    assert store.doc_hashes("kb_public") == {"doc:a": "h-doc:a", "doc:b": "h-doc:b", "doc:c": "h-doc:c"}
+    assert store.doc_hashes("kb_public", source="other") == {}
+    vectors = store.dense_by_chunk_hash("kb_public", "doc:c")
+    assert set(vectors) == {"c-doc:c-0", "c-doc:c-1", "c-doc:c-2"}
+    np.testing.assert_allclose(vectors["c-doc:c-1"], points[5].dense, atol=1e-5)
+
+
+def test_missing_collection_is_a_clear_error(store: VectorStore) -> None:
+    assert not store.has_collection("nope")
+    with pytest.raises(StoreError, match="does not exist"):
+        store.count("nope")
+
+
+def test_both_backends_rank_identically(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    edge, memory = EdgeStore(tmp_path / "q"), ServerStore(":memory:")
+    try:
+        for s in (edge, memory):
+            s.ensure_collection("kb_public", embedder.dim)
+            s.upsert("kb_public", _points(embedder))
+        for q in ("reset link expiry", "billing invoices pdf", "verify HMAC signature", "retry"):
+            a = [h.id for h in edge.hybrid_query("kb_public", _query(embedder, q, limit=5))]
+            b = [h.id for h in memory.hybrid_query("kb_public", _query(embedder, q, limit=5))]
+            assert a[:3] == b[:3], q
+    finally:
+        edge.close()
+        memory.close()
+
+
+def test_embedded_store_survives_reopen(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    s = EdgeStore(tmp_path / "q")
+    s.ensure_collection("kb_public", embedder.dim)
+    s.upsert("kb_public", _points(embedder))
+    s.close()
+    reopened = EdgeStore(tmp_path / "q")
+    try:
+        assert reopened.count("kb_public") == 7
+    finally:
+        reopened.close()
