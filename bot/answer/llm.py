@@ -32,7 +32,7 @@ Rules:
 
 def fence(text: str) -> str:
     """Neutralise anything in retrieved text that could close or open a fence."""
-    return re.sub(r"</?\s*(source|question|system|user|assistant)[^>]*>", "[tag removed]", text, flags=re.I)
+    return re.sub(r"<\s*/?\s*(source|question|system|user|assistant)[^>]*>", "[tag removed]", text, flags=re.I)
 
 
 def build_messages(question: str, chunks: list[RetrievedChunk], citations: list[Citation]) -> list[dict[str, str]]:
@@ -43,7 +43,7 @@ def build_messages(question: str, chunks: list[RetrievedChunk], citations: list[
         if n is None:
             continue
         body = fence(chunk.text[:MAX_SOURCE_CHARS])
-        blocks.append(f'<source n="{n}" title="{fence(chunk.title)[:200]}">\n{body}\n</source>')
+        blocks.append(f'<source n="{n}" title="{fence(chunk.title)[:200].replace('"', "'")}">\n{body}\n</source>')
     user = "Sources:\n" + "\n\n".join(blocks) + f"\n\n<question>\n{fence(question)}\n</question>"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
