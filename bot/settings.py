@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
 
-    @field_validator("qdrant_url", "state_db_url", "openai_base_url", mode="before")
+    @field_validator("qdrant_url", "state_db_url", "openai_base_url", "qdrant_api_key", "openai_api_key", "files_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         # An empty line in .env (``QDRANT_URL=``) means "not set", not "the empty URL".

@@ -1,0 +1,71 @@
+"""The files connector: Markdown with front matter, HTML through markdownify, text; bad files skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.models import DocumentKind, Visibility
+from connectors.base import Checkpoint
+from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
+
+
+def _collect(connector: FilesConnector):  # type: ignore[no-untyped-def]
+    gen = connector.sync(None)
+    docs = []
+    while True:
+        try:
+            docs.append(next(gen))
+        except StopIteration as stop:
+            return docs, stop.value
+
+
+def test_markdown_html_and_text(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("---\ntitle: Reset\nurl: https://x.example/a\naudience: internal\n"
+                                   "updated_at: 2026-09-14\n---\n# Reset\n\nBody text.\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.html").write_text(
+        "<html><head><title>Plans</title><meta name='audience' content='public'></head><body>"
+        "<nav>menu</nav><h1>Plans</h1><p>Growth is <b>$49</b>.</p><table><tr><th>Plan</th><th>Price</th></tr>"
+        "<tr><td>Pro</td><td>$129</td></tr></table><script>alert(1)</script></body></html>", encoding="utf-8")
+    (tmp_path / "c.txt").write_text("Contact support\nWrite to us any time.\n", encoding="utf-8")
+    (tmp_path / "ignored.pdf").write_bytes(b"%PDF")
+    connector = FilesConnector(FilesConnectorSettings(name="kb", path=tmp_path))
+    docs, checkpoint = _collect(connector)
+    by_id = {d.id: d for d in docs}
+    assert set(by_id) == {"kb:file:a.md", "kb:file:sub/b.html", "kb:file:c.txt"}
+    a = by_id["kb:file:a.md"]
+    assert (a.title, a.url, a.audience, a.kind) == ("Reset", "https://x.example/a", Visibility.INTERNAL, DocumentKind.ARTICLE)
+    assert a.updated_at is not None and a.updated_at.year == 2026
+    b = by_id["kb:file:sub/b.html"]
+    assert b.title == "Plans" and "**$49**" in b.text and "| Pro | $129 |" in b.text
+    assert "alert(1)" not in b.text and "menu" not in b.text
+    c = by_id["kb:file:c.txt"]
+    assert c.title == "Contact support" and c.kind is DocumentKind.FILE and c.text == "Write to us any time."
+    assert isinstance(checkpoint, Checkpoint) and checkpoint.updated_since is not None
+    assert sorted(connector.list_ids()) == sorted(by_id)
+
+
+def test_bad_files_are_reported_and_skipped(tmp_path: Path) -> None:
+    (tmp_path / "latin1.md").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
+    (tmp_path / "bad-front.md").write_text("---\ntitle: [unclosed\n---\nBody\n", encoding="utf-8")
+    (tmp_path / "bad-audience.md").write_text("---\naudience: everyone\n---\nBody\n", encoding="utf-8")
+    (tmp_path / "empty.md").write_text("", encoding="utf-8")
+    (tmp_path / "good.md").write_text("# Good\n\nFine.\n", encoding="utf-8")
+    connector = FilesConnector(FilesConnectorSettings(name="kb", path=tmp_path))
+    docs, _ = _collect(connector)
+    assert [d.id for d in docs] == ["kb:file:good.md"]
+    reasons = " | ".join(connector.skipped)
+    assert "latin1.md: not UTF-8" in reasons
+    assert "bad-front.md: invalid front matter" in reasons
+    assert "bad-audience.md: audience must be" in reasons
+
+
+def test_sample_kb_is_shipped_and_complete() -> None:
+    root = sample_kb_path()
+    articles, _ = _collect(FilesConnector(FilesConnectorSettings(name="a", path=root / "articles")))
+    tickets, _ = _collect(FilesConnector(FilesConnectorSettings(name="t", path=root / "tickets",
+                                                                default_audience=Visibility.INTERNAL)))
+    assert len(articles) >= 40 and len(tickets) >= 30
+    assert {d.audience for d in articles} == {Visibility.PUBLIC, Visibility.INTERNAL}
+    assert all(d.audience is Visibility.INTERNAL and d.kind is DocumentKind.TICKET for d in tickets)
+    assert all("## Internal note" in d.text for d in tickets)
