@@ -151,7 +151,7 @@ def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
         if stats.chunks_embedded:
             log.info("eval_indexed", **stats.as_dict())
             indexer.optimize()
-        params = RetrievalParams(limit=10, prefetch_limit=max(s.prefetch_limit, 100), rrf_k=s.rrf_k,
+        params = RetrievalParams(limit=10, prefetch_limit=s.prefetch_limit, rrf_k=s.rrf_k,
                                  dense_weight=s.dense_weight, sparse_weight=s.sparse_weight)
         retriever = Retriever(store=store, embedder=embedder, sparse=sparse, params=params, collection_prefix="eval")
         with progress(len(queries), "queries") as advance:

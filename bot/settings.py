@@ -49,8 +49,8 @@ class Settings(BaseSettings):
 
     # --- retrieval ---------------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=50)
-    prefetch_limit: int = Field(default=50, ge=5, le=1000)
-    rrf_k: int = Field(default=60, ge=1)
+    prefetch_limit: int = Field(default=100, ge=5, le=1000)
+    rrf_k: int = Field(default=10, ge=1)
     dense_weight: float = Field(default=1.0, ge=0)
     sparse_weight: float = Field(default=1.0, ge=0)
     min_confidence: float = Field(default=0.42, ge=0, le=1)

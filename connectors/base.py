@@ -79,8 +79,16 @@ class Connector(abc.ABC):
         """Every document id that exists at the source now, for pruning.
 
         Raise a :class:`ConnectorError` rather than return a partial listing: the sync runner
-        deletes whatever is absent from it.
+        deletes whatever is absent from it (within :meth:`prune_scope`).
         """
+
+    def prune_scope(self) -> tuple[str, ...]:
+        """Id prefixes that :meth:`list_ids` lists completely; only those are pruned.
+
+        A connector whose tickets arrive with explicit deletions (an incremental export) but are
+        too many to list returns just its article prefix here.
+        """
+        return (f"{self.name}:",)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None, default_s: float = 1.0) -> float:

@@ -78,7 +78,8 @@ def sync_source(
                 report.prune_error = str(exc)
                 log.warning("prune_skipped", source=source, reason=str(exc))
             else:
-                stale = [doc_id for v in known.values() for doc_id in v if doc_id not in live]
+                scope = connector.prune_scope()
+                stale = [d for v in known.values() for d in v if d.startswith(scope) and d not in live]
                 report.pruned = indexer.delete(stale, known=known)
                 stats.deleted += report.pruned
         indexer.store.flush()
