@@ -51,28 +51,108 @@ def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
 
 # --- sync ---------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.sync.runner import sync_source
-
     with _runtime(settings) as rt:
-        connectors = rt.connectors()
-        if args.source:
-            connectors = [c for c in connectors if c.name == args.source]
-            if not connectors:
-                names = ", ".join(c.name for c in rt.connectors()) or "none"
-                raise InputError(f"no source named {args.source!r} (configured: {names})")
-        if not connectors:
-            raise InputError("no sources configured: set HELPDESK_FILES_DIR or HELPDESK_SAMPLE_KB=true")
-        for connector in connectors:
-            with progress(None, f"sync {connector.name}") as advance:
-                report = sync_source(connector, indexer=rt.indexer, state=rt.state, full=args.full, on_progress=advance)
+        service = rt.syncs
+        names = [service.source(args.source).name] if args.source else list(service.sources)
+        if not names:
+            raise InputError("no sources configured: set HELPDESK_SOURCES_FILE, HELPDESK_FILES_DIR or HELPDESK_SAMPLE_KB=true")
+        failed = 0
+        for name in names:
+            try:
+                with progress(None, f"sync {name}") as advance:
+                    report = service.run(name, full=args.full, on_progress=advance)
+            except ConnectorError as exc:
+                failed += 1
+                print(f"{name}: failed: {exc}", file=sys.stderr)
+                continue
+            if report is None:
+                print(f"{name}: skipped, a sync of this source is already running")
+                continue
             s = report.stats
             print(f"{report.source}: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, "
                   f"{s.deleted} deleted; {s.chunks_embedded} chunks embedded"
-                  + (f"; {len(report.skipped)} files skipped" if report.skipped else "")
-                  + (f"; PII masked: {s.pii}" if s.pii else ""))
+                  + (f"; {len(report.skipped)} records skipped" if report.skipped else "")
+                  + (f"; PII masked: {s.pii}" if s.pii else "")
+                  + (f"; not pruned: {report.prune_error}" if report.prune_error else ""))
             for reason in report.skipped:
                 print(f"  skipped: {reason}")
+    if failed:
+        raise SyncFailed(f"{failed} of {len(names)} sources failed (see above); nothing of theirs was lost, rerun to resume")
     return 0
+
+
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    with _runtime(settings) as rt:
+        rows = rt.syncs.status()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], default=str))
+        return 0
+    header = ("SOURCE", "TYPE", "SCHEDULE", "LAST RUN", "STATUS", "DOCS", "LAG", "LAST ERROR")
+    table = [header] + [(
+        r.name, r.type, r.schedule, r.last_run.strftime("%Y-%m-%d %H:%M") if r.last_run else "never",
+        r.last_status or "-", str(r.docs), _duration(r.lag_s), (r.last_error or "")[:60],
+    ) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_resync(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask a running scheduler (``helpdesk-bot schedule`` / ``serve``) to sync a source now."""
+    from bot.sync.state import StateStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    names = [s.name for s in _runtime(settings).sources]  # reads config only, opens no store
+    if args.source not in names:
+        raise InputError(f"no source named {args.source!r} (configured: {', '.join(names) or 'none'})")
+    # Only the state database is touched: the store may be held by the running scheduler.
+    state = StateStore(settings.state_url)
+    try:
+        req = state.request_resync(args.source, full=args.full, requested_by="cli")
+    finally:
+        state.close()
+    print(f"resync of {args.source!r} requested (#{req}); the scheduler picks it up within seconds")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the sync scheduler in the foreground (``serve`` runs it beside the bot)."""
+    import signal
+    import threading
+
+    from bot.sync.scheduler import build_background_scheduler
+
+    with _runtime(settings) as rt:
+        scheduler = build_background_scheduler(rt.syncs)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        scheduler.start()
+        for job in scheduler.get_jobs():
+            print(f"scheduled: {job.name}: next run {job.next_run_time:%Y-%m-%d %H:%M:%S %Z}")
+        try:
+            if args.run_now:
+                for name in rt.syncs.sources:
+                    rt.syncs.run_scheduled(name)
+            stop.wait(args.seconds) if args.seconds else stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            scheduler.shutdown(wait=True)
+    return 0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+class SyncFailed(HelpdeskBotError):
+    """At least one source failed to sync."""
 
 
 # --- ask ----------------------------------------------------------------------------------
@@ -105,7 +185,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = settings.model_copy(update={"sample_kb": True})
     print("Syncing the bundled sample knowledge base into the embedded store ...")
-    cmd_sync(argparse.Namespace(source=None, full=False), settings)
+    for source in ("sample-articles", "sample-tickets"):
+        cmd_sync(argparse.Namespace(source=source, full=False), settings)
     questions = [q.strip() for q in (sample_kb_path() / "questions.txt").read_text(encoding="utf-8").splitlines() if q.strip()]
     with _runtime(settings) as rt:
         for q in questions[: args.questions]:
@@ -181,6 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="only this source")
     p.add_argument("--full", action="store_true", help="ignore checkpoints and re-read everything")
     p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("sources", help="list sources: schedule, last run, documents, lag, last error")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sources)
+
+    p = sub.add_parser("resync", help="ask the running scheduler to sync a source now")
+    p.add_argument("source")
+    p.add_argument("--full", action="store_true")
+    p.set_defaults(func=cmd_resync)
+
+    p = sub.add_parser("schedule", help="run the sync scheduler in the foreground")
+    p.add_argument("--run-now", action="store_true", help="sync every source once at start")
+    p.add_argument("--seconds", type=float, default=0, help="stop after this many seconds (0 = run until stopped)")
+    p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("ask", help="answer a question with citations")
     p.add_argument("question", nargs="+")

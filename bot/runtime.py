@@ -17,8 +17,11 @@ from bot.index.store import VectorStore, open_store
 from bot.models import Visibility
 from bot.settings import Settings
 from bot.sync.state import StateStore
+from bot.sync.service import SyncService
+from bot.sync.sources import Schedule, SourceConfig, load_sources
 from connectors.base import Connector
-from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
+from connectors.files import FilesConnectorSettings, sample_kb_path
+from connectors.registry import build_connector
 
 
 class Runtime:
@@ -88,19 +91,32 @@ class Runtime:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         return StateStore(self.settings.state_url)
 
-    def connectors(self) -> list[Connector]:
-        """The configured sources (the bundled sample knowledge base and a files folder for now)."""
+    @cached_property
+    def sources(self) -> list[SourceConfig]:
+        """Configured sources: the sources file, the bundled sample knowledge base, a files folder."""
         s = self.settings
-        out: list[Connector] = []
+        out: list[SourceConfig] = []
+        if s.sources_file:
+            out.extend(load_sources(Path(s.sources_file)))
+        builtin: list[FilesConnectorSettings] = []
         if s.sample_kb:
             root = sample_kb_path()
-            out.append(FilesConnector(FilesConnectorSettings(name="sample-articles", path=root / "articles")))
-            out.append(FilesConnector(FilesConnectorSettings(
-                name="sample-tickets", path=root / "tickets", default_audience=Visibility.INTERNAL)))
+            builtin.append(FilesConnectorSettings(name="sample-articles", path=root / "articles"))
+            builtin.append(FilesConnectorSettings(name="sample-tickets", path=root / "tickets",
+                                                  default_audience=Visibility.INTERNAL))
         if s.files_dir:
-            out.append(FilesConnector(FilesConnectorSettings(
-                name="files", path=Path(s.files_dir), default_audience=Visibility(s.files_audience))))
+            builtin.append(FilesConnectorSettings(name="files", path=Path(s.files_dir),
+                                                  default_audience=Visibility(s.files_audience)))
+        taken = {src.name for src in out}
+        out.extend(SourceConfig(name=b.name, type="files", schedule=Schedule(), settings=b) for b in builtin if b.name not in taken)
         return out
+
+    def connectors(self) -> list[Connector]:
+        return [build_connector(src.settings) for src in self.sources]
+
+    @cached_property
+    def syncs(self) -> SyncService:
+        return SyncService(self, self.sources)
 
     def close(self) -> None:
         if self._store is not None:

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     handoff_text: str = "a human agent in #support"
 
     # --- sources -----------------------------------------------------------------------------
+    sources_file: Path | None = Field(default=None, description="TOML file listing the sources (see README)")
     sample_kb: bool = Field(default=True, description="Sync the bundled sample knowledge base")
     files_dir: Path | None = None
     files_audience: Literal["public", "internal"] = "public"
@@ -78,7 +79,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
 
-    @field_validator("qdrant_url", "state_db_url", "openai_base_url", "qdrant_api_key", "openai_api_key", "files_dir", mode="before")
+    @field_validator("qdrant_url", "state_db_url", "openai_base_url", "qdrant_api_key", "openai_api_key", "files_dir", "sources_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         # An empty line in .env (``QDRANT_URL=``) means "not set", not "the empty URL".

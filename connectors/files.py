@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import frontmatter
 import structlog
@@ -35,8 +35,9 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
 class FilesConnectorSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
+    type: Literal["files"] = "files"
     name: str = "files"
     path: Path
     default_audience: Visibility = Visibility.PUBLIC

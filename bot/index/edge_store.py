@@ -45,9 +45,13 @@ class EdgeStore(VectorStore):
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the data directory {self.root}: {exc.strerror}") from exc
-        for path in sorted(self.root.iterdir()):
-            if path.is_dir() and not path.name.startswith("."):
-                self._open(path.name)
+        try:
+            for path in sorted(self.root.iterdir()):
+                if path.is_dir() and not path.name.startswith("."):
+                    self._open(path.name)
+        except StoreError:
+            self.close()  # release the shards opened before the failing one
+            raise
 
     # --- collections -------------------------------------------------------------------------
     def _open(self, name: str) -> qe.EdgeShard:

@@ -9,6 +9,7 @@ chunk 0, which carries the document hash the next run compares against.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,10 +92,12 @@ class Indexer:
     ) -> IndexStats:
         """Index ``docs``; returns what changed. ``existing`` is updated in place as docs are written."""
         stats = IndexStats()
+        pii_before = dict(self.masker.counts) if self.masker is not None else {}
         known = existing if existing is not None else self.existing_hashes()
         pending: list[_Pending] = []
         pending_chunks = 0
         for doc in docs:
+            counts_before = Counter(self.masker.counts) if self.masker is not None else None
             if self.masker is not None and doc.kind in self.mask_kinds:
                 doc = doc.model_copy(update={"text": self.masker.mask(doc.text), "title": self.masker.mask(doc.title)})
             target = doc.audience
@@ -104,6 +107,8 @@ class Indexer:
                 self.store.delete_doc(self.collections[other], doc.id)
                 known[other].pop(doc.id, None)
             if known[target].get(doc.id) == doc.content_hash:
+                if self.masker is not None and counts_before is not None:
+                    self.masker.counts = counts_before  # nothing new was masked into the store
                 stats.unchanged += 1
                 if on_progress:
                     on_progress(1)
@@ -117,7 +122,8 @@ class Indexer:
         if pending:
             self._write(pending, stats, known, on_progress)
         if self.masker is not None:
-            stats.pii = dict(self.masker.counts)
+            # The masker counts for the process's lifetime; report this run's share.
+            stats.pii = {k: v - pii_before.get(k, 0) for k, v in self.masker.counts.items() if v - pii_before.get(k, 0)}
         return stats
 
     def _write(

@@ -7,7 +7,8 @@ too as those features arrive.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, select
@@ -40,8 +41,31 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class SyncLease(Base):
+    """Who is syncing a source right now: one sync per source across threads and processes."""
+
+    __tablename__ = "sync_leases"
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ResyncRequest(Base):
+    """A "resync now" asked for from Slack, the CLI or the admin page, picked up by the scheduler."""
+
+    __tablename__ = "resync_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200), index=True)
+    full: Mapped[bool] = mapped_column(default=False)
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class StateStore:
     def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = create_engine(url, future=True)
             Base.metadata.create_all(self.engine)
@@ -89,6 +113,57 @@ class StateStore:
             if source:
                 q = q.where(SyncRun.source == source)
             return list(s.scalars(q))
+
+    # --- leases: one sync per source at a time --------------------------------------------------
+    def acquire_lease(self, source: str, holder: str, *, ttl_s: float = 3600.0) -> bool:
+        """Take the source's lease unless someone else holds an unexpired one (atomic)."""
+        now = datetime.now(UTC)
+        values = {"source": source, "holder": holder, "expires_at": now + timedelta(seconds=ttl_s)}
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        table = SyncLease.__table__
+        stmt = insert(table).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.source],
+            set_={"holder": holder, "expires_at": values["expires_at"]},
+            where=(table.c.expires_at < now) | (table.c.holder == holder),
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+            row = conn.execute(select(table.c.holder).where(table.c.source == source)).first()
+        return row is not None and row[0] == holder
+
+    def release_lease(self, source: str, holder: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            row = s.get(SyncLease, source)
+            if row is not None and row.holder == holder:
+                s.delete(row)
+
+    # --- resync requests ------------------------------------------------------------------------
+    def request_resync(self, source: str, *, full: bool = False, requested_by: str = "") -> int:
+        with Session(self.engine) as s, s.begin():
+            req = ResyncRequest(source=source, full=full, requested_by=requested_by[:200], requested_at=datetime.now(UTC))
+            s.add(req)
+            s.flush()
+            return req.id
+
+    def take_resync_requests(self) -> list[tuple[str, bool]]:
+        """Mark pending requests as taken and return (source, full) once per source."""
+        with Session(self.engine) as s, s.begin():
+            pending = list(s.scalars(select(ResyncRequest).where(ResyncRequest.taken_at.is_(None)).order_by(ResyncRequest.id)))
+            out: dict[str, bool] = {}
+            for req in pending:
+                req.taken_at = datetime.now(UTC)
+                out[req.source] = out.get(req.source, False) or req.full
+            return list(out.items())
+
+    def last_success(self, source: str) -> SyncRun | None:
+        with Session(self.engine) as s:
+            q = select(SyncRun).where(SyncRun.source == source, SyncRun.status == "ok").order_by(SyncRun.id.desc()).limit(1)
+            return s.scalars(q).first()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,434 @@
+"""Answer latency at scale: the real ``AnswerService.answer()`` over an embedded store of N chunks.
+
+What it measures
+    * ``p50_ms`` / ``p95_ms`` / ``p99_ms`` / ``mean_ms``: wall-clock time of
+      ``AnswerService.answer(question, Audience.CUSTOMER)`` (question embedding, hybrid RRF query
+      with the audience filter on ``kb_public``, confidence gate, extractive composer, citation
+      check), after ``--warmup`` untimed calls, over ``--queries`` calls cycling through realistic
+      questions about the bundled sample knowledge base;
+    * ``embed_ms_p50`` / ``search_ms_p50`` / ``compose_ms_p50``: medians of the stages the service
+      itself reports in ``Answer.timings``;
+    * ``first_answer_ms``: the first call after reopening (cold caches), not in the percentiles;
+    * ``fill_s`` / ``optimize_s``: writing the N points, then ``store.optimize()`` on each
+      collection (Qdrant builds the HNSW graph and sparse indexes): reported separately;
+    * ``reopen_s``: ``EdgeStore(path)`` on the filled, closed store (what a restart costs);
+    * ``rss_mb`` (now) and ``peak_rss_mb``: memory of this process (model + store + Python). On a
+      run that also filled the store they include what the fill left behind; a rerun that reuses
+      the store (``reused: true``) gives the figure of a process that only serves answers.
+
+How
+    The store is built through :class:`bot.runtime.Runtime` (settings ``data_dir=--data-dir``, the
+    embedded :class:`EdgeStore`, collections ``kb_public`` / ``kb_internal``). First the sample
+    knowledge base is synced through the real path (``sync_source`` with the files connectors,
+    PII masking, chunking, embedding), so real questions have real answers. Then synthetic chunks
+    fill the store up to N points in total, ~70% public / 30% internal, written with
+    ``store.upsert`` in batches of ``--batch`` points with payloads shaped like the Indexer's:
+
+    * text: sentences drawn from a vocabulary of support words with Zipf-like frequencies (the
+      words a help center really repeats, "order", "label", "account" ..., are the frequent
+      ones, so sparse posting lists are long, as in a real corpus); sparse vectors come from the
+      real :class:`SparseEncoder` over a cache of ``--text-cache`` texts reused round-robin;
+    * dense: random unit vectors, plus a share (``--near-share``) of perturbed copies of the real
+      chunks' vectors (cosine ~0.6 to the original) so the real answers have near neighbours to
+      beat, as in a large same-domain knowledge base.
+
+    A filled store is reused on a rerun with the same ``--chunks`` (and seed): only the reopen and
+    the answers are measured again (``reused: true``; fill and optimize times come from the run
+    that built it).
+
+Usage
+    .venv/bin/python benchmarks/answer_latency.py --chunks 10000
+    .venv/bin/python benchmarks/answer_latency.py --chunks 100000 --queries 200
+
+Output: one JSON line,
+    {"benchmark": "answer_latency", "chunks": 100000, "p50_ms": ..., "p95_ms": ..., "reopen_s": ..., ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import _common
+import numpy as np
+from _common import emit, note, peak_rss_mb, percentile, rss_mb, timed
+
+from bot.index.edge_store import EdgeStore
+from bot.index.embeddings import DIMENSIONS, Embedder
+from bot.index.indexer import collection_name
+from bot.index.sparse import SparseEncoder
+from bot.index.store import StoredPoint, VectorStore, point_id
+from bot.models import Audience, Visibility
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.sync.runner import sync_source
+from connectors.files import sample_kb_path
+
+META_FILE = "bench_latency.json"
+SYNTHETIC_SOURCE = "synthetic"
+CHUNKS_PER_DOC = 4
+INTERNAL_SHARE = 0.3
+
+#: Questions a customer could ask about the sample knowledge base (Parcelly, a shipping app);
+#: used with, or instead of, ``sample_kb/questions.txt``.
+QUESTIONS = [
+    "How do I reset my password?",
+    "The password reset email never arrived, what should I do?",
+    "How do I add funds to my postage balance?",
+    "Can I get a refund for a label I didn't use?",
+    "How long does a USPS void refund take?",
+    "How do I connect my Shopify store?",
+    "My Shopify orders are not syncing",
+    "How do I connect WooCommerce?",
+    "How do I print labels in bulk?",
+    "What label formats and printers are supported?",
+    "How do I set up two-factor authentication?",
+    "I lost my phone with my 2FA codes, how do I get back in?",
+    "How do I invite a team member?",
+    "What can the different team roles do?",
+    "How do I change the email address I sign in with?",
+    "How do I cancel my plan?",
+    "Can I get a refund for my subscription?",
+    "How do I update my credit card?",
+    "My payment failed and my account is past due",
+    "Where can I download my invoices?",
+    "How do I set up webhooks?",
+    "How do I verify a webhook signature?",
+    "What are the API rate limits?",
+    "How do I create an API key?",
+    "Which carriers do you support?",
+    "Can I use my own UPS account?",
+    "How do I ship internationally and fill in customs forms?",
+    "What does the tracking status 'in transit' mean?",
+    "How do I customize my tracking page?",
+    "How do I set up the returns portal?",
+    "Why was I charged a carrier adjustment?",
+    "How do I fix an address validation error?",
+    "What does error PCL-4031 mean?",
+    "How do I export my data?",
+    "How do I close my account?",
+    "Do you support single sign-on with SAML?",
+    "Can customers get SMS notifications?",
+    "How do I turn off shipment notification emails?",
+    "What plans do you offer and how much do they cost?",
+    "How do I get started with Parcelly?",
+]
+
+#: Support-center vocabulary, most frequent first (Zipf ranks follow this order).
+VOCABULARY = """
+order account label shipping customer refund payment store plan settings click email package
+carrier tracking address password team invoice return page update create delivery postage balance
+billing status error sync api webhook card charge cancel app integration notification service
+report support change request user product rate days price customs international fee print
+printer batch bulk export import data access role permission owner admin member invite security
+reset sign login code verify token key limit subscription trial upgrade downgrade month annual
+tax vat receipt pdf csv warehouse inventory item quantity weight dimensions box envelope pallet
+pickup dropoff domestic zone surcharge adjustment claim insurance damaged lost delayed exception
+signature confirmation residential commercial validation zip postal country state city street
+phone sms message template brand logo color domain portal link button menu profile dashboard
+filter search list view export schedule automation rule preset default format size thermal
+zebra dymo rollo paper inch ups usps fedex dhl canada post royal mail parcel ground express
+priority overnight economy freight commercial invoice harmonized tariff duty declaration origin
+content description value currency shopify woocommerce bigcommerce ebay etsy amazon marketplace
+connect disconnect reconnect authorize oauth scope secret endpoint retry timeout response header
+payload event delivery attempt backoff disabled enabled log audit history export gdpr privacy
+personal deletion erasure retention consent compliance two factor authentication backup device
+recovery identity ownership transfer escalate outage incident known issue workaround duplicate
+void voided pending approved rejected approval threshold manager agent ticket macro tag queue
+priority sla response resolution satisfaction survey feedback note internal public draft
+""".split()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--chunks", type=int, required=True, help="points in the store in total (sample KB + synthetic)")
+    p.add_argument("--queries", type=int, default=200, help="timed answer() calls")
+    p.add_argument("--warmup", type=int, default=5, help="untimed answer() calls first")
+    p.add_argument("--data-dir", default="/tmp/bench-latency", help="benchmark data directory (store under qdrant/)")
+    p.add_argument("--batch", type=int, default=1000, help="points per upsert call while filling")
+    p.add_argument("--text-cache", type=int, default=3000, help="distinct synthetic texts (sparse vectors reused)")
+    p.add_argument("--near-share", type=float, default=0.1,
+                   help="share of synthetic dense vectors that are perturbed copies of real chunks' vectors")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--refill", action="store_true", help="rebuild the store even if it already holds N points")
+    return p.parse_args(argv)
+
+
+# --- synthetic corpus ---------------------------------------------------------------------------
+class SyntheticCorpus:
+    """Texts, titles and sparse vectors drawn from the support vocabulary with Zipf weights."""
+
+    FILLERS = ("the", "to", "your", "a", "and", "for", "in", "is", "you", "can", "of", "on", "with", "if", "this")
+
+    def __init__(self, rng: np.random.Generator, sparse: SparseEncoder, n_texts: int) -> None:
+        self.rng = rng
+        ranks = np.arange(1, len(VOCABULARY) + 1, dtype=np.float64)
+        weights = 1.0 / ranks**1.07
+        self.p = weights / weights.sum()
+        self.texts = [self._text() for _ in range(n_texts)]
+        self.sparse = [sparse.encode_document(t) for t in self.texts]
+
+    def _words(self, n: int) -> list[str]:
+        return [VOCABULARY[i] for i in self.rng.choice(len(VOCABULARY), size=n, p=self.p)]
+
+    def _sentence(self) -> str:
+        words = self._words(int(self.rng.integers(6, 14)))
+        # Interleave stop words so texts look like prose (the sparse encoder drops them again).
+        out = []
+        for w in words:
+            out.append(w)
+            if self.rng.random() < 0.45:
+                out.append(self.FILLERS[int(self.rng.integers(len(self.FILLERS)))])
+        return " ".join(out).capitalize() + "."
+
+    def _text(self) -> str:
+        return " ".join(self._sentence() for _ in range(int(self.rng.integers(5, 12))))
+
+    def title(self, doc_no: int) -> str:
+        a, b, c = self._words(3)
+        return f"{a.capitalize()} {b} {c} ({doc_no})"
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    return (matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def synthetic_dense(rng: np.random.Generator, n: int, real: np.ndarray, near_share: float) -> np.ndarray:
+    """Random unit vectors; a share of them at cosine ~0.6 from a random real chunk vector."""
+    out = unit_rows(rng.standard_normal((n, DIMENSIONS)))
+    if len(real) and near_share > 0:
+        near = rng.random(n) < near_share
+        k = int(near.sum())
+        if k:
+            base = real[rng.integers(len(real), size=k)]
+            out[near] = unit_rows(0.6 * base + 0.8 * out[near])
+    return out
+
+
+def synthetic_points(corpus: SyntheticCorpus, rng: np.random.Generator, start: int, stop: int,
+                     real: np.ndarray, near_share: float, base_time: datetime) -> dict[Visibility, list[StoredPoint]]:
+    """Points ``start..stop-1`` of the synthetic corpus, grouped by collection audience."""
+    dense = synthetic_dense(rng, stop - start, real, near_share)
+    out: dict[Visibility, list[StoredPoint]] = {Visibility.PUBLIC: [], Visibility.INTERNAL: []}
+    titles: dict[int, str] = {}
+    for row, i in enumerate(range(start, stop)):
+        doc_no, chunk_no = divmod(i, CHUNKS_PER_DOC)
+        # Audience per document, deterministic: ~30% internal.
+        internal = (doc_no * 2654435761 % 1000) < INTERNAL_SHARE * 1000
+        audience = Visibility.INTERNAL if internal else Visibility.PUBLIC
+        doc_id = f"{SYNTHETIC_SOURCE}:{'ticket' if internal else 'article'}:{doc_no}"
+        title = titles.setdefault(doc_no, corpus.title(doc_no))
+        text_no = i % len(corpus.texts)
+        text = corpus.texts[text_no]
+        payload = {
+            "doc_id": doc_id,
+            "chunk_no": chunk_no,
+            "n_chunks": CHUNKS_PER_DOC,
+            "source": SYNTHETIC_SOURCE,
+            "kind": "ticket" if internal else "article",
+            "audience": audience.value,
+            "title": title,
+            "url": None if internal else f"https://help.example.com/articles/{doc_no}",
+            "section": f"Part {chunk_no + 1}",
+            "text": text,
+            "updated_at": (base_time - timedelta(minutes=doc_no)).isoformat(),
+            "doc_hash": hashlib.sha256(f"{doc_id}|{title}".encode()).hexdigest(),
+            "chunk_hash": hashlib.sha256(f"{title}|{chunk_no}|{text}".encode()).hexdigest(),
+        }
+        out[audience].append(StoredPoint(id=point_id(doc_id, chunk_no), dense=dense[row],
+                                         sparse=corpus.sparse[text_no], payload=payload))
+    return out
+
+
+# --- building the store -------------------------------------------------------------------------
+def bench_settings(data_dir: Path) -> Settings:
+    # Explicit values win over the environment: always the embedded store, the extractive composer.
+    return Settings(data_dir=data_dir, qdrant_url=None, composer="extractive", sample_kb=True, files_dir=None)
+
+
+def collections(settings: Settings) -> dict[Visibility, str]:
+    return {v: collection_name(settings.collection_prefix, v) for v in Visibility}
+
+
+def total_points(store: VectorStore, names: dict[Visibility, str]) -> int:
+    return sum(store.count(n) for n in names.values() if store.has_collection(n))
+
+
+def real_vectors(store: VectorStore, names: dict[Visibility, str]) -> np.ndarray:
+    """Dense vectors of the sample KB chunks already in the store."""
+    vectors: list[np.ndarray] = []
+    for name in names.values():
+        for doc_id in store.doc_hashes(name):
+            vectors.extend(store.dense_by_chunk_hash(name, doc_id).values())
+    return np.stack(vectors) if vectors else np.zeros((0, DIMENSIONS), dtype=np.float32)
+
+
+def fill(settings: Settings, embedder: Embedder, args: argparse.Namespace) -> dict[str, Any]:
+    """Sync the sample KB, add synthetic points up to ``args.chunks``, optimize, close."""
+    rng = np.random.default_rng(args.seed)
+    names = collections(settings)
+    with Runtime(settings, embedder=embedder) as rt:
+        with timed() as t_sync:
+            for connector in rt.connectors():
+                report = sync_source(connector, indexer=rt.indexer, state=rt.state, full=True)
+                note(f"synced {connector.name}: {report.stats.added} docs, {report.stats.chunks_embedded} chunks")
+        store = rt.store
+        real = real_vectors(store, names)
+        synthetic = max(args.chunks - total_points(store, names), 0)
+        note(f"sample KB: {len(real)} real chunks; generating {synthetic} synthetic chunks")
+        with timed() as t_gen:
+            corpus = SyntheticCorpus(rng, rt.sparse, min(args.text_cache, max(synthetic, 1)))
+        base_time = datetime(2026, 11, 1, tzinfo=UTC)
+        with timed() as t_fill:
+            for start in range(0, synthetic, args.batch):
+                stop = min(start + args.batch, synthetic)
+                for audience, points in synthetic_points(corpus, rng, start, stop, real, args.near_share,
+                                                         base_time).items():
+                    if points:
+                        store.upsert(names[audience], points)
+                if (stop // args.batch) % 10 == 0 or stop == synthetic:
+                    note(f"  filled {stop}/{synthetic}")
+            store.flush()
+        optimize: dict[str, float] = {}
+        for name in names.values():
+            with timed() as t_opt:
+                store.optimize(name)
+            optimize[name] = round(t_opt["s"], 2)
+            note(f"optimized {name} in {optimize[name]} s")
+        counts = {v.value: store.count(n) for v, n in names.items()}
+    return {
+        "chunks": args.chunks, "seed": args.seed, "near_share": args.near_share, "text_cache": args.text_cache,
+        "real_chunks": len(real), "synthetic_chunks": synthetic, "counts": counts,
+        "sample_sync_s": round(t_sync["s"], 2), "text_gen_s": round(t_gen["s"], 2),
+        "fill_s": round(t_fill["s"], 2), "fill_points_per_s": round(synthetic / t_fill["s"], 1) if t_fill["s"] else None,
+        "optimize_s": round(sum(optimize.values()), 2), "optimize_s_by_collection": optimize,
+    }
+
+
+def reusable(data_dir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The meta of a complete earlier fill with the same parameters, else None."""
+    meta_path = data_dir / META_FILE
+    if args.refill or not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    same = all(meta.get(k) == getattr(args, k) for k in ("chunks", "seed", "near_share", "text_cache"))
+    return meta if same else None
+
+
+def reset_data_dir(data_dir: Path) -> None:
+    """Remove an earlier benchmark store; refuse to touch a folder this benchmark did not make."""
+    if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / META_FILE).exists():
+        leftovers = {p.name for p in data_dir.iterdir()} - {"qdrant", "state.db"}
+        if leftovers:
+            raise SystemExit(f"{data_dir} holds files this benchmark did not write ({sorted(leftovers)[:3]}); "
+                             "pass an empty or new --data-dir")
+    (data_dir / META_FILE).unlink(missing_ok=True)
+    shutil.rmtree(data_dir / "qdrant", ignore_errors=True)
+    (data_dir / "state.db").unlink(missing_ok=True)
+
+
+# --- measuring ----------------------------------------------------------------------------------
+def load_questions() -> list[str]:
+    path = sample_kb_path() / "questions.txt"
+    listed = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()] if path.is_file() else []
+    return list(dict.fromkeys(listed + QUESTIONS))
+
+
+def measure_answers(rt: Runtime, questions: list[str], n: int, warmup: int) -> dict[str, Any]:
+    service = rt.answers
+    t0 = time.perf_counter()
+    service.answer(questions[0], Audience.CUSTOMER)
+    first_ms = (time.perf_counter() - t0) * 1000
+    for i in range(warmup):
+        service.answer(questions[(i + 1) % len(questions)], Audience.CUSTOMER)
+    totals: list[float] = []
+    stages: dict[str, list[float]] = {"embed_ms": [], "search_ms": [], "compose_ms": []}
+    answered = real_top = 0
+    for i in range(n):
+        q = questions[i % len(questions)]
+        t = time.perf_counter()
+        answer = service.answer(q, Audience.CUSTOMER)
+        totals.append((time.perf_counter() - t) * 1000)
+        for key, values in stages.items():
+            if key in answer.timings:
+                values.append(answer.timings[key])
+        if not answer.abstained:
+            answered += 1
+            real_top += answer.citations[0].source != SYNTHETIC_SOURCE
+        if any(c.audience is not Visibility.PUBLIC for c in answer.citations):
+            raise AssertionError(f"a customer answer cited a non-public source: {q!r}")
+    return {
+        "p50_ms": round(percentile(totals, 50), 2),
+        "p95_ms": round(percentile(totals, 95), 2),
+        "p99_ms": round(percentile(totals, 99), 2),
+        "mean_ms": round(float(np.mean(totals)), 2),
+        "max_ms": round(max(totals), 2),
+        "first_answer_ms": round(first_ms, 2),
+        **{f"{k}_p50": round(percentile(v, 50), 2) for k, v in stages.items() if v},
+        "answered_rate": round(answered / n, 3),
+        "real_source_top_rate": round(real_top / max(answered, 1), 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _common.setup_logging()
+    data_dir = Path(args.data_dir)
+    settings = bench_settings(data_dir)
+    note("loading the embedding model")
+    embedder = Embedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
+                        max_tokens=settings.embed_max_tokens)
+    meta = reusable(data_dir, args)
+    if meta is None:
+        reset_data_dir(data_dir)
+        meta = fill(settings, embedder, args)
+        (data_dir / META_FILE).write_text(json.dumps(meta, indent=2))
+        reused = False
+    else:
+        note(f"reusing the filled store in {data_dir} ({args.chunks} points)")
+        reused = True
+
+    with timed() as t_open:
+        store = EdgeStore(settings.store_dir)
+    note(f"reopened the store in {t_open['s']:.2f} s")
+    with Runtime(settings, store=store, embedder=embedder) as rt:
+        present = total_points(store, collections(settings))
+        if present != args.chunks and present < args.chunks:
+            note(f"warning: the store holds {present} points, fewer than --chunks {args.chunks}")
+        questions = load_questions()
+        note(f"timing {args.queries} answers over {len(questions)} distinct questions (warm-up {args.warmup})")
+        latency = measure_answers(rt, questions, args.queries, args.warmup)
+
+    result: dict[str, Any] = {
+        "benchmark": "answer_latency",
+        "chunks": present,
+        "chunks_requested": args.chunks,
+        "queries": args.queries,
+        "audience": Audience.CUSTOMER.value,
+        "composer": "extractive",
+        **latency,
+        "reopen_s": round(t_open["s"], 3),
+        "optimize_s": meta.get("optimize_s"),
+        "fill_s": meta.get("fill_s"),
+        "fill_points_per_s": meta.get("fill_points_per_s"),
+        "counts": meta.get("counts"),
+        "real_chunks": meta.get("real_chunks"),
+        "reused": reused,
+        "rss_mb": rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
+        "data_dir": str(data_dir),
+        "machine": _common.machine(),
+    }
+    emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
