@@ -100,7 +100,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_resync(args: argparse.Namespace, settings: Settings) -> int:
     """Ask a running scheduler (``helpdesk-bot schedule`` / ``serve``) to sync a source now."""
-    from bot.sync.state import StateStore
+    from bot.state import StateStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     names = [s.name for s in _runtime(settings).sources]  # reads config only, opens no store

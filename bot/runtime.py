@@ -16,7 +16,7 @@ from bot.index.sparse import SparseEncoder
 from bot.index.store import VectorStore, open_store
 from bot.models import Visibility
 from bot.settings import Settings
-from bot.sync.state import StateStore
+from bot.state import StateStore
 from bot.sync.service import SyncService
 from bot.sync.sources import Schedule, SourceConfig, load_sources
 from connectors.base import Connector

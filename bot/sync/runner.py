@@ -17,7 +17,7 @@ import structlog
 
 from bot.index.indexer import Indexer, IndexStats
 from bot.models import Deleted, Document
-from bot.sync.state import StateStore
+from bot.state import StateStore
 from connectors.base import Checkpoint, Connector, ConnectorError
 
 log = structlog.get_logger(__name__)

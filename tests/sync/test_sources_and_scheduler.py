@@ -15,7 +15,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.sync.scheduler import add_sync_jobs
 from bot.sync.sources import load_sources
-from bot.sync.state import StateStore
+from bot.state import StateStore
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -1,7 +1,8 @@
 """The state store (SQLAlchemy): SQLite by default, PostgreSQL by URL.
 
-Holds sync checkpoints and run history now; event de-duplication, drafts and feedback live here
-too as those features arrive.
+Everything a running helpdesk-bot must remember besides the index: sync checkpoints, run history,
+sync leases and resync requests, processed-event keys (so a redelivered Slack event or webhook is
+handled once, also across processes sharing the database), and answer feedback.
 """
 
 from __future__ import annotations
@@ -60,6 +61,26 @@ class ResyncRequest(Base):
     requested_by: Mapped[str] = mapped_column(String(200), default="")
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ProcessedEvent(Base):
+    """An inbound event already claimed by some process (Slack event_id, webhook delivery id)."""
+
+    __tablename__ = "processed_events"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Feedback(Base):
+    """A "helpful / not helpful" vote on an answer."""
+
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    answer_id: Mapped[str] = mapped_column(String(100), index=True)
+    user: Mapped[str] = mapped_column(String(100))
+    helpful: Mapped[bool] = mapped_column()
+    surface: Mapped[str] = mapped_column(String(50), default="slack")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class StateStore:
@@ -159,6 +180,30 @@ class StateStore:
                 req.taken_at = datetime.now(UTC)
                 out[req.source] = out.get(req.source, False) or req.full
             return list(out.items())
+
+    # --- event de-duplication -----------------------------------------------------------------
+    def claim_event(self, key: str) -> bool:
+        """True exactly once per key, whichever process or thread asks first (atomic insert)."""
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        table = ProcessedEvent.__table__
+        stmt = insert(table).values(key=key[:300], seen_at=datetime.now(UTC)).on_conflict_do_nothing(
+            index_elements=[table.c.key])
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    # --- feedback -------------------------------------------------------------------------------
+    def record_feedback(self, *, answer_id: str, user: str, helpful: bool, surface: str = "slack") -> None:
+        with Session(self.engine) as s, s.begin():
+            s.add(Feedback(answer_id=answer_id[:100], user=user[:100], helpful=helpful, surface=surface,
+                           created_at=datetime.now(UTC)))
+
+    def feedback_for(self, answer_id: str) -> list[Feedback]:
+        with Session(self.engine) as s:
+            return list(s.scalars(select(Feedback).where(Feedback.answer_id == answer_id).order_by(Feedback.id)))
 
     def last_success(self, source: str) -> SyncRun | None:
         with Session(self.engine) as s:
