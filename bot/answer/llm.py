@@ -43,7 +43,8 @@ def build_messages(question: str, chunks: list[RetrievedChunk], citations: list[
         if n is None:
             continue
         body = fence(chunk.text[:MAX_SOURCE_CHARS])
-        blocks.append(f'<source n="{n}" title="{fence(chunk.title)[:200].replace('"', "'")}">\n{body}\n</source>')
+        title = fence(chunk.title)[:200].replace('"', "'")  # a quote would end the attribute early
+        blocks.append(f'<source n="{n}" title="{title}">\n{body}\n</source>')
     user = "Sources:\n" + "\n\n".join(blocks) + f"\n\n<question>\n{fence(question)}\n</question>"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 

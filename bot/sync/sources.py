@@ -105,4 +105,4 @@ def _parse_entry(path: Path, i: int, entry: Any) -> SourceConfig:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first.get("loc", ())) or "schedule"
         raise ConfigError(f"{where}: {loc}: {first.get('msg')}") from exc
-    return SourceConfig(name=str(getattr(settings, "name")), type=kind, schedule=schedule, settings=settings)
+    return SourceConfig(name=str(settings.name), type=kind, schedule=schedule, settings=settings)

@@ -8,8 +8,8 @@ import pytest
 
 from bot.index.edge_store import EdgeStore
 from bot.index.indexer import Indexer
-from bot.sync.runner import sync_source
 from bot.state import StateStore
+from bot.sync.runner import sync_source
 from connectors.base import Checkpoint, TransientError
 from connectors.files import FilesConnector, FilesConnectorSettings
 

@@ -13,9 +13,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.errors import ConfigError
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.state import StateStore
 from bot.sync.scheduler import add_sync_jobs
 from bot.sync.sources import load_sources
-from bot.state import StateStore
 
 
 def _write(tmp_path: Path, text: str) -> Path:
