@@ -8,6 +8,7 @@ the boundary, into this tree::
     ├── AuthError        credentials refused (401/403): retrying will not help
     ├── RateLimited      429 or quota exhausted; carries ``retry_after_s``
     ├── TransientError   5xx, timeouts, connection resets: retry later
+    │   └── NotFound     404: the record is gone (callers that expect it catch this)
     └── RecordError      one record is malformed: report it, skip it, go on
 """
 
@@ -47,6 +48,11 @@ class TransientError(ConnectorError):
     """A failure that may go away on retry."""
 
 
+class NotFound(TransientError):
+    """HTTP 404. A subclass of TransientError so a listing that 404s still fails the run;
+    connectors that fetch single records catch it to report a deletion."""
+
+
 class RecordError(ConnectorError):
     """One record could not be turned into a document."""
 
@@ -81,6 +87,9 @@ class Connector(abc.ABC):
         Raise a :class:`ConnectorError` rather than return a partial listing: the sync runner
         deletes whatever is absent from it (within :meth:`prune_scope`).
         """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the connector opened (an HTTP client it built itself)."""
 
     def prune_scope(self) -> tuple[str, ...]:
         """Id prefixes that :meth:`list_ids` lists completely; only those are pruned.

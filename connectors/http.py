@@ -7,7 +7,7 @@ server) and calls :class:`VendorHttp`, which:
 * slows down *before* a 429 when ``X-Rate-Limit-Remaining`` / ``RateLimit-Remaining`` says the
   budget is nearly spent;
 * retries 5xx and network errors with capped exponential backoff;
-* raises :class:`AuthError` on 401/403 at once, :class:`RateLimited` / :class:`TransientError`
+* raises :class:`AuthError` on 401/403 and :class:`NotFound` on 404 at once, :class:`RateLimited` / :class:`TransientError`
   when retries run out, and :class:`TransientError` for a body that is not JSON.
 
 Clock and sleep are injectable so tests run without waiting.
@@ -17,12 +17,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import structlog
 
-from connectors.base import MAX_RETRY_AFTER_S, AuthError, RateLimited, TransientError, parse_retry_after
+from connectors.base import (
+    MAX_RETRY_AFTER_S,
+    AuthError,
+    NotFound,
+    RateLimited,
+    TransientError,
+    parse_retry_after,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -52,25 +60,27 @@ class VendorHttp:
         *,
         vendor: str,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_sleep_s: float = MAX_RETRY_AFTER_S,
     ) -> None:
         self.client = client
         self.vendor = vendor
         self.sleep = sleep
+        self.clock = clock
         self.max_retries = max_retries
         self.max_sleep_s = max_sleep_s
         self.requests = 0
         self.slept_s = 0.0
 
-    def get_json(self, url: str, *, params: Mapping[str, Any] | None = None) -> Any:
-        return self.request_json("GET", url, params=params)
+    def get_json(self, url: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        return self.request_json("GET", url, params=params, **kwargs)
 
-    def post_json(self, url: str, *, json: Any = None) -> Any:
-        return self.request_json("POST", url, json=json)
+    def post_json(self, url: str, *, json: Any = None, **kwargs: Any) -> Any:
+        return self.request_json("POST", url, json=json, **kwargs)
 
-    def put_json(self, url: str, *, json: Any = None) -> Any:
-        return self.request_json("PUT", url, json=json)
+    def put_json(self, url: str, *, json: Any = None, **kwargs: Any) -> Any:
+        return self.request_json("PUT", url, json=json, **kwargs)
 
     def request_json(self, method: str, url: str, **kwargs: Any) -> Any:
         response = self.request(method, url, **kwargs)
@@ -97,7 +107,12 @@ class VendorHttp:
             if status in (401, 403):
                 raise AuthError(f"{self.vendor} refused the credentials (HTTP {status}); check the API token and its scopes")
             if status == 429:
-                wait = parse_retry_after(response.headers.get("retry-after"), default_s=_backoff(attempt))
+                retry_after = response.headers.get("retry-after")
+                if retry_after is not None:
+                    wait = parse_retry_after(retry_after, now=_utc(self.clock()), default_s=_backoff(attempt))
+                else:  # some vendors (Intercom) only say when the window resets
+                    reset = next((response.headers.get(h) for h in RESET_HEADERS if response.headers.get(h)), None)
+                    wait = _reset_wait(reset, self.clock()) if reset else _backoff(attempt)
                 if attempt >= self.max_retries:
                     raise RateLimited(f"{self.vendor} rate limit still exceeded after {attempt + 1} attempts", retry_after_s=wait)
                 self._wait(wait, "rate_limited")
@@ -109,6 +124,8 @@ class VendorHttp:
                 self._wait(_backoff(attempt), "server_error")
                 attempt += 1
                 continue
+            if status == 404:
+                raise NotFound(f"{self.vendor} answered HTTP 404 for {method} {_path(url)}")
             if status >= 400:
                 raise TransientError(f"{self.vendor} answered HTTP {status} for {method} {_path(url)}")
             self._respect_remaining(response)
@@ -125,8 +142,7 @@ class VendorHttp:
                 return
             if remaining <= LOW_REMAINING:
                 reset = next((response.headers.get(h) for h in RESET_HEADERS if response.headers.get(h)), None)
-                wait = _reset_wait(reset)
-                self._wait(wait, "rate_budget_low")
+                self._wait(_reset_wait(reset, self.clock()), "rate_budget_low")
             return
 
     def _wait(self, seconds: float, reason: str) -> None:
@@ -140,7 +156,7 @@ def _backoff(attempt: int) -> float:
     return min(BACKOFF_BASE_S * (2**attempt), BACKOFF_MAX_S)
 
 
-def _reset_wait(reset: str | None) -> float:
+def _reset_wait(reset: str | None, now: float) -> float:
     """Seconds until a rate window resets: delta seconds, or an epoch timestamp."""
     if not reset:
         return 1.0
@@ -149,8 +165,12 @@ def _reset_wait(reset: str | None) -> float:
     except ValueError:
         return 1.0
     if value > 1_000_000_000:  # an epoch timestamp
-        return max(0.0, value - time.time())
+        return max(0.0, value - now)
     return max(0.0, value)
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _path(url: str) -> str:

@@ -20,6 +20,8 @@ from bot.index.embeddings import load_tokenizer
 from bot.models import Chunk, Document
 
 SECTION_SEPARATOR = " › "
+#: Bump when the chunking logic changes: every document is then re-chunked on the next sync.
+CHUNKING_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Chunker:
 
         self.count_tokens = count_tokens
         self.chunk_tokens = chunk_tokens
+        self.overlap_tokens = overlap_tokens
         self._markdown = MarkdownNodeParser(include_metadata=True, include_prev_next_rel=False)
         self._splitter = SentenceSplitter(
             chunk_size=chunk_tokens,

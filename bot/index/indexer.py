@@ -9,6 +9,7 @@ chunk 0, which carries the document hash the next run compares against.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from bot.index.chunking import Chunker
+from bot.index.chunking import CHUNKING_VERSION, Chunker
 from bot.index.embeddings import Embedder
 from bot.index.pii import PiiMasker
 from bot.index.sparse import SparseEncoder
@@ -77,8 +78,18 @@ class Indexer:
         self.mask_kinds = mask_kinds
         self.prefix = collection_prefix
         self.collections = {v: collection_name(collection_prefix, v) for v in Visibility}
+        # Stored hashes cover how a document was indexed, not only what it says: a new chunker
+        # configuration re-chunks every document, a new model re-embeds every chunk.
+        self._doc_salt = f"{CHUNKING_VERSION}|{chunker.chunk_tokens}|{chunker.overlap_tokens}|{embedder.name}"
+        self._chunk_salt = embedder.name
         for name in self.collections.values():
             store.ensure_collection(name, embedder.dim)
+
+    def doc_hash(self, doc: Document) -> str:
+        return hashlib.sha256(f"{self._doc_salt}|{doc.content_hash}".encode()).hexdigest()
+
+    def chunk_hash(self, chunk: Chunk) -> str:
+        return hashlib.sha256(f"{self._chunk_salt}|{chunk.content_hash}".encode()).hexdigest()
 
     def existing_hashes(self, source: str | None = None) -> dict[Visibility, dict[str, str]]:
         return {v: self.store.doc_hashes(name, source=source) for v, name in self.collections.items()}
@@ -106,7 +117,7 @@ class Indexer:
                 # The document changed audience: it leaves the other collection first.
                 self.store.delete_doc(self.collections[other], doc.id)
                 known[other].pop(doc.id, None)
-            if known[target].get(doc.id) == doc.content_hash:
+            if known[target].get(doc.id) == self.doc_hash(doc):
                 if self.masker is not None and counts_before is not None:
                     self.masker.counts = counts_before  # nothing new was masked into the store
                 stats.unchanged += 1
@@ -134,14 +145,14 @@ class Indexer:
         on_progress: Callable[[int], None] | None,
     ) -> None:
         reusable = self._reusable_vectors(pending)
-        to_embed = [c.text for p in pending for c in p.chunks if c.content_hash not in reusable]
+        to_embed = [c.text for p in pending for c in p.chunks if self.chunk_hash(c) not in reusable]
         vectors = iter(self.embedder.embed(to_embed))
         stats.chunks_embedded += len(to_embed)
         for item in pending:
             doc, collection = item.doc, self.collections[item.doc.audience]
             points = []
             for chunk in item.chunks:
-                dense = reusable.get(chunk.content_hash)
+                dense = reusable.get(self.chunk_hash(chunk))
                 if dense is None:
                     dense = next(vectors)
                 else:
@@ -151,7 +162,7 @@ class Indexer:
                         id=point_id(doc.id, chunk.chunk_no),
                         dense=dense,
                         sparse=self.sparse.encode_document(chunk.text),
-                        payload=_payload(doc, chunk, len(item.chunks)),
+                        payload=_payload(doc, chunk, len(item.chunks), self.doc_hash(doc), self.chunk_hash(chunk)),
                     )
                 )
             # Order matters for crash safety; see the module docstring.
@@ -162,7 +173,7 @@ class Indexer:
                 self.store.upsert(collection, points[:1])
             else:
                 self.store.delete_doc(collection, doc.id)
-            known[doc.audience][doc.id] = doc.content_hash
+            known[doc.audience][doc.id] = self.doc_hash(doc)
             if item.is_new:
                 stats.added += 1
             else:
@@ -196,7 +207,7 @@ class Indexer:
             self.store.optimize(name)
 
 
-def _payload(doc: Document, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
+def _payload(doc: Document, chunk: Chunk, n_chunks: int, doc_hash: str, chunk_hash: str) -> dict[str, Any]:
     return {
         "doc_id": doc.id,
         "chunk_no": chunk.chunk_no,
@@ -209,6 +220,6 @@ def _payload(doc: Document, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
         "section": chunk.section,
         "text": chunk.passage,
         "updated_at": doc.updated_at.isoformat() if doc.updated_at else None,
-        "doc_hash": doc.content_hash,
-        "chunk_hash": chunk.content_hash,
+        "doc_hash": doc_hash,
+        "chunk_hash": chunk_hash,
     }

@@ -89,6 +89,8 @@ def sync_source(
     except Exception as exc:
         state.finish_run(run_id, status="failed", stats={}, error=f"{type(exc).__name__}: {exc}"[:500])
         raise
+    finally:
+        connector.close()
     state.finish_run(run_id, status="ok", stats=report.as_dict())
     log.info("sync_finished", **report.as_dict())
     return report

@@ -67,6 +67,7 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
                 pass

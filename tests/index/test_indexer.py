@@ -122,3 +122,13 @@ def test_crash_then_rerun_equals_a_clean_run(tmp_path: Path, embedder, chunker, 
     rerun.index(new)
     assert _snapshot(store, rerun) == expected
     store.close()
+
+
+def test_new_chunking_configuration_reindexes(store, embedder, chunker) -> None:  # type: ignore[no-untyped-def]
+    from bot.index.chunking import Chunker
+
+    Indexer(store=store, embedder=embedder, chunker=chunker).index([_doc(1)])
+    smaller = Chunker(chunk_tokens=64, overlap_tokens=8)
+    stats = Indexer(store=store, embedder=embedder, chunker=smaller).index([_doc(1)])
+    assert stats.updated == 1 and stats.unchanged == 0
+    assert all(smaller.count_tokens(p["text"]) <= 64 for p in store.scroll_payloads("kb_public"))

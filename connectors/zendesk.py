@@ -1,0 +1,463 @@
+"""Zendesk: Help Center articles (public knowledge) and resolved tickets (internal knowledge).
+
+Articles
+    ``GET /api/v2/help_center/{locale}/articles.json`` with cursor pagination (``page[size]``,
+    ``page[after]``; stop on ``meta.has_more`` = false: Zendesk keeps sending ``links.next`` on the
+    last page). Sections and categories are listed once per sync and locale, and the article's
+    ``Category › Section`` breadcrumb opens its text (so a renamed section reaches the index).
+    Drafts are never indexed (a draft yields :class:`Deleted`, in case it was published before).
+    An article restricted to a user segment (``user_segment_id`` / ``user_segment_ids``) is
+    INTERNAL; one visible to everyone is PUBLIC.
+
+    Every sync lists every article again; the indexer's content hash skips the unchanged ones.
+    We do not use the Help Center incremental article export because (1) a section or category
+    rename, or an audience change, changes our document without necessarily moving the article's
+    ``updated_at``; (2) that export reports no deletions, so the full listing is needed for pruning
+    anyway; (3) the listing is cheap (100 per page, on the Help Center's own rate limit).
+
+Tickets
+    The cursor-based incremental export ``GET /api/v2/incremental/tickets/cursor.json``
+    (``start_time`` on the first run, then ``cursor``; stop on ``end_of_stream``; the last
+    ``after_cursor`` is the checkpoint), so a second sync reads only tickets changed since.
+    Status ``deleted`` yields :class:`Deleted`; a ticket whose status is not in
+    ``ticket_statuses`` (default: solved, closed) also yields :class:`Deleted` so a reopened ticket
+    leaves the index until it is resolved again (deleting an id that is not indexed is free).
+
+    Comments come from ``GET /api/v2/tickets/{id}/comments.json?include=users`` for just the tickets
+    in the export page that are in ``ticket_statuses``. We do not use the ticket *events* export
+    (``/api/v2/incremental/ticket_events.json?include=comment_events``), although it would avoid
+    one request per ticket: (1) it carries only the comments made inside the exported window, so
+    an incremental sync could not rebuild a ticket's whole thread without rescanning events back
+    to the ticket's creation or keeping every comment in the checkpoint; (2) incremental exports
+    are limited to 10 requests a minute (30 with the High Volume add-on), the comments list to the
+    account's limit (200-2,500 a minute); (3) the recorded API traffic we test against has no
+    ticket_events call to check the wire format with. Steady state, the per-ticket cost is small:
+    only tickets newly solved or closed in the window are fetched (closed tickets never change).
+
+    Ticket text: ``# subject``, then in order ``## Customer`` (public comments by the requester
+    or another end user) and ``## Agent reply`` (other public comments). A comment whose
+    ``public`` is not exactly ``true`` is an internal note: it is dropped unless
+    ``include_internal_notes`` is set, and then appears as ``## Internal note``. Tickets are
+    always INTERNAL documents.
+
+Auth is an API token: HTTP Basic ``{email}/token:{api_token}``. The ``Authorization`` header is
+sent with every request, whether the ``httpx.Client`` was built here or passed in (tests), and
+every URL is absolute (built from ``base_url``), so a passed-in client needs no configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+import structlog
+from markdownify import markdownify
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.errors import ConfigError
+from bot.models import Deleted, Document, DocumentKind, Visibility
+from connectors.base import Checkpoint, Connector, NotFound, RecordError, SyncEvents, TransientError
+from connectors.http import VendorHttp
+
+log = structlog.get_logger(__name__)
+
+#: Help Center list endpoints: most records per page with cursor pagination (``page[size]``).
+ZENDESK_HC_MAX_PAGE_SIZE = 100  # developer.zendesk.com "Pagination": page[size] max 100
+#: Incremental ticket export: most tickets per page (``per_page``); 1000 is also its default.
+ZENDESK_EXPORT_MAX_PER_PAGE = 1000  # developer.zendesk.com "Incremental Exports": per_page max 1000
+#: Ticket comments list: most comments per page (``page[size]``).
+ZENDESK_COMMENTS_MAX_PAGE_SIZE = 100  # developer.zendesk.com "Ticket Comments": page[size] max 100
+#: A stream that keeps saying "more" past this many pages is broken, not long.
+MAX_PAGES = 100_000
+
+BREADCRUMB_SEPARATOR = " › "
+TICKET_ID_PREFIX = "ticket"
+ARTICLE_ID_PREFIX = "article"
+
+
+class ZendeskSettings(BaseModel):
+    """One Zendesk account as a source (a ``[[sources]]`` entry with ``type = "zendesk"``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    type: Literal["zendesk"] = "zendesk"
+    """The connector type."""
+    name: str = "zendesk"
+    """Source name: ``Document.source`` and the prefix of every document id."""
+    base_url: str
+    """The account's URL, e.g. ``https://acme.zendesk.com`` (tests pass the fake server's URL)."""
+    email_env: str = "ZENDESK_EMAIL"
+    """Name of the environment variable holding the agent's email for API-token auth."""
+    token_env: str = "ZENDESK_API_TOKEN"
+    """Name of the environment variable holding the API token (never the token itself)."""
+    locales: tuple[str, ...] = ("en-us",)
+    """Help Center locales to index; the first one's articles get the plain ``:article:{id}`` ids."""
+    include_articles: bool = True
+    """Index Help Center articles."""
+    include_tickets: bool = True
+    """Index tickets (as INTERNAL documents)."""
+    include_internal_notes: bool = False
+    """Put private comments (``public: false``) into ticket text as ``## Internal note``."""
+    ticket_statuses: tuple[str, ...] = ("solved", "closed")
+    """Ticket statuses worth indexing; others are left out (and removed if they were indexed)."""
+    start_time: int = Field(default=0, ge=0)
+    """Unix time the first ticket export starts from (later syncs continue from the checkpoint)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https:// (e.g. https://acme.zendesk.com)")
+        return value
+
+    @field_validator("locales")
+    @classmethod
+    def _some_locale(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
+        if not cleaned:
+            raise ValueError("give at least one locale, e.g. ['en-us']")
+        return cleaned
+
+
+class ZendeskConnector(Connector):
+    """Help Center articles and resolved tickets of one Zendesk account."""
+
+    def __init__(
+        self,
+        settings: ZendeskSettings,
+        *,
+        client: httpx.Client | None = None,
+        environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.name
+        env = os.environ if environ is None else environ
+        email = _required_env(env, settings.email_env, "the Zendesk agent's email")
+        token = _required_env(env, settings.token_env, "a Zendesk API token")
+        basic = base64.b64encode(f"{email}/token:{token}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {basic}", "Accept": "application/json"}
+        self._base = settings.base_url
+        self.http = VendorHttp(
+            client or httpx.Client(base_url=self._base, timeout=30), vendor="Zendesk", sleep=sleep
+        )
+        self.skipped: list[str] = []
+
+    # -- Connector -----------------------------------------------------------------------------
+
+    def sync(self, checkpoint: Checkpoint | None) -> SyncEvents:
+        started = datetime.now(UTC)
+        self.skipped = []
+        extra: dict[str, Any] = {}
+        if self.settings.include_articles:
+            yield from self._sync_articles()
+        if self.settings.include_tickets:
+            previous = checkpoint.extra.get("tickets_cursor") if checkpoint is not None else None
+            cursor = yield from self._sync_tickets(previous if isinstance(previous, str) else None)
+            extra["tickets_cursor"] = cursor
+        return Checkpoint(updated_since=started, extra=extra)
+
+    def list_ids(self) -> list[str]:
+        """Ids of every published article in every configured locale (raises if a page fails)."""
+        if not self.settings.include_articles:
+            return []
+        ids: list[str] = []
+        for locale in self.settings.locales:
+            for raw in self._paginate(f"/api/v2/help_center/{locale}/articles.json", "articles"):
+                article_id = _int_id(raw.get("id")) if isinstance(raw, dict) else None
+                if article_id is not None and raw.get("draft") is not True:
+                    ids.append(self._article_id(article_id, locale))
+        return ids
+
+    def prune_scope(self) -> tuple[str, ...]:
+        # Tickets are too many to list; they arrive with explicit deletions from the export.
+        return (f"{self.name}:{ARTICLE_ID_PREFIX}:",)
+
+    # -- articles ------------------------------------------------------------------------------
+
+    def _sync_articles(self) -> Iterator[Document | Deleted]:
+        for locale in self.settings.locales:
+            breadcrumbs = self._breadcrumbs(locale)
+            count = 0
+            for raw in self._paginate(f"/api/v2/help_center/{locale}/articles.json", "articles"):
+                try:
+                    event = self._article(raw, locale, breadcrumbs)
+                except RecordError as exc:
+                    self._skip("article", str(exc))
+                    continue
+                count += isinstance(event, Document)
+                yield event
+            log.info("zendesk_articles_listed", source=self.name, locale=locale, documents=count)
+
+    def _breadcrumbs(self, locale: str) -> dict[int, str]:
+        """``section_id -> "Category › Section"`` for one locale."""
+        categories: dict[int, str] = {}
+        for raw in self._paginate(f"/api/v2/help_center/{locale}/categories.json", "categories"):
+            cid = _int_id(raw.get("id")) if isinstance(raw, dict) else None
+            if cid is not None and isinstance(raw.get("name"), str):
+                categories[cid] = raw["name"].strip()
+        sections: dict[int, str] = {}
+        for raw in self._paginate(f"/api/v2/help_center/{locale}/sections.json", "sections"):
+            sid = _int_id(raw.get("id")) if isinstance(raw, dict) else None
+            if sid is None or not isinstance(raw.get("name"), str):
+                continue
+            category = categories.get(_int_id(raw.get("category_id")) or -1)
+            parts = [p for p in (category, raw["name"].strip()) if p]
+            sections[sid] = BREADCRUMB_SEPARATOR.join(parts)
+        return sections
+
+    def _article(self, raw: Any, locale: str, breadcrumbs: dict[int, str]) -> Document | Deleted:
+        if not isinstance(raw, dict):
+            raise RecordError(f"article record is a {type(raw).__name__}, not an object")
+        article_id = _int_id(raw.get("id"))
+        if article_id is None:
+            raise RecordError("article without a numeric id")
+        doc_id = self._article_id(article_id, locale)
+        if raw.get("draft") is True:
+            return Deleted(id=doc_id, source=self.name)  # drafts are never indexed
+        title = raw.get("title") if isinstance(raw.get("title"), str) else raw.get("name")
+        if not isinstance(title, str) or not title.strip():
+            raise RecordError(f"article {article_id}: no title")
+        body = raw.get("body")
+        if not isinstance(body, str):
+            raise RecordError(f"article {article_id}: no body")
+        text = _html_to_markdown(body)
+        if not text:
+            raise RecordError(f"article {article_id}: empty body")
+        section_id = _int_id(raw.get("section_id"))
+        breadcrumb = breadcrumbs.get(section_id) if section_id is not None else None
+        if breadcrumb:
+            text = f"*{breadcrumb}*\n\n{text}"
+        segments = raw.get("user_segment_ids")
+        restricted = raw.get("user_segment_id") is not None or (isinstance(segments, list) and bool(segments))
+        labels = raw.get("label_names")
+        metadata: dict[str, Any] = {"locale": raw.get("locale") if isinstance(raw.get("locale"), str) else locale}
+        if breadcrumb:
+            metadata["breadcrumb"] = breadcrumb
+        if section_id is not None:
+            metadata["section_id"] = section_id
+        if isinstance(labels, list) and all(isinstance(x, str) for x in labels) and labels:
+            metadata["labels"] = list(labels)
+        if raw.get("outdated") is True:
+            metadata["outdated"] = True
+        html_url = raw.get("html_url")
+        return Document(
+            id=doc_id,
+            source=self.name,
+            kind=DocumentKind.ARTICLE,
+            audience=Visibility.INTERNAL if restricted else Visibility.PUBLIC,
+            title=title.strip(),
+            url=html_url if isinstance(html_url, str) and html_url else None,
+            text=text,
+            updated_at=_timestamp(raw.get("updated_at")),
+            metadata=metadata,
+        )
+
+    def _article_id(self, article_id: int, locale: str) -> str:
+        # Translations share the article id; the first configured locale keeps the plain id so
+        # adding a locale later adds documents instead of renaming every existing one.
+        base = f"{self.name}:{ARTICLE_ID_PREFIX}:{article_id}"
+        return base if locale == self.settings.locales[0] else f"{base}:{locale}"
+
+    # -- tickets -------------------------------------------------------------------------------
+
+    def _sync_tickets(self, cursor: str | None) -> Generator[Document | Deleted, None, str | None]:
+        """Yield ticket events from the export; *return* the cursor to continue from next time."""
+        url = f"{self._base}/api/v2/incremental/tickets/cursor.json"
+        seen: dict[int, Any] = {}  # ticket id -> updated_at already handled in this sync
+        fetched = 0
+        for page_no in range(MAX_PAGES):
+            params: dict[str, Any] = {"per_page": ZENDESK_EXPORT_MAX_PER_PAGE}
+            if cursor is None:
+                params["start_time"] = self.settings.start_time
+            else:
+                params["cursor"] = cursor
+            page = self._get(url, params)
+            tickets = page.get("tickets")
+            if not isinstance(tickets, list):
+                raise TransientError("Zendesk ticket export answered without a 'tickets' list")
+            for raw in tickets:
+                try:
+                    event = self._ticket_event(raw, seen)
+                except RecordError as exc:
+                    self._skip("ticket", str(exc))
+                    continue
+                if event is not None:
+                    fetched += isinstance(event, Document)
+                    yield event
+            after = page.get("after_cursor")
+            end = page.get("end_of_stream") is True
+            if isinstance(after, str) and after:
+                if not end and after == cursor:
+                    raise TransientError("Zendesk ticket export returned the same cursor again")
+                cursor = after
+            elif not end:
+                raise TransientError("Zendesk ticket export page has no after_cursor before its end")
+            if end:
+                log.info("zendesk_tickets_exported", source=self.name, pages=page_no + 1, documents=fetched)
+                return cursor
+        raise TransientError(f"Zendesk ticket export did not end after {MAX_PAGES} pages")
+
+    def _ticket_event(self, raw: Any, seen: dict[int, Any]) -> Document | Deleted | None:
+        if not isinstance(raw, dict):
+            raise RecordError(f"ticket record is a {type(raw).__name__}, not an object")
+        ticket_id = _int_id(raw.get("id"))
+        if ticket_id is None:
+            raise RecordError("ticket without a numeric id")
+        status = raw.get("status")
+        if not isinstance(status, str):
+            raise RecordError(f"ticket {ticket_id}: no status")
+        # The export may list a ticket twice (it changed while we paged); handle each state once.
+        stamp = raw.get("updated_at")
+        if ticket_id in seen and seen[ticket_id] == stamp:
+            return None
+        seen[ticket_id] = stamp
+        doc_id = f"{self.name}:{TICKET_ID_PREFIX}:{ticket_id}"
+        if status == "deleted" or status not in self.settings.ticket_statuses:
+            return Deleted(id=doc_id, source=self.name)
+        subject = raw.get("subject")
+        if subject is not None and not isinstance(subject, str):
+            raise RecordError(f"ticket {ticket_id}: subject is not text")
+        title = (subject or "").strip() or f"Ticket #{ticket_id}"
+        sections = self._ticket_sections(ticket_id, _int_id(raw.get("requester_id")))
+        if not sections:
+            return Deleted(id=doc_id, source=self.name)  # nothing a reader may see
+        tags = raw.get("tags")
+        metadata: dict[str, Any] = {"ticket_id": ticket_id, "status": status}
+        if isinstance(tags, list) and tags and all(isinstance(t, str) for t in tags):
+            metadata["tags"] = list(tags)
+        return Document(
+            id=doc_id,
+            source=self.name,
+            kind=DocumentKind.TICKET,
+            audience=Visibility.INTERNAL,
+            title=title,
+            url=f"{self._base}/agent/tickets/{ticket_id}",
+            text=f"# {title}\n\n" + "\n\n".join(sections),
+            updated_at=_timestamp(stamp),
+            metadata=metadata,
+        )
+
+    def _ticket_sections(self, ticket_id: int, requester_id: int | None) -> list[str]:
+        sections: list[str] = []
+        for comment, role in self._comments(ticket_id):
+            html = comment.get("html_body")
+            plain = comment.get("plain_body") if isinstance(comment.get("plain_body"), str) else comment.get("body")
+            if isinstance(html, str) and html.strip():
+                body = _html_to_markdown(html)
+            elif isinstance(plain, str):
+                body = plain.strip()
+            else:
+                continue  # a comment without a body (a voice or attachment-only event)
+            if not body:
+                continue
+            # Anything but an explicit ``public: true`` is treated as an internal note.
+            if comment.get("public") is not True:
+                if not self.settings.include_internal_notes:
+                    continue
+                heading = "Internal note"
+            elif _int_id(comment.get("author_id")) == requester_id or role == "end-user":
+                heading = "Customer"
+            else:
+                heading = "Agent reply"
+            sections.append(f"## {heading}\n\n{body}")
+        return sections
+
+    def _comments(self, ticket_id: int) -> Iterator[tuple[dict[str, Any], str | None]]:
+        path = f"/api/v2/tickets/{ticket_id}/comments.json"
+        try:
+            pages = list(self._pages(path, "comments", {"include": "users"},
+                                     page_size=ZENDESK_COMMENTS_MAX_PAGE_SIZE))
+        except NotFound as exc:
+            # A ticket deleted since the export listed it is one record gone, not an outage.
+            raise RecordError(f"ticket {ticket_id}: comments not found (HTTP 404)") from exc
+        roles: dict[int, str] = {}
+        for page in pages:
+            for user in page.get("users") or []:
+                user_id = _int_id(user.get("id")) if isinstance(user, dict) else None
+                if user_id is not None and isinstance(user.get("role"), str):
+                    roles[user_id] = user["role"]
+        for page in pages:
+            for comment in page.get("comments") or []:
+                if isinstance(comment, dict):
+                    yield comment, roles.get(_int_id(comment.get("author_id")) or -1)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def _get(self, url: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        body = self.http.request_json("GET", url, params=params, headers=self._headers)
+        if not isinstance(body, dict):
+            raise TransientError(f"Zendesk answered {type(body).__name__} instead of an object for {url.split('?')[0]}")
+        return body
+
+    def _paginate(self, path: str, key: str) -> Iterator[Any]:
+        for page in self._pages(path, key, {}, page_size=ZENDESK_HC_MAX_PAGE_SIZE):
+            records = page.get(key)
+            if not isinstance(records, list):
+                raise TransientError(f"Zendesk answered {path} without a '{key}' list")
+            yield from records
+
+    def _pages(self, path: str, key: str, params: Mapping[str, Any], *, page_size: int) -> Iterator[dict[str, Any]]:
+        """Cursor pagination: follow ``meta.after_cursor`` while ``meta.has_more`` is true."""
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            query = {**params, "page[size]": page_size}
+            if after is not None:
+                query["page[after]"] = after
+            page = self._get(f"{self._base}{path}", query)
+            yield page
+            meta = page.get("meta")
+            if not isinstance(meta, dict) or meta.get("has_more") is not True:
+                return
+            nxt = meta.get("after_cursor")
+            if not isinstance(nxt, str) or not nxt or nxt == after:
+                raise TransientError(f"Zendesk pagination of {path} is broken (no new after_cursor)")
+            after = nxt
+        raise TransientError(f"Zendesk pagination of {path} did not end after {MAX_PAGES} pages")
+
+    def _skip(self, what: str, reason: str) -> None:
+        self.skipped.append(f"{what}: {reason}")
+        log.warning("zendesk_record_skipped", source=self.name, kind=what, reason=reason)
+
+
+def _required_env(env: Mapping[str, str], var: str, what: str) -> str:
+    value = env.get(var, "")
+    if not value.strip():
+        raise ConfigError(f"environment variable {var} is not set; it must hold {what}")
+    return value.strip()
+
+
+def _int_id(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _html_to_markdown(html: str) -> str:
+    text = markdownify(html, heading_style="ATX", bullets="-", strip=["img"])
+    out: list[str] = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
