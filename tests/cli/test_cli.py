@@ -75,7 +75,9 @@ def test_unknown_source_and_non_utf8_file(tmp_path: Path) -> None:
 
 def test_missing_files_folder(tmp_path: Path) -> None:
     env = {"HELPDESK_DATA_DIR": str(tmp_path / "data"), "HELPDESK_SAMPLE_KB": "false", "HELPDESK_FILES_DIR": str(tmp_path / "nowhere")}
-    assert_one_line_error(run_cli("sync", env=env, cwd=tmp_path), "is not a folder")
+    proc = run_cli("sync", env=env, cwd=tmp_path)
+    assert_one_line_error(proc, "1 of 1 sources failed")
+    assert f"files: failed: files source 'files': {tmp_path / 'nowhere'} is not a folder" in proc.stderr
 
 
 def test_eval_retrieval_prints_metrics(tmp_path: Path) -> None:
