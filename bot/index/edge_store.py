@@ -138,13 +138,6 @@ class EdgeStore(VectorStore):
             self._shard(collection).optimize()
 
     # --- reads ---------------------------------------------------------------------------------
-    def doc_hashes(self, collection: str, *, source: str | None = None) -> dict[str, str]:
-        flt: dict[str, Any] = {"chunk_no": 0}
-        if source is not None:
-            flt["source"] = source
-        rows = self.scroll_payloads(collection, filter=flt, fields=("doc_id", "doc_hash"))
-        return {r["doc_id"]: r.get("doc_hash", "") for r in rows}
-
     def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
         shard = self._shard(collection)
         selector: Any = list(fields) or True

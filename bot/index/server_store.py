@@ -98,13 +98,6 @@ class ServerStore(VectorStore):
             must.append(qm.FieldCondition(key="chunk_no", range=qm.Range(gte=from_chunk)))
         self._call(self.client.delete, collection, points_selector=qm.FilterSelector(filter=qm.Filter(must=must)), wait=True)
 
-    def doc_hashes(self, collection: str, *, source: str | None = None) -> dict[str, str]:
-        flt: dict[str, Any] = {"chunk_no": 0}
-        if source is not None:
-            flt["source"] = source
-        rows = self.scroll_payloads(collection, filter=flt, fields=("doc_id", "doc_hash"))
-        return {r["doc_id"]: r.get("doc_hash", "") for r in rows}
-
     def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
         self._require(collection)
         selector: Any = list(fields) or True

@@ -87,9 +87,13 @@ class VectorStore(abc.ABC):
     def delete_doc(self, collection: str, doc_id: str, *, from_chunk: int = 0) -> None:
         """Delete a document's chunks numbered ``from_chunk`` and up."""
 
-    @abc.abstractmethod
     def doc_hashes(self, collection: str, *, source: str | None = None) -> dict[str, str]:
         """``{doc_id: doc_hash}`` of the documents stored (read from each document's chunk 0)."""
+        flt: dict[str, Any] = {"chunk_no": 0}
+        if source is not None:
+            flt["source"] = source
+        rows = self.scroll_payloads(collection, filter=flt, fields=("doc_id", "doc_hash"))
+        return {r["doc_id"]: r.get("doc_hash", "") for r in rows}
 
     @abc.abstractmethod
     def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
