@@ -17,6 +17,8 @@ from bot.sync.sources import DEFAULT_EVERY_MINUTES
 
 MISFIRE_GRACE_S = 15 * 60
 RESYNC_POLL_S = 10
+#: Event de-duplication keys are kept a week: far beyond any sender's redelivery window.
+EVENT_KEYS_KEEP_S = 7 * 24 * 3600
 #: Sunday 03:00 UTC.
 WEEKLY_PRUNE_CRON = "0 3 * * 0"
 
@@ -31,6 +33,8 @@ def add_sync_jobs(scheduler: BaseScheduler, service: SyncService, *, resync_poll
         scheduler.add_job(service.run_scheduled, trigger, args=[name], id=f"sync:{name}", name=f"sync {name}", **common)
     scheduler.add_job(service.prune_all, CronTrigger.from_crontab(WEEKLY_PRUNE_CRON, timezone="UTC"), id="prune",
                       name="weekly prune", **common)
+    scheduler.add_job(service.runtime.state.forget_events, IntervalTrigger(hours=6), kwargs={"older_than_s": EVENT_KEYS_KEEP_S},
+                      id="forget-events", name="forget old event keys", **common)
     scheduler.add_job(service.process_resync_requests, IntervalTrigger(seconds=resync_poll_s), id="resync-requests",
                       name="resync requests", **common)
 

@@ -35,3 +35,11 @@ def test_checkpoint_roundtrip_and_feedback(tmp_path: Path) -> None:
     assert s.load_checkpoint("z") == cp
     s.record_feedback(answer_id="a1", user="U1", helpful=False)
     assert [(f.user, f.helpful) for f in s.feedback_for("a1")] == [("U1", False)]
+
+
+def test_old_event_keys_are_forgotten(tmp_path: Path) -> None:
+    s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    assert s.claim_event("k1")
+    assert s.forget_events(older_than_s=3600) == 0
+    assert s.forget_events(older_than_s=-1) == 1
+    assert s.claim_event("k1")  # claimable again once forgotten

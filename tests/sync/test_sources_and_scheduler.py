@@ -81,7 +81,7 @@ def test_scheduler_jobs(runtime: Runtime) -> None:
     scheduler = BackgroundScheduler(timezone="UTC")
     add_sync_jobs(scheduler, runtime.syncs)
     jobs = {j.id: j for j in scheduler.get_jobs()}
-    assert set(jobs) == {"sync:docs", "prune", "resync-requests"}
+    assert set(jobs) == {"sync:docs", "prune", "resync-requests", "forget-events"}
     for job in jobs.values():
         assert job.max_instances == 1 and job.coalesce is True and job.misfire_grace_time == 900
     assert isinstance(jobs["sync:docs"].trigger, CronTrigger)

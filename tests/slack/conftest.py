@@ -1,0 +1,265 @@
+"""Slack test harness: the fake Web API, stub answers, signed requests over real HTTP to the ASGI app.
+
+Payloads start from the shapes recorded in ../shared/fixtures/slack (bolt-python's own test
+payloads) and change only the fields a test is about.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+import pytest
+
+from bot.models import Answer, Audience, Citation, Visibility
+from bot.settings import Settings
+from bot.slack.app import build_app
+from bot.slack.server import HttpServer, create_asgi_app
+from bot.slack.webapi import build_client
+from bot.state import StateStore
+from tests.fakes.slack_server import BOT_USER_ID, FakeSlack
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+
+AGENT_CHANNEL = "C0AGENT1"  # an internal support channel
+CUSTOMER_CHANNEL = "C0CUST01"  # listed in HELPDESK_SLACK_CUSTOMER_CHANNELS
+CONNECT_CHANNEL = "C0CONN01"  # a Slack Connect channel (is_ext_shared)
+DM_CHANNEL = "D0DM0001"
+ASKER = "U0ASKER1"
+ADMIN = "U0ADMIN1"
+
+RESET_URL = "https://help.parcelly.example/articles/reset-your-password"
+RESET = Citation(n=1, doc_id="sample-articles:reset", title="Reset your password", url=RESET_URL,
+                 source="sample-articles", audience=Visibility.PUBLIC, updated_at=NOW - timedelta(days=3))
+RESET_ANSWER = Answer(text="Click **Forgot password?** on the sign-in page [1]. The link is valid for 60 minutes [1].",
+                      citations=[RESET], confidence=0.8)
+ABSTAIN = Answer(text="I don't know: nothing found. Please ask a human agent in #support.", abstained=True,
+                 composer="none")
+
+_ids = itertools.count(1)
+
+
+def fixture_json(shared: Path, name: str) -> dict[str, Any]:
+    return json.loads((shared / "fixtures/slack/bolt_python_test_payloads" / name).read_text(encoding="utf-8"))
+
+
+# --- answers ----------------------------------------------------------------------------------
+@dataclass
+class StubAnswers:
+    """An ``answer()`` stand-in: records each call; ``gate`` makes it wait (a slow composer)."""
+
+    reply: Callable[[str, Audience, Sequence[str]], Answer] = lambda q, a, h: RESET_ANSWER
+    gate: threading.Event | None = None
+    gate_timeout_s: float = 10.0
+    calls: list[tuple[str, Audience, list[str]]] = field(default_factory=list)
+
+    def answer(self, question: str, audience: Audience, history: Sequence[str] = ()) -> Answer:
+        self.calls.append((question, audience, list(history)))
+        if self.gate is not None:
+            self.gate.wait(self.gate_timeout_s)
+        return self.reply(question, audience, history)
+
+
+# --- signing ----------------------------------------------------------------------------------
+def sign(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    """Headers exactly as Slack signs a request: v0 HMAC-SHA256 over ``v0:{ts}:{raw body}``."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+# --- payloads ---------------------------------------------------------------------------------
+class Payloads:
+    def __init__(self, shared: Path, slack: FakeSlack) -> None:
+        self.shared = shared
+        self.slack = slack
+        self._mention = fixture_json(shared, "events_api/test_app__app_mention_event_body.json")
+        self._message = fixture_json(shared, "events_api/test_message_bot__user_message_event_payload.json")
+        self._bot_message = fixture_json(shared, "events_api/test_message_bot__bot_message_event_payload.json")
+        self._changed = fixture_json(shared, "events_api/test_message_changed__event_payload.json")
+        self._action = fixture_json(shared, "interactivity/test_block_actions__body.json")
+        self._command = (shared / "fixtures/slack/bolt_python_test_payloads/slash_commands/"
+                         "test_slash_command__slash_command_body.txt").read_text(encoding="utf-8").strip()
+
+    @staticmethod
+    def new_ts() -> str:
+        return f"{1_759_300_000 + next(_ids)}.000200"
+
+    def _envelope(self, base: dict[str, Any], event: dict[str, Any], event_id: str | None,
+                  ext_shared: bool) -> dict[str, Any]:
+        body = copy.deepcopy(base)
+        body["event"].update(event)
+        body["event"] = {k: v for k, v in body["event"].items() if v is not None}
+        body.update(team_id="T111", api_app_id="A111", event_id=event_id or f"Ev{next(_ids):08d}",
+                    is_ext_shared_channel=ext_shared)
+        return body
+
+    def mention(self, text: str, *, channel: str = AGENT_CHANNEL, user: str = ASKER, ts: str | None = None,
+                thread_ts: str | None = None, event_id: str | None = None, ext_shared: bool = False) -> dict[str, Any]:
+        ts = ts or self.new_ts()
+        return self._envelope(self._mention, {"text": f"<@{BOT_USER_ID}> {text}", "user": user, "channel": channel,
+                                              "ts": ts, "event_ts": ts, "thread_ts": thread_ts, "team": "T111"},
+                              event_id, ext_shared)
+
+    def message(self, text: str, *, channel: str = AGENT_CHANNEL, user: str = ASKER, ts: str | None = None,
+                thread_ts: str | None = None, channel_type: str = "channel", event_id: str | None = None,
+                ) -> dict[str, Any]:
+        ts = ts or self.new_ts()
+        body = self._envelope(self._message, {"text": text, "user": user, "channel": channel, "ts": ts,
+                                              "event_ts": ts, "thread_ts": thread_ts, "channel_type": channel_type,
+                                              "team": "T111"}, event_id, False)
+        body["event"].pop("blocks", None)
+        return body
+
+    def bot_message(self, text: str, *, channel: str = AGENT_CHANNEL, thread_ts: str | None = None) -> dict[str, Any]:
+        ts = self.new_ts()
+        return self._envelope(self._bot_message, {"text": text, "channel": channel, "ts": ts, "event_ts": ts,
+                                                  "thread_ts": thread_ts}, None, False)
+
+    def message_changed(self, *, channel: str = AGENT_CHANNEL) -> dict[str, Any]:
+        ts = self.new_ts()
+        return self._envelope(self._changed, {"channel": channel, "ts": ts, "event_ts": ts}, None, False)
+
+    def command(self, text: str, *, user: str = ASKER, channel: str = AGENT_CHANNEL,
+                command: str = "/helpdesk") -> str:
+        fields = dict(parse_qsl(self._command))
+        fields.update(command=command, text=text, user_id=user, channel_id=channel, team_id="T111",
+                      response_url=self.slack.response_url(f"commands/T111/{next(_ids)}/cmd"))
+        return urlencode(fields)
+
+    def action(self, action_id: str, value: str, *, user: str = ASKER, channel: str = AGENT_CHANNEL,
+               message: dict[str, Any] | None = None, ephemeral: bool = False) -> str:
+        body = copy.deepcopy(self._action)
+        body["user"].update(id=user, team_id="T111")
+        body["team"]["id"] = "T111"
+        body["channel"]["id"] = channel
+        body["container"].update(channel_id=channel, is_ephemeral=ephemeral,
+                                 message_ts=(message or {}).get("ts", body["container"]["message_ts"]))
+        body["actions"][0].update(action_id=action_id, value=value, block_id="helpdesk_feedback")
+        body["response_url"] = self.slack.response_url(f"actions/T111/{next(_ids)}/act")
+        if message is not None:
+            body["message"] = message
+        return urlencode({"payload": json.dumps(body)})
+
+
+# --- the running app --------------------------------------------------------------------------
+class SlackHarness:
+    """The Bolt app behind uvicorn on 127.0.0.1, with a client that signs like Slack."""
+
+    def __init__(self, runtime: Any, settings: Settings, slack: FakeSlack) -> None:
+        self.slack = slack
+        self.settings = settings
+        client = build_client(settings, base_url=slack.api_url)  # the production client, pointed at the fake
+        self.app = build_app(runtime, settings, client=client, now=lambda: NOW)
+        self.server = HttpServer(create_asgi_app(self.app), host="127.0.0.1", port=0).start()
+        self.http = httpx.Client(base_url=self.server.url, timeout=15)
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.stop()
+
+    def post(self, body: bytes, headers: dict[str, str], content_type: str) -> httpx.Response:
+        return self.http.post("/slack/events", content=body, headers={**headers, "Content-Type": content_type})
+
+    def send_event(self, payload: dict[str, Any], *, retry_num: int | None = None) -> httpx.Response:
+        body = json.dumps(payload).encode()
+        headers = sign(body)
+        if retry_num is not None:
+            headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"})
+        return self.post(body, headers, "application/json")
+
+    def send_form(self, form: str) -> httpx.Response:
+        body = form.encode()
+        return self.post(body, sign(body), "application/x-www-form-urlencoded")
+
+
+def slack_settings(tmp_path: Path, slack: FakeSlack, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        data_dir=tmp_path / "data", slack_bot_token=slack.token, slack_signing_secret=SIGNING_SECRET,
+        slack_mode="http", slack_customer_channels=CUSTOMER_CHANNEL, slack_admin_users=ADMIN,
+        slack_handoff="<!subteam^S0SUPPORT|support-leads>",
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def stub_runtime(answers: Any, state: StateStore, syncs: Any = None) -> SimpleNamespace:
+    return SimpleNamespace(answers=answers, state=state, syncs=syncs)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        fake.add_channel(AGENT_CHANNEL, "support-team")
+        fake.add_channel(CUSTOMER_CHANNEL, "customers")
+        fake.add_channel(CONNECT_CHANNEL, "acme-parcelly", is_shared=True, is_ext_shared=True)
+        fake.add_channel(DM_CHANNEL, "", user=ASKER)
+        yield fake
+
+
+@pytest.fixture
+def payloads(shared_dir: Path, slack: FakeSlack) -> Payloads:
+    return Payloads(shared_dir, slack)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[StateStore]:
+    s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def answers() -> StubAnswers:
+    return StubAnswers()
+
+
+@pytest.fixture
+def harness_factory(tmp_path: Path, slack: FakeSlack) -> Iterator[Callable[..., SlackHarness]]:
+    made: list[SlackHarness] = []
+
+    def make(runtime: Any, **overrides: Any) -> SlackHarness:
+        h = SlackHarness(runtime, slack_settings(tmp_path, slack, **overrides), slack)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.close()
+
+
+@pytest.fixture
+def harness(harness_factory: Callable[..., SlackHarness], answers: StubAnswers, state: StateStore) -> SlackHarness:
+    return harness_factory(stub_runtime(answers, state))
+
+
+def all_text(call_args: dict[str, Any]) -> str:
+    """Everything a person could read in a posted message: text and every string in its blocks."""
+    parts = [str(call_args.get("text", ""))]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+        elif isinstance(node, str):
+            parts.append(node)
+
+    walk(call_args.get("blocks") or [])
+    return "\n".join(parts)

@@ -1,0 +1,272 @@
+"""Mentions, DMs, thread follow-ups, rendering on the wire, feedback and 429 retries, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from bot.errors import InputError
+from bot.models import Audience
+from bot.slack import render
+from tests.fakes.slack_server import BOT_ID, BOT_USER_ID, FakeSlack
+from tests.slack.conftest import (
+    AGENT_CHANNEL,
+    ASKER,
+    CONNECT_CHANNEL,
+    CUSTOMER_CHANNEL,
+    DM_CHANNEL,
+    RESET_URL,
+    Payloads,
+    SlackHarness,
+    StubAnswers,
+    all_text,
+)
+
+
+def test_mention_reacts_answers_in_thread_with_sources_and_buttons(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    event = payloads.mention("How do I reset my password?")
+    ts = event["event"]["ts"]
+
+    resp = harness.send_event(event)
+    assert resp.status_code == 200
+
+    slack.wait_for("reactions.remove")
+    assert [m for m in slack.methods() if m != "conversations.info"] == [
+        "auth.test", "reactions.add", "chat.postMessage", "reactions.remove"]
+    added, removed = slack.calls_to("reactions.add")[0], slack.calls_to("reactions.remove")[0]
+    assert {k: added.args[k] for k in ("channel", "timestamp", "name")} == {
+        "channel": AGENT_CHANNEL, "timestamp": ts, "name": "hourglass_flowing_sand"}
+    assert removed.args == added.args
+    assert answers.calls == [("How do I reset my password?", Audience.AGENT, [])]
+
+    post = slack.calls_to("chat.postMessage")[0].args
+    assert post["channel"] == AGENT_CHANNEL
+    assert post["thread_ts"] == ts
+    assert post["unfurl_links"] is False
+    blocks = post["blocks"]
+    assert blocks[0]["type"] == "section" and blocks[0]["text"]["verbatim"] is True
+    assert "*Forgot password?*" in blocks[0]["text"]["text"] and "[1]" in blocks[0]["text"]["text"]
+    sources = next(b["text"]["text"] for b in blocks if b["type"] == "section" and "*Sources*" in b["text"]["text"])
+    assert f"[1] <{RESET_URL}|Reset your password> · sample-articles · updated 3 days ago" in sources
+    actions = next(b for b in blocks if b["type"] == "actions")
+    assert [e["action_id"] for e in actions["elements"]] == [render.ACTION_HELPFUL, render.ACTION_NOT_HELPFUL]
+    assert actions["elements"][0]["value"] == actions["elements"][1]["value"]
+    assert post["text"].startswith("Click *Forgot password?*")
+
+
+def test_mention_in_a_thread_uses_the_thread_as_context(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    parent = slack.add_message(AGENT_CHANNEL, "1759200000.000100", "Merchant can't log in to Parcelly")
+    slack.add_message(AGENT_CHANNEL, "1759200001.000100", "they use <https://shop.example|their shop> login",
+                      thread_ts=parent["ts"])
+    event = payloads.mention("what should they do?", thread_ts=parent["ts"], ts="1759200002.000100")
+    slack.add_message(AGENT_CHANNEL, "1759200002.000100", event["event"]["text"], thread_ts=parent["ts"])
+
+    harness.send_event(event)
+
+    post = slack.wait_for("chat.postMessage")[0].args
+    assert post["thread_ts"] == parent["ts"]
+    assert answers.calls == [("what should they do?", Audience.AGENT,
+                              ["Merchant can't log in to Parcelly", "they use their shop login"])]
+    replies = slack.calls_to("conversations.replies")[0].args
+    assert replies["channel"] == AGENT_CHANNEL and replies["ts"] == parent["ts"]
+
+
+def test_thread_follow_up_without_a_tag_is_answered_where_the_bot_answered(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    first = payloads.mention("How do I reset my password?")
+    thread_ts = first["event"]["ts"]
+    slack.add_message(AGENT_CHANNEL, thread_ts, first["event"]["text"])
+    harness.send_event(first)
+    slack.wait_for("reactions.remove")  # the bot's reply is now in the fake's thread
+
+    follow_up = payloads.message("and how long is the link valid?", thread_ts=thread_ts)
+    slack.add_message(AGENT_CHANNEL, follow_up["event"]["ts"], "and how long is the link valid?", thread_ts=thread_ts)
+    assert harness.send_event(follow_up).status_code == 200
+
+    posts = slack.wait_for("chat.postMessage", 2)
+    assert posts[1].args["thread_ts"] == thread_ts
+    assert answers.calls[1] == ("and how long is the link valid?", Audience.AGENT, ["How do I reset my password?"])
+    slack.wait_for("reactions.remove", 2)
+
+
+def test_thread_messages_where_the_bot_did_not_answer_and_channel_chatter_are_ignored(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    parent = slack.add_message(AGENT_CHANNEL, "1759200100.000100", "lunch?")
+    reply = payloads.message("sure", thread_ts=parent["ts"])
+    slack.add_message(AGENT_CHANNEL, reply["event"]["ts"], "sure", thread_ts=parent["ts"])
+    top_level = payloads.message("How do I reset my password?")
+
+    assert harness.send_event(reply).status_code == 200
+    assert harness.send_event(top_level).status_code == 200
+    slack.wait_for("conversations.replies")
+    time.sleep(0.3)
+    assert answers.calls == []
+    assert slack.calls_to("chat.postMessage") == []
+
+
+def test_direct_message_is_answered_once_even_if_it_also_mentions_the_bot(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    dm = payloads.message("How do I reset my password?", channel=DM_CHANNEL, channel_type="im")
+    harness.send_event(dm)
+    post = slack.wait_for("chat.postMessage")[0].args
+    assert post["channel"] == DM_CHANNEL
+    assert "thread_ts" not in post  # a DM is answered in the conversation itself
+    assert answers.calls[0][1] is Audience.AGENT
+
+    # The same message delivered as an app_mention too (another event id): still one answer.
+    again = payloads.mention("How do I reset my password?", channel=DM_CHANNEL, ts=dm["event"]["ts"])
+    harness.send_event(again)
+    time.sleep(0.3)
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_own_other_bots_and_edited_messages_are_ignored(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    other_bot = payloads.bot_message("@helpdesk ping")
+    own = payloads.message("I am the bot", user=BOT_USER_ID, channel=DM_CHANNEL, channel_type="im")
+    own["event"]["bot_id"] = BOT_ID
+    bot_mention = payloads.mention("hello from a bot")
+    bot_mention["event"]["bot_id"] = "B999"
+    edited = payloads.message_changed(channel=DM_CHANNEL)
+
+    for event in (other_bot, own, bot_mention, edited):
+        assert harness.send_event(event).status_code == 200
+    time.sleep(0.4)
+    assert answers.calls == []
+    assert [m for m in slack.methods() if m != "auth.test"] == []
+
+
+def test_audience_per_channel(harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers) -> None:
+    for i, channel in enumerate((CUSTOMER_CHANNEL, CONNECT_CHANNEL, AGENT_CHANNEL), start=1):
+        harness.send_event(payloads.mention("How do I reset my password?", channel=channel))
+        slack.wait_for("reactions.remove", i)
+    assert {c[1] for c in answers.calls} == {Audience.CUSTOMER, Audience.AGENT}
+    by_channel = {p.args["channel"]: p for p in slack.calls_to("chat.postMessage")}
+    assert set(by_channel) == {CUSTOMER_CHANNEL, CONNECT_CHANNEL, AGENT_CHANNEL}
+    audiences = [a for _, a, _ in answers.calls]
+    assert audiences.count(Audience.CUSTOMER) == 2 and audiences.count(Audience.AGENT) == 1
+    # The listed channel is known without asking Slack; the others were looked up once each.
+    looked_up = [c.args["channel"] for c in slack.calls_to("conversations.info")]
+    assert sorted(looked_up) == sorted([CONNECT_CHANNEL, AGENT_CHANNEL])
+
+
+def test_event_flag_for_slack_connect_wins_over_a_stale_cache(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    harness.send_event(payloads.mention("How do I reset my password?"))
+    slack.wait_for("reactions.remove")
+    harness.send_event(payloads.mention("How do I reset my password?", ext_shared=True))
+    slack.wait_for("reactions.remove", 2)
+    assert [a for _, a, _ in answers.calls] == [Audience.AGENT, Audience.CUSTOMER]
+
+
+def test_abstention_says_so_and_points_to_a_human(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    from tests.slack.conftest import ABSTAIN
+
+    answers.reply = lambda q, a, h: ABSTAIN
+    harness.send_event(payloads.mention("What is the airspeed of an unladen swallow?"))
+    post = slack.wait_for("chat.postMessage")[0].args
+    text = all_text(post)
+    assert "I don't know" in text
+    assert "<!subteam^S0SUPPORT|support-leads>" in text  # the configured hand-off (trusted markup)
+    assert not any(b["type"] == "actions" for b in post["blocks"])
+
+
+def test_empty_question_and_a_failing_answer_get_a_reply_and_the_reaction_is_removed(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    def reply(q, a, h):  # type: ignore[no-untyped-def]
+        if not q:
+            raise InputError("the question is empty: ask something, e.g. 'How do I reset my password?'")
+        raise RuntimeError("store exploded with secret details")
+
+    answers.reply = reply
+    harness.send_event(payloads.mention(""))
+    harness.send_event(payloads.mention("How do I reset my password?"))
+    posts = slack.wait_for("chat.postMessage", 2)
+    texts = sorted(all_text(p.args) for p in posts)
+    assert any("the question is empty" in t for t in texts)
+    assert any("couldn't answer this just now" in t and "secret details" not in t for t in texts)
+    slack.wait_for("reactions.remove", 2)
+
+
+def test_feedback_click_is_stored_acknowledged_and_tallied(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, state  # type: ignore[no-untyped-def]
+) -> None:
+    harness.send_event(payloads.mention("How do I reset my password?"))
+    post = slack.wait_for("chat.postMessage")[0]
+    answer_id = next(b for b in post.args["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+    posted = slack.thread(AGENT_CHANNEL, post.args["thread_ts"])[-1]
+
+    t = time.monotonic()
+    resp = harness.send_form(payloads.action(render.ACTION_HELPFUL, answer_id, message=posted))
+    assert resp.status_code == 200 and time.monotonic() - t < 1.0
+    hook = slack.wait_for_hooks()[0]
+    assert hook.json["response_type"] == "ephemeral" and hook.json["replace_original"] is False
+    assert "Thanks" in hook.json["text"]
+    update = slack.wait_for("chat.update")[0].args
+    assert update["channel"] == AGENT_CHANNEL and update["ts"] == posted["ts"]
+    tally = next(b for b in update["blocks"] if b.get("block_id") == render.TALLY_BLOCK_ID)
+    assert tally["elements"][0]["text"] == ":thumbsup: 1  :thumbsdown: 0"
+
+    harness.send_form(payloads.action(render.ACTION_NOT_HELPFUL, answer_id, user="U0OTHER1", message=posted))
+    slack.wait_for("chat.update", 2)
+    rows = state.feedback_for(answer_id)
+    assert [(r.user, r.helpful, r.surface) for r in rows] == [(ASKER, True, "slack"), ("U0OTHER1", False, "slack")]
+
+
+def test_post_message_rate_limited_is_retried_after_retry_after(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads
+) -> None:
+    slack.rate_limit("chat.postMessage", times=1, retry_after=1)
+    harness.send_event(payloads.mention("How do I reset my password?"))
+    posts = slack.wait_for("chat.postMessage", timeout_s=15)
+    attempts = [c for c in slack.calls if c.method == "chat.postMessage"]
+    assert [c.status for c in attempts] == [429, 200]
+    assert attempts[1].at - attempts[0].at >= 1.0  # waited Retry-After
+    assert posts[0].args["thread_ts"]
+
+
+def test_chat_update_rate_limited_is_retried(harness: SlackHarness, slack: FakeSlack, payloads: Payloads) -> None:
+    harness.send_event(payloads.mention("How do I reset my password?"))
+    post = slack.wait_for("chat.postMessage")[0]
+    answer_id = next(b for b in post.args["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+    posted = slack.thread(AGENT_CHANNEL, post.args["thread_ts"])[-1]
+    slack.rate_limit("chat.update", times=1, retry_after=0)
+    harness.send_form(payloads.action(render.ACTION_HELPFUL, answer_id, message=posted))
+    slack.wait_for("chat.update", timeout_s=15)
+    assert [c.status for c in slack.calls if c.method == "chat.update"] == [429, 200]
+
+
+def test_long_answers_are_split_at_slack_limits(
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+) -> None:
+    from tests.slack.conftest import RESET, RESET_ANSWER
+
+    long_text = "\n\n".join(f"Step {i}: " + "open the settings page and check the value " * 12 + "[1]."
+                            for i in range(400))
+    answers.reply = lambda q, a, h: RESET_ANSWER.model_copy(update={"text": long_text, "citations": [RESET]})
+    harness.send_event(payloads.mention("everything about passwords"))
+    slack.wait_for("reactions.remove")
+    posts = [c.args for c in slack.calls_to("chat.postMessage")]
+    assert len(posts) >= 2
+    for p in posts:
+        assert len(p["blocks"]) <= render.MESSAGE_BLOCKS_MAX
+        for b in p["blocks"]:
+            if b["type"] == "section":
+                assert len(b["text"]["text"]) <= render.SECTION_TEXT_MAX
+    assert all(p["thread_ts"] == posts[0]["thread_ts"] for p in posts)
+    assert any(b["type"] == "actions" for b in posts[-1]["blocks"])
+    assert not any(b["type"] == "actions" for p in posts[:-1] for b in p["blocks"])
+    body = json.dumps(posts)
+    assert "Step 0:" in body and "Step 399:" in body
