@@ -249,6 +249,71 @@ def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- serve --------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run a role: ``all`` (Slack, webhooks, admin page, metrics and the scheduler), ``web`` or ``scheduler``."""
+    from bot.slack.server import serve
+
+    if args.no_scheduler and args.role == "scheduler":
+        raise InputError("--no-scheduler contradicts --role scheduler (use --role web for no scheduler)")
+    with _runtime(settings) as rt:
+        return serve(rt, settings, mode=args.mode, scheduler=not args.no_scheduler, role=args.role)
+
+
+# --- helpdesk drafts -----------------------------------------------------------------------
+def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
+    """Draft a reply for one helpdesk ticket by hand: post it as a private note, or print it (--dry-run)."""
+    from bot.helpdesk.models import Provider, Status
+    from bot.helpdesk.service import DraftService
+
+    with _runtime(settings) as rt:
+        service = DraftService.from_runtime(rt, settings=settings)
+        try:
+            outcome = service.draft_ticket(Provider(args.provider), args.ticket, dry_run=args.dry_run)
+        finally:
+            service.close()
+    if outcome.status is Status.DRY_RUN and outcome.note is not None:
+        print(outcome.note.text)
+    elif outcome.status is Status.POSTED:
+        what = "abstention note" if outcome.draft and outcome.draft.abstained else "draft note"
+        confidence = outcome.draft.confidence if outcome.draft else 0.0
+        print(f"{args.provider} ticket {outcome.ticket_id}: {what} posted (note {outcome.note_id or '?'}, "
+              f"confidence {confidence:.2f})")
+    else:
+        print(f"{args.provider} ticket {outcome.ticket_id}: {outcome.status.value}: {outcome.reason}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    """Draft quality over past conversations (benchmarks/draft_quality.py): one JSON line."""
+    from bot.helpdesk.simulate import run_simulation
+
+    def note(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    result = run_simulation(settings, conversations=Path(args.conversations), limit=args.limit, seed=args.seed,
+                            kb_limit=args.kb_limit, progress=note)
+    print(json.dumps(result))
+    return 0
+
+
+def _add_helpdesk_parsers(sub: Any) -> None:
+    from bot.helpdesk.simulate import DEFAULT_CONVERSATIONS, DEFAULT_LIMIT, DEFAULT_SEED
+
+    p = sub.add_parser("draft", help="draft a cited reply for a helpdesk ticket as a private note")
+    p.add_argument("--provider", required=True, choices=["zendesk", "freshdesk", "intercom"])
+    p.add_argument("--ticket", required=True, help="ticket (Intercom: conversation) id")
+    p.add_argument("--dry-run", action="store_true", help="print the note instead of posting it")
+    p.set_defaults(func=cmd_draft)
+
+    p = sub.add_parser("simulate", help="measure draft quality over past conversations (leave-one-out)")
+    p.add_argument("--conversations", default=str(DEFAULT_CONVERSATIONS), help="conversations JSONL")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="conversations drafted (a seeded sample)")
+    p.add_argument("--kb-limit", type=int, default=None, help="documents in the knowledge base (default: all)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.set_defaults(func=cmd_simulate)
+
+
 # --- entry point --------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpdesk-bot", description="Grounded, cited answers for support teams.")
@@ -283,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.set_defaults(func=cmd_ask)
 
+    p = sub.add_parser("serve", help="run the Slack bot, webhooks, admin page and metrics, and/or the sync scheduler")
+    p.add_argument("--mode", choices=["socket", "http"], help="override HELPDESK_SLACK_MODE")
+    p.add_argument("--role", choices=["all", "web", "scheduler"], default="all",
+                   help="all: everything in one process (default); web: no scheduler (scale out); "
+                        "scheduler: the sync scheduler with /healthz, /readyz, /metrics only")
+    p.add_argument("--no-scheduler", action="store_true", help="same as --role web (another process runs the scheduler)")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("eval", help="evaluate retrieval quality")
     esub = p.add_subparsers(dest="what", required=True)
     r = esub.add_parser("retrieval", help="index a BEIR corpus and score the retriever on its queries")
@@ -293,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("--per-query", help="write per-query rankings (JSONL) to this file")
     r.set_defaults(func=cmd_eval_retrieval)
+    from bot.finetune.cli import add_parser as add_finetune_parser
+
+    add_finetune_parser(sub)  # finetune export | train | openai (style adapter)
+    _add_helpdesk_parsers(sub)  # draft, simulate
     return parser
 
 

@@ -57,13 +57,19 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_current_stderr_logger,
         cache_logger_on_first_use=False,
     )
     # Libraries log through the stdlib: keep their noise out of a user's terminal.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _current_stderr_logger(*args: Any) -> structlog.PrintLogger:
+    # Resolve sys.stderr at each use, not once at configuration: it may be replaced later
+    # (daemonised processes, test capture), and a closed stream must never break logging.
+    return structlog.PrintLogger(file=sys.stderr)
 
 
 def get_logger(name: str) -> Any:

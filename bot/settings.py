@@ -75,6 +75,89 @@ class Settings(BaseSettings):
     files_dir: Path | None = None
     files_audience: Literal["public", "internal"] = "public"
 
+    # --- Slack -------------------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "HELPDESK_SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "HELPDESK_SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "HELPDESK_SLACK_APP_TOKEN")
+    )
+    slack_mode: Literal["socket", "http"] = "socket"
+    slack_customer_channels: str = Field(default="", description="Comma list of channel ids or names")
+    slack_admin_users: str = Field(default="", description="Comma list of user ids allowed to run admin commands")
+    slack_admin_usergroup: str = Field(default="", description="User group id whose members are admins")
+    slack_working_emoji: str = "hourglass_flowing_sand"
+    slack_command: str = Field(default="/helpdesk", pattern=r"^/[a-z0-9_-]{1,31}$")
+    slack_handoff: str = Field(default="", description="Slack mention or channel link shown when the bot abstains")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=3000, ge=0, le=65535)
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @classmethod
+    def _empty_slack_secret_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def slack_customer_channel_set(self) -> frozenset[str]:
+        """Channel ids and names (without '#') whose audience is the customer."""
+        return frozenset(c.strip().lstrip("#") for c in self.slack_customer_channels.split(",") if c.strip())
+
+    @property
+    def slack_admin_user_set(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.slack_admin_users.split(",") if u.strip())
+
+    # --- helpdesk drafting (webhooks -> cited draft as a private note) ------------------------
+    zendesk_webhook_secret: SecretStr | None = Field(default=None, description="Zendesk webhook signing secret")
+    intercom_client_secret: SecretStr | None = Field(default=None, description="Intercom app client secret (X-Hub-Signature)")
+    freshdesk_webhook_secret: SecretStr | None = Field(default=None, description="Shared secret Freshdesk sends in a header")
+    intercom_admin_id: str = Field(default="", description="Intercom admin the draft notes are posted as")
+    webhook_max_age_s: int = Field(default=300, ge=1, le=3600, description="Oldest signed webhook timestamp accepted")
+    draft_sources: str = Field(default="", description="Comma list of helpdesk source names to draft for (empty = all)")
+    draft_on_abstain: Literal["note", "skip"] = "note"
+    draft_on_customer_reply: bool = True
+    draft_tag: str = Field(default="helpdesk_bot_drafted", pattern=r"^[A-Za-z0-9_-]{1,80}$")
+    draft_related_tickets: int = Field(default=3, ge=0, le=10)
+    draft_workers: int = Field(default=2, ge=1, le=16)
+
+    @field_validator("zendesk_webhook_secret", "intercom_client_secret", "freshdesk_webhook_secret", mode="before")
+    @classmethod
+    def _empty_webhook_secret_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # --- style adapter (finetune: rewrite answers in the team's voice, guarded) -----------------
+    style_helpdesk_drafts: Literal["none", "local", "openai"] = Field(default="none", description="Style backend for helpdesk drafts")
+    style_slack_agent: Literal["none", "local", "openai"] = Field(default="none", description="Style backend for Slack answers to agents")
+    style_slack_customer: Literal["none", "local", "openai"] = Field(default="none", description="Style backend for Slack answers to customers")
+    style_local_adapter_dir: Path | None = Field(default=None, description="LoRA adapter of `finetune train` (empty = <data dir>/finetune/adapter)")
+    style_openai_model: str = Field(default="", description="Fine-tuned model or vLLM LoRA name (empty = the one `finetune openai` recorded)")
+    style_openai_base_url: str | None = Field(default=None, description="Endpoint of the style model (empty = OPENAI_BASE_URL)")
+    style_openai_api_key: SecretStr | None = Field(default=None, description="Key of that endpoint (empty = OPENAI_API_KEY)")
+    style_max_new_tokens: int = Field(default=160, ge=16, le=2048)
+    style_timeout_s: float = Field(default=20.0, gt=0)
+    style_threads: int = Field(default=0, ge=0, description="Torch threads of the local style model; 0 = all cores")
+
+    @field_validator("style_local_adapter_dir", "style_openai_base_url", "style_openai_api_key", mode="before")
+    @classmethod
+    def _empty_style_setting_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # --- operations: admin page, questions log, readiness ------------------------------------
+    admin_token: SecretStr | None = Field(default=None, description="Token of the admin page (/admin); empty = page off")
+    admin_session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="Admin session cookie lifetime")
+    admin_cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto", description="Secure flag of the admin cookie: auto = when the request came over HTTPS")
+    question_log_days: int = Field(default=30, ge=0, le=3650, description="Days questions are kept for the admin page; 0 = none")
+    gap_similarity: float = Field(default=0.6, ge=0, le=1, description="Cosine above which knowledge-gap questions group")
+    readiness_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Seconds /readyz waits for each dependency")
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_admin_token_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     # --- logging -----------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"

@@ -2,7 +2,8 @@
 
 Everything a running helpdesk-bot must remember besides the index: sync checkpoints, run history,
 sync leases and resync requests, processed-event keys (so a redelivered Slack event or webhook is
-handled once, also across processes sharing the database), and answer feedback.
+handled once, also across processes sharing the database), answer feedback, the drafts posted
+into helpdesk tickets, and the questions log the admin page shows (kept ``HELPDESK_QUESTION_LOG_DAYS``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, select
+from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, create_engine, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -81,6 +82,43 @@ class Feedback(Base):
     helpful: Mapped[bool] = mapped_column()
     surface: Mapped[str] = mapped_column(String(50), default="slack")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DraftRecord(Base):
+    """A draft reply written for a helpdesk ticket (posted as an internal note, or abstained)."""
+
+    __tablename__ = "drafts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(20), index=True)
+    ticket_id: Mapped[str] = mapped_column(String(100), index=True)
+    source_event: Mapped[str] = mapped_column(String(300))
+    note_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    abstained: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QuestionRecord(Base):
+    """A question a surface answered (or abstained on), for the admin page: the admin's own data.
+
+    The question and answer text are stored here and nowhere else (never logged); rows older than
+    ``HELPDESK_QUESTION_LOG_DAYS`` are deleted by the scheduler (:meth:`StateStore.forget_questions`).
+    ``answer_id`` is the id feedback is recorded under (Slack's buttons), when the surface gave one.
+    """
+
+    __tablename__ = "questions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    surface: Mapped[str] = mapped_column(String(20))
+    audience: Mapped[str] = mapped_column(String(20))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    abstained: Mapped[bool] = mapped_column(default=False)
+    composer: Mapped[str] = mapped_column(String(100), default="")
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    answer_id: Mapped[str | None] = mapped_column(String(100), index=True, nullable=True)
+    citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class StateStore:
@@ -191,9 +229,17 @@ class StateStore:
             from sqlalchemy.dialects.sqlite import insert
         table = ProcessedEvent.__table__
         stmt = insert(table).values(key=key[:300], seen_at=datetime.now(UTC)).on_conflict_do_nothing(
-            index_elements=[table.c.key])
+            index_elements=[table.c.key]).returning(table.c.key)
+        # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT DO NOTHING.
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            return conn.execute(stmt).first() is not None
+
+    def forget_events(self, *, older_than_s: float) -> int:
+        """Drop de-duplication keys older than any redelivery window (Slack retries for ~1 hour)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        with self.engine.begin() as conn:
+            table = ProcessedEvent.__table__
+            return conn.execute(table.delete().where(table.c.seen_at < cutoff)).rowcount
 
     # --- feedback -------------------------------------------------------------------------------
     def record_feedback(self, *, answer_id: str, user: str, helpful: bool, surface: str = "slack") -> None:
@@ -205,10 +251,55 @@ class StateStore:
         with Session(self.engine) as s:
             return list(s.scalars(select(Feedback).where(Feedback.answer_id == answer_id).order_by(Feedback.id)))
 
+    # --- helpdesk drafts -------------------------------------------------------------------------
+    def record_draft(self, *, provider: str, ticket_id: str, source_event: str, note_id: str | None,
+                     confidence: float, abstained: bool) -> int:
+        """Remember a draft written for a ticket (``note_id`` None: nothing was posted)."""
+        with Session(self.engine) as s, s.begin():
+            row = DraftRecord(provider=provider[:20], ticket_id=ticket_id[:100], source_event=source_event[:300],
+                              note_id=note_id[:100] if note_id else None, confidence=float(confidence),
+                              abstained=abstained, created_at=datetime.now(UTC))
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def drafts_for(self, provider: str, ticket_id: str) -> list[DraftRecord]:
+        with Session(self.engine) as s:
+            q = select(DraftRecord).where(DraftRecord.provider == provider, DraftRecord.ticket_id == ticket_id)
+            return list(s.scalars(q.order_by(DraftRecord.id)))
+
+    def recent_drafts(self, limit: int = 50) -> list[DraftRecord]:
+        with Session(self.engine) as s:
+            return list(s.scalars(select(DraftRecord).order_by(DraftRecord.id.desc()).limit(limit)))
+
     def last_success(self, source: str) -> SyncRun | None:
         with Session(self.engine) as s:
             q = select(SyncRun).where(SyncRun.source == source, SyncRun.status == "ok").order_by(SyncRun.id.desc()).limit(1)
             return s.scalars(q).first()
+
+    # --- questions log (admin page) ---------------------------------------------------------------
+    def record_question(self, *, surface: str, audience: str, question: str, answer: str, confidence: float,
+                        abstained: bool, composer: str = "", latency_ms: float = 0.0, answer_id: str | None = None,
+                        citations: list[dict[str, Any]] | None = None, max_chars: int = 8000) -> int:
+        """Log one answered question (text truncated to ``max_chars``); returns its row id."""
+        with Session(self.engine) as s, s.begin():
+            row = QuestionRecord(created_at=datetime.now(UTC), surface=surface[:20], audience=audience[:20],
+                                 question=question[:max_chars], answer=answer[:max_chars], confidence=float(confidence),
+                                 abstained=abstained, composer=composer[:100], latency_ms=float(latency_ms),
+                                 answer_id=answer_id[:100] if answer_id else None, citations=citations or [])
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def recent_questions(self, limit: int = 50) -> list[QuestionRecord]:
+        with Session(self.engine) as s:
+            return list(s.scalars(select(QuestionRecord).order_by(QuestionRecord.id.desc()).limit(limit)))
+
+    def forget_questions(self, *, older_than_s: float) -> int:
+        """Retention: delete logged questions older than ``older_than_s``; returns how many."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        with self.engine.begin() as conn:
+            return conn.execute(delete(QuestionRecord).where(QuestionRecord.created_at < cutoff)).rowcount
 
     def close(self) -> None:
         self.engine.dispose()

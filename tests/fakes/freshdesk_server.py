@@ -17,6 +17,11 @@ is inclusive; without it only tickets created in the last 30 days are listed; de
 and spam tickets are left out unless ``filter=deleted`` (or ``deleted_in_listing``); ``page``
 beyond ``max_pages`` is a 400 validation error.
 
+Writes (for the helpdesk drafting tests): ``GET /api/v2/tickets/{id}`` (the ticket with its
+description; 404 when unknown), ``POST /api/v2/tickets/{id}/notes`` (``{"body", "private"}`` ->
+a conversation like ``note_1.json``, stored with the ticket's conversations) and
+``PUT /api/v2/tickets/{id}`` (updates the given fields, e.g. ``tags``, and answers the ticket).
+
 Scriptable between (and during) syncs: the data (``add_*``, ``update_*``, ``remove_article``,
 ``delete_ticket``, raw dicts for malformed records), ``page_size`` (serve at most this many per
 page whatever ``per_page`` asks), ``link_headers``, ``max_pages``, ``rate_limit_remaining``, and
@@ -43,6 +48,7 @@ class RecordedRequest:
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
+    json: Any = None  # the parsed request body (POST/PUT), or None
 
 
 @dataclass
@@ -53,9 +59,10 @@ class _Failure:
     retry_after: str | None
     garbage: bool
     query: dict[str, str] | None
+    method: str = "GET"
 
-    def matches(self, path: str, query: dict[str, str]) -> bool:
-        if self.times <= 0 or path != self.path:
+    def matches(self, path: str, query: dict[str, str], method: str = "GET") -> bool:
+        if self.times <= 0 or path != self.path or method != self.method:
             return False
         return all(query.get(k) == v for k, v in (self.query or {}).items())
 
@@ -96,6 +103,12 @@ class FakeFreshdesk:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 fake._handle(self)
+
+            def do_POST(self) -> None:  # noqa: N802
+                fake._handle(self, "POST")
+
+            def do_PUT(self) -> None:  # noqa: N802
+                fake._handle(self, "PUT")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -328,33 +341,46 @@ class FakeFreshdesk:
         retry_after: str | None = None,
         garbage: bool = False,
         query: dict[str, str] | None = None,
+        method: str = "GET",
     ) -> None:
-        """Answer the next ``times`` GETs of ``path`` (whose query contains ``query``) with ``status``.
+        """Answer the next ``times`` ``method`` requests (GET by default) of ``path`` (whose query
+        contains ``query``) with ``status``.
 
         ``garbage=True`` answers that status (200 usually) with a body that is not JSON.
         """
         with self._lock:
-            self._failures.append(_Failure(path, status, times, retry_after, garbage, query))
+            self._failures.append(_Failure(path, status, times, retry_after, garbage, query, method.upper()))
 
-    def requests_to(self, path: str) -> list[RecordedRequest]:
+    def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
         with self._lock:
-            return [r for r in self.requests if r.path == path]
+            return [r for r in self.requests if r.path == path and (method is None or r.method == method.upper())]
+
+    def notes(self, ticket_id: int) -> list[dict[str, Any]]:
+        """Private notes on a ticket."""
+        return [c for c in self.conversations.get(ticket_id, []) if c.get("private") is True]
 
     # -- handling ----------------------------------------------------------------------------
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def _handle(self, h: BaseHTTPRequestHandler, method: str = "GET") -> None:
         split = urlsplit(h.path)
         path, query = split.path, dict(parse_qsl(split.query, keep_blank_values=True))
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        try:
+            sent = json.loads(raw) if raw else None
+        except ValueError:
+            sent = None
         with self._lock:
             self.requests.append(
                 RecordedRequest(
-                    method="GET",
+                    method=method,
                     path=path,
                     query=query,
                     headers={k.lower(): v for k, v in h.headers.items()},
+                    json=sent,
                 )
             )
-            failure = next((f for f in self._failures if f.matches(path, query)), None)
+            failure = next((f for f in self._failures if f.matches(path, query, method)), None)
             if failure is not None:
                 failure.times -= 1
         if failure is not None:
@@ -371,7 +397,10 @@ class FakeFreshdesk:
             )
             return
         try:
-            status, body, headers = self._route(path, query)
+            if method == "GET":
+                status, body, headers = self._route(path, query)
+            else:
+                status, body, headers = self._write(method, path, sent)
         except _ValidationError as exc:
             self._send(
                 h,
@@ -411,10 +440,37 @@ class FakeFreshdesk:
                 return self._paginate(path, query, list(self.articles[int(fid)]))
             case ["tickets"]:
                 return self._paginate(path, query, self._list_tickets(query))
+            case ["tickets", tid] if tid.isdigit():
+                ticket = next((t for t in self.tickets if _id(t) == int(tid)), None)
+                if ticket is None:
+                    return 404, {"code": "not_found"}, {}
+                return 200, dict(ticket), {}
             case ["tickets", tid, "conversations"] if tid.isdigit():
                 if not any(_id(t) == int(tid) for t in self.tickets):
                     return 404, {"code": "not_found"}, {}
                 return self._paginate(path, query, list(self.conversations.get(int(tid), [])))
+        return 404, {"code": "not_found"}, {}
+
+    def _write(self, method: str, path: str, sent: Any) -> tuple[int, Any, dict[str, str]]:
+        parts = path.strip("/").split("/")
+        match parts:
+            case ["api", "v2", "tickets", tid, "notes"] if method == "POST" and tid.isdigit():
+                if not any(_id(t) == int(tid) for t in self.tickets):
+                    return 404, {"code": "not_found"}, {}
+                if not isinstance(sent, dict) or not isinstance(sent.get("body"), str) or not sent["body"].strip():
+                    raise _ValidationError("body", "It should not be blank")
+                with self._lock:
+                    note_id = 1 + max((_id(c) or 0 for cs in self.conversations.values() for c in cs), default=0)
+                note = self.add_conversation(int(tid), note_id, body=sent["body"], private=sent.get("private", True) is not False,
+                                             created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                return 201, dict(note), {}
+            case ["api", "v2", "tickets", tid] if method == "PUT" and tid.isdigit():
+                if not isinstance(sent, dict):
+                    raise _ValidationError("body", "It should be a JSON object")
+                try:
+                    return 200, dict(self.update_ticket(int(tid), **sent)), {}
+                except KeyError:
+                    return 404, {"code": "not_found"}, {}
         return 404, {"code": "not_found"}, {}
 
     def _list_tickets(self, query: dict[str, str]) -> list[Any]:

@@ -19,7 +19,9 @@ Payload shapes follow Intercom's OpenAPI 2.14 examples (``listArticles``, ``sear
   Intercom does (``>`` starts at the next midnight); ``sort``; cursor pages through
   ``pagination.starting_after`` and ``pages.next.starting_after``;
 - ``GET /conversations/{id}``: the conversation with its ``conversation_parts``; 404 error list
-  when it does not exist.
+  when it does not exist;
+- ``POST /conversations/{id}/reply``: ``message_type`` ``comment`` or ``note`` (``type`` ``admin``
+  with ``admin_id``, or ``user``): appends a part and answers the conversation (``replyConversation``).
 
 Scriptable between (and, through ``before_request``, during) requests: ``articles`` and
 ``conversations`` (dicts by id, editable directly for malformed records), ``page_size`` (the most
@@ -347,12 +349,44 @@ class FakeIntercom:
             return 200, self._list_articles(query)
         if method == "POST" and path == "/conversations/search":
             return 200, self._search(body)
+        if method == "POST" and path.startswith("/conversations/") and path.endswith("/reply"):
+            return self._reply(path.removeprefix("/conversations/").removesuffix("/reply"), body)
         if method == "GET" and path.startswith("/conversations/"):
             conversation = self.conversations.get(path.removeprefix("/conversations/"))
             if conversation is None:
                 return 404, error_list(404)
             return 200, conversation
         return 404, error_list(404)
+
+    def _reply(self, conversation_id: str, body: Any) -> tuple[int, Any]:
+        conversation = self.conversations.get(conversation_id)
+        if conversation is None:
+            return 404, error_list(404)
+        if not isinstance(body, dict) or body.get("message_type") not in ("comment", "note", "quick_reply"):
+            raise _BadRequest("message_type must be comment, note or quick_reply")
+        if body.get("type") == "admin":
+            if not body.get("admin_id"):
+                raise _BadRequest("admin_id is required for admin replies")
+            author = "admin"
+        elif body.get("type") == "user":
+            author = "user"
+        else:
+            raise _BadRequest("type must be admin or user")
+        if not isinstance(body.get("body"), str) or not body["body"].strip():
+            raise _BadRequest("body is required")
+        now = int(time.time())
+        with self._lock:
+            part = self._part(body["message_type"], author, body["body"], created_at=now)
+            container = conversation["conversation_parts"]
+            container["conversation_parts"].append(part)
+            container["total_count"] = len(container["conversation_parts"])
+            conversation["updated_at"] = now
+        return 200, conversation
+
+    def notes(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Note parts of a conversation."""
+        parts = self.conversations[conversation_id]["conversation_parts"]["conversation_parts"]
+        return [p for p in parts if p.get("part_type") == "note"]
 
     # -- articles ----------------------------------------------------------------------------
 

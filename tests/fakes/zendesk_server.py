@@ -18,14 +18,21 @@ this module's own):
 - ``GET /api/v2/incremental/tickets/cursor.json``: ``start_time`` or ``cursor``, ``per_page``;
   answers ``tickets``, ``after_cursor``, ``after_url``, ``end_of_stream``; order is
   (``generated_timestamp``, ``id``), every change moves a ticket to the end of the stream;
-- ``GET /api/v2/tickets/{id}/comments.json``: cursor pagination, ``include=users`` side-load.
+- ``GET /api/v2/tickets/{id}/comments.json``: cursor pagination, ``include=users`` side-load;
+- ``GET /api/v2/tickets/{id}.json``: ``{"ticket": ...}`` (404 when unknown or deleted);
+- ``PUT /api/v2/tickets/{id}.json``: ``{"ticket": {"comment": {...}, "additional_tags": [...]}}``
+  adds the comment (authored by ``api_user_id``; ``public`` defaults to true as in Zendesk) and the
+  tags, and answers ``{"ticket": ..., "audit": {"id", "events": [{"type": "Comment", ...}]}}``
+  like the recordings (``notes`` lists the private comments added this way).
 
 Scripting: the data (``add_*``, ``update_*``, ``delete_*``, or the dicts themselves) may change
 between syncs; ``page_size`` caps every page; ``fail(pattern, status, ...)`` queues failures for
 paths matching an fnmatch pattern (429 with Retry-After, 401, 500, a non-JSON body ...);
 ``replay(pattern, bodies)`` answers recorded bodies in order instead of the data;
 ``rate_limit_remaining`` sets the ``X-Rate-Limit-Remaining`` header; ``credentials`` turns on
-HTTP Basic checking (401 with Zendesk's body otherwise). Every request is in ``requests``.
+HTTP Basic checking (401 with Zendesk's body otherwise); ``fail(..., method="PUT")`` limits a
+failure to one method; ``before_request`` runs for every request before it is answered (a test
+can hold the server there). Every request is in ``requests`` (with its JSON body, if any).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import fnmatch
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +59,7 @@ class RecordedRequest:
     path: str
     query: dict[str, str]  # last value of each parameter
     headers: dict[str, str]  # lower-cased names
+    json: Any = None  # the parsed request body (PUT/POST), or None
 
 
 @dataclass
@@ -60,6 +69,7 @@ class _Failure:
     headers: dict[str, str]
     body: bytes
     after: int  # matching requests to let through first
+    method: str | None = None  # None: any method
 
 
 @dataclass
@@ -108,6 +118,8 @@ class FakeZendesk:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
+    api_user_id: int = 900  # the author of comments added through the API (the bot's agent account)
+    before_request: Callable[[RecordedRequest], None] | None = None
 
     def __post_init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
@@ -264,24 +276,31 @@ class FakeZendesk:
         retry_after: str | None = None,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
+        method: str | None = None,
     ) -> None:
         """Answer ``times`` requests whose path matches ``pattern`` with ``status``, after letting
-        ``after`` matching requests through (so "page 2 fails" is ``after=1``)."""
+        ``after`` matching requests through (so "page 2 fails" is ``after=1``); ``method`` limits
+        it to one HTTP method."""
         hdrs = dict(headers or {})
         if retry_after is not None:
             hdrs["Retry-After"] = retry_after
         if body is None:
             body = json.dumps(_ERROR_BODIES.get(status, {"error": "InternalError", "description": "Error"})).encode()
         with self._lock:
-            self._failures.append((pattern, _Failure(status, times, hdrs, body, after)))
+            self._failures.append((pattern, _Failure(status, times, hdrs, body, after, method.upper() if method else None)))
 
     def replay(self, pattern: str, bodies: list[Any], *, repeat_last: bool = False) -> None:
         """Answer requests matching ``pattern`` with these bodies, in order (recorded payloads)."""
         with self._lock:
             self._replays.append((pattern, _Replay(list(bodies), repeat_last)))
 
-    def requests_to(self, pattern: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if fnmatch.fnmatchcase(r.path, pattern)]
+    def requests_to(self, pattern: str, method: str | None = None) -> list[RecordedRequest]:
+        return [r for r in self.requests
+                if fnmatch.fnmatchcase(r.path, pattern) and (method is None or r.method == method.upper())]
+
+    def notes(self, tid: int) -> list[dict[str, Any]]:
+        """Private comments on a ticket (what the API added with ``public: false``)."""
+        return [c for c in self.comments.get(tid, []) if c.get("public") is False]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -297,6 +316,12 @@ class FakeZendesk:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 fake._handle(self)
+
+            def do_PUT(self) -> None:  # noqa: N802
+                fake._handle(self, "PUT")
+
+            def do_POST(self) -> None:  # noqa: N802
+                fake._handle(self, "POST")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -337,18 +362,31 @@ class FakeZendesk:
 
     # -- handling ------------------------------------------------------------------------------
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def _handle(self, h: BaseHTTPRequestHandler, method: str = "GET") -> None:
         parts = urlsplit(h.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         path = parts.path
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        try:
+            sent = json.loads(raw) if raw else None
+        except ValueError:
+            sent = None
+        request = RecordedRequest(method, path, query, {k.lower(): v for k, v in h.headers.items()}, sent)
         with self._lock:
-            self.requests.append(RecordedRequest("GET", path, query, {k.lower(): v for k, v in h.headers.items()}))
+            self.requests.append(request)
+        if self.before_request is not None:
+            self.before_request(request)
         if self.credentials is not None and not self._authorized(h.headers.get("Authorization", "")):
             self._send(h, 401, json.dumps(_ERROR_BODIES[401]).encode())
             return
-        failure = self._take_failure(path)
+        failure = self._take_failure(path, method)
         if failure is not None:
             self._send(h, failure.status, failure.body, failure.headers)
+            return
+        if method != "GET":
+            status, body = self._write(method, path, sent)
+            self._send(h, status, json.dumps(body).encode())
             return
         replayed = self._take_replay(path)
         if replayed is not None:
@@ -357,14 +395,54 @@ class FakeZendesk:
         status, body = self._route(path, query)
         self._send(h, status, json.dumps(body).encode())
 
+    def _write(self, method: str, path: str, sent: Any) -> tuple[int, Any]:
+        """``PUT /api/v2/tickets/{id}.json``: add a comment and tags, answer ticket + audit."""
+        m = re.fullmatch(r"/api/v2/tickets/(\d+)\.json", path)
+        if method != "PUT" or not m:
+            return 404, {"error": "InvalidEndpoint", "description": "Not found"}
+        tid = int(m.group(1))
+        ticket = sent.get("ticket") if isinstance(sent, dict) else None
+        if not isinstance(ticket, dict):
+            return 400, {"error": "InvalidValue", "description": "ticket is required"}
+        with self._lock:
+            if tid not in self.tickets or self.tickets[tid].get("status") == "deleted":
+                return 404, _ERROR_BODIES[404]
+        events: list[dict[str, Any]] = []
+        ts = self.tick()
+        new = ticket.get("comment")
+        if isinstance(new, dict):
+            html_body = new.get("html_body") if isinstance(new.get("html_body"), str) else None
+            plain = new.get("body") if isinstance(new.get("body"), str) else re.sub(r"<[^>]+>", " ", html_body or "")
+            c = comment(plain.strip(), author_id=self.api_user_id, public=new.get("public", True) is not False)
+            if html_body is not None:
+                c["html_body"] = html_body
+            with self._lock:
+                self._store_comment(tid, c, ts)
+                stored = self.comments[tid][-1]
+            events.append({k: stored[k] for k in ("id", "type", "author_id", "body", "html_body", "plain_body",
+                                                   "public", "attachments", "audit_id")})
+        with self._lock:
+            rec = self.tickets[tid]
+            tags = ticket.get("additional_tags")
+            if isinstance(tags, list):
+                rec["tags"] = list(dict.fromkeys([*rec.get("tags", []), *(t for t in tags if isinstance(t, str))]))
+            self._touch(tid, ts)
+            audit_id = events[0]["audit_id"] if events else ts
+            return 200, {"ticket": dict(rec), "audit": {
+                "id": audit_id, "ticket_id": tid, "created_at": self._iso(ts), "author_id": self.api_user_id,
+                "metadata": {"system": {}, "custom": {}}, "events": events,
+                "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}}}}
+
     def _authorized(self, header: str) -> bool:
         assert self.credentials is not None
         expected = base64.b64encode(":".join(self.credentials).encode()).decode()
         return header == f"Basic {expected}"
 
-    def _take_failure(self, path: str) -> _Failure | None:
+    def _take_failure(self, path: str, method: str = "GET") -> _Failure | None:
         with self._lock:
             for pattern, failure in self._failures:
+                if failure.method is not None and failure.method != method:
+                    continue
                 if failure.times > 0 and fnmatch.fnmatchcase(path, pattern):
                     if failure.after > 0:
                         failure.after -= 1
@@ -393,6 +471,12 @@ class FakeZendesk:
             return 200, self._cursor_page(path, query, kind, records)
         if path == "/api/v2/incremental/tickets/cursor.json":
             return self._export(query)
+        if m := re.fullmatch(r"/api/v2/tickets/(\d+)\.json", path):
+            with self._lock:
+                rec = self.tickets.get(int(m.group(1)))
+                if rec is None or rec.get("status") == "deleted":
+                    return 404, _ERROR_BODIES[404]
+                return 200, {"ticket": {k: v for k, v in rec.items() if k != "generated_timestamp"}}
         if m := re.fullmatch(r"/api/v2/tickets/(\d+)/comments\.json", path):
             tid = int(m.group(1))
             with self._lock:

@@ -1,0 +1,76 @@
+"""The private note an agent sees on the ticket: the draft, its numbered sources, confidence, tag.
+
+Two renderings of the same content: plain text (the CLI's dry run) and HTML (what the helpdesks
+receive). Every piece of text is HTML-escaped before the few formatting rules (bold, code,
+line breaks, links to http(s) URLs of the sources) are applied, so nothing from a ticket or the
+knowledge base can inject markup. Related tickets are internal knowledge: they are listed under a
+heading that says so and are never part of the suggested reply.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from bot.helpdesk.models import Draft, Note
+
+HEADER = "helpdesk-bot draft reply (internal note, not sent to the customer): review and edit before replying."
+ABSTAIN_HEADER = "helpdesk-bot: no draft for this ticket (internal note)."
+RELATED_HEADER = "Related solved tickets (INTERNAL, for the agent only, never share with the customer):"
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def render_note(draft: Draft, *, tag: str, min_confidence: float) -> Note:
+    """The note for ``draft``: a cited draft, or (abstained) why there is none."""
+    answer = draft.answer
+    text_parts: list[str] = []
+    html_parts: list[str] = []
+    if draft.abstained:
+        why = (f"No confident source: nothing in the public knowledge base answers this ticket confidently "
+               f"(confidence {answer.confidence:.2f}, threshold {min_confidence:.2f}), so no reply was drafted. "
+               "Please answer it by hand.")
+        text_parts += [ABSTAIN_HEADER, why]
+        html_parts += [f"<p><strong>{_esc(ABSTAIN_HEADER)}</strong></p>", f"<p>{_esc(why)}</p>"]
+    else:
+        text_parts += [HEADER, "Suggested reply:", draft.text]
+        html_parts += [f"<p><strong>{_esc(HEADER)}</strong></p>", "<p><strong>Suggested reply:</strong></p>",
+                       f"<blockquote>{_rich(draft.text)}</blockquote>"]
+        source_lines = []
+        html_sources = []
+        for c in answer.citations:
+            section = f" › {c.section}" if c.section else ""
+            source_lines.append(f"[{c.n}] {c.title}{section}" + (f" - {c.url}" if c.url else ""))
+            html_sources.append(f"[{c.n}] {_link(c.title + section, c.url)}")
+        text_parts.append("Sources:\n" + "\n".join(source_lines))
+        html_parts.append("<p><strong>Sources:</strong><br>" + "<br>".join(html_sources) + "</p>")
+        meta = f"Confidence: {answer.confidence:.2f} (composer: {answer.composer}"
+        meta += ")" if draft.style in ("unchanged", "") else f", style: {draft.style})"
+        text_parts.append(meta)
+        html_parts.append(f"<p>{_esc(meta)}</p>")
+    if draft.related:
+        lines = [f"- {r.title}" + (f" - {r.url}" if r.url else "") for r in draft.related]
+        text_parts.append(RELATED_HEADER + "\n" + "\n".join(lines))
+        html_parts.append(f"<p><strong>{_esc(RELATED_HEADER)}</strong><br>"
+                          + "<br>".join(f"- {_link(r.title, r.url)}" for r in draft.related) + "</p>")
+    text_parts.append(f"Tag: {tag}")
+    html_parts.append(f"<p>Tag: {_esc(tag)}</p>")
+    return Note(text="\n\n".join(text_parts), html="\n".join(html_parts))
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _rich(text: str) -> str:
+    """Escaped text with **bold**, `code` and line breaks kept (the KB's Markdown, minimally)."""
+    out = _esc(text)
+    out = _BOLD.sub(r"<strong>\1</strong>", out)
+    out = _CODE.sub(r"<code>\1</code>", out)
+    return out.replace("\n", "<br>")
+
+
+def _link(title: str, url: str | None) -> str:
+    if url and re.match(r"^https?://", url, re.I):
+        return f'<a href="{_esc(url)}">{_esc(title)}</a>'
+    return _esc(title)
