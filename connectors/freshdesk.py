@@ -157,6 +157,12 @@ class FreshdeskConnector(Connector):
         self.http = VendorHttp(self.client, vendor="Freshdesk", sleep=sleep)
         self.skipped: list[str] = []
 
+
+    @property
+    def auth(self) -> httpx.Auth:
+        """The API-key auth of this Freshdesk (for other Freshdesk API users)."""
+        return self._auth
+
     def close(self) -> None:
         if self._owns_client:
             self.client.close()

@@ -149,6 +149,12 @@ class ZendeskConnector(Connector):
         )
         self.skipped: list[str] = []
 
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request to this Zendesk (for other Zendesk API users)."""
+        return dict(self._headers)
+
     # -- Connector -----------------------------------------------------------------------------
 
     def sync(self, checkpoint: Checkpoint | None) -> SyncEvents:

@@ -126,7 +126,7 @@ class ZendeskDesk:
         self.name = settings.name
         self.http: VendorHttp = connector.http
         # The connector's Basic ``{email}/token:{token}`` header (it sends it per request).
-        self._headers: dict[str, str] = dict(connector._headers)  # noqa: SLF001 - see module docstring
+        self._headers: dict[str, str] = connector.auth_headers
         self._base = settings.base_url
         self._owns_client = client is None
 
@@ -228,7 +228,7 @@ class FreshdeskDesk:
         self.name = settings.name
         self.http: VendorHttp = self._connector.http
         # The connector's per-request Basic auth (API key as user name, "X" as password).
-        self._auth: httpx.Auth = self._connector._auth  # noqa: SLF001 - see module docstring
+        self._auth: httpx.Auth = self._connector.auth
         self._base = settings.base_url
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ from bot.slack import render
 from bot.slack.audience import AudienceResolver
 from bot.slack.render import SlackMessage
 from bot.slack.webapi import SLACK_ERRORS, api_error
+from bot.web.context import answer_ref
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +81,8 @@ class SlackAnswerer:
         """The messages answering ``question`` (never raises: failures become a polite message)."""
         answer_id = uuid.uuid4().hex[:16]
         try:
-            answer = self.answers.answer(question, audience, history)
+            with answer_ref(answer_id):  # the question log files it under the feedback buttons' id
+                answer = self.answers.answer(question, audience, history)
         except InputError as exc:
             return [render.notice_message(render.escape(str(exc)))], None
         except Exception as exc:  # the asker gets an apology, the log the error's type (never the text)

@@ -3,8 +3,13 @@
 HTTP mode (``HELPDESK_SLACK_MODE=http``): Slack posts events, commands and interactions to
 ``/slack/events``; the request is verified and acknowledged by Bolt in a worker thread (never on the
 event loop), and the answer follows after the response. Socket Mode (the default): no public URL,
-the app-level token opens a WebSocket to Slack. Either way the same ASGI app serves ``/healthz``
-(and, later, the helpdesk webhooks), and ``serve`` runs the sync scheduler beside it.
+the app-level token opens a WebSocket to Slack. Either way the same ASGI app serves ``/healthz``,
+``/readyz``, ``/metrics``, the admin page and the helpdesk webhooks (:mod:`bot.web.app`).
+
+Roles (``serve --role``): ``all`` runs everything in one process, with the sync scheduler (the
+embedded default); ``web`` everything but the scheduler (stateless: scale it to N replicas behind a
+load balancer, sharing a Qdrant server and a PostgreSQL state database); ``scheduler`` only the
+sync scheduler, with ``/healthz``, ``/readyz`` and ``/metrics`` (run exactly one).
 """
 
 from __future__ import annotations
@@ -112,41 +117,63 @@ class HttpServer:
 
 
 def serve(runtime: Any, settings: Settings, *, mode: str | None = None, scheduler: bool = True,
-          stop: threading.Event | None = None, client: WebClient | None = None) -> int:
-    """Run the Slack app (Socket Mode or HTTP), the health endpoint and the sync scheduler until stopped.
+          role: str = "all", stop: threading.Event | None = None, client: WebClient | None = None) -> int:
+    """Run the process of ``role`` until stopped: Slack (Socket Mode or HTTP), the HTTP routes, the scheduler.
 
     Args:
         runtime: the composition root (answers, state, syncs).
         settings: settings; ``mode`` overrides ``slack_mode``.
-        scheduler: also run the sync scheduler (off when another process runs ``schedule``).
+        scheduler: False turns role ``all`` into ``web`` (``--no-scheduler``: another process runs it).
+        role: ``all``, ``web`` or ``scheduler`` (see the module docstring).
         stop: set it to stop (SIGTERM and Ctrl-C do too).
         client: the Web API client (tests point one at a local fake).
 
     Raises:
-        ConfigError: a token or the signing secret the mode needs is missing.
+        ConfigError: a token or the signing secret the mode needs is missing, or the role is unknown.
     """
-    from bot.slack.app import build_app
+    from bot.web.app import ROLES, add_ops_jobs, build_routes, source_names, warn_about_split_roles
+    from bot.web.metrics import Metrics, ServedRuntime
 
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    if role == "all" and not scheduler:
+        role = "web"
+    web, run_scheduler = role != "scheduler", role != "web"
     mode = mode or settings.slack_mode
     settings = settings.model_copy(update={"slack_mode": mode})
-    bolt_app = build_app(runtime, settings, client=client)
-    handler = socket_mode_handler(bolt_app, settings) if mode == "socket" else None  # checks the app token
+    metrics = Metrics()
+    metrics.watch_state(lambda: runtime.state, lambda: source_names(runtime))
+    closers: list[Any] = []
+    routes = build_routes(runtime, settings, role=role, metrics=metrics, closers=closers)  # checks the admin token
+    bolt_app, handler = None, None
+    if web:
+        from bot.slack.app import build_app
+
+        # The Slack surface sees the runtime with its answers counted (and logged for the admin page).
+        slack_runtime = ServedRuntime(runtime, metrics=metrics, surface="slack",
+                                      log_questions=settings.question_log_days > 0)
+        bolt_app = build_app(slack_runtime, settings, client=client)
+        handler = socket_mode_handler(bolt_app, settings) if mode == "socket" else None  # checks the app token
+    warn_about_split_roles(role, settings)
+    if web:
+        _warm(runtime)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    http = HttpServer(create_asgi_app(bolt_app if mode == "http" else None),
+    http = HttpServer(create_asgi_app(bolt_app if web and mode == "http" else None, routes=routes),
                       host=settings.http_host, port=settings.http_port)
     jobs = None
     try:
-        if scheduler:
+        if run_scheduler:
             from bot.sync.scheduler import build_background_scheduler
 
             jobs = build_background_scheduler(runtime.syncs)
+            add_ops_jobs(jobs, runtime, settings)
             jobs.start()
         http.start()
         if handler is not None:
             handler.connect()
-        log.info("slack_serving", mode=mode, url=http.url, scheduler=scheduler)
+        log.info("serving", role=role, mode=mode if web else None, url=http.url, scheduler=run_scheduler)
         try:
             stop.wait()
         except KeyboardInterrupt:
@@ -157,4 +184,20 @@ def serve(runtime: Any, settings: Settings, *, mode: str | None = None, schedule
         http.stop()
         if jobs is not None:
             jobs.shutdown(wait=True)
+        for close in closers:
+            close()
     return 0
+
+
+def _warm(runtime: Any) -> None:
+    """Open the store and load the model before the first question.
+
+    A Qdrant server that is not up yet is only logged (``/readyz`` reports it, answers retry on first
+    use); anything that waiting will not fix (a locked embedded store, a missing model) stops ``serve``.
+    """
+    from bot.errors import StoreUnavailableError
+
+    try:
+        runtime.answers  # noqa: B018 - a cached property: building it is the point
+    except StoreUnavailableError as exc:
+        log.warning("warm_up_failed", error=type(exc).__name__, reason=str(exc)[:200])

@@ -1,0 +1,171 @@
+"""``serve --role``: what each role runs and serves (routes, scheduler jobs), and the CLI flags."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import bot.sync.scheduler as scheduler_module
+from bot.cli import build_parser, main
+from bot.errors import ConfigError
+from bot.models import Audience
+from bot.slack.server import serve
+from bot.slack.webapi import build_client
+from bot.state import StateStore
+from tests.fakes.slack_server import FakeSlack
+from tests.slack.conftest import AGENT_CHANNEL, Payloads, StubAnswers, sign
+from tests.web.conftest import stub_runtime, web_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    def __init__(self, runtime: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> None:
+        self.schedulers: list[Any] = []
+        real = scheduler_module.build_background_scheduler
+
+        def recording(service: Any, **kwargs: float) -> Any:
+            s = real(service, **kwargs)
+            self.schedulers.append(s)
+            return s
+
+        monkeypatch.setattr(scheduler_module, "build_background_scheduler", recording)
+        self.stop = threading.Event()
+        self.result: list[int] = []
+        self.error: list[BaseException] = []
+        self.url = f"http://127.0.0.1:{settings.http_port}"
+
+        def run() -> None:
+            try:
+                self.result.append(serve(runtime, settings, stop=self.stop, **kw))
+            except BaseException as exc:  # noqa: BLE001 - reported by the test
+                self.error.append(exc)
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        for _ in range(500):
+            if self.error:
+                raise self.error[0]
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            self.stop.wait(0.01)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """``main()`` configures structlog to print to this test's captured stderr: undo it afterwards."""
+    import logging
+
+    import structlog
+
+    saved, root = structlog.get_config(), logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:], root.level = handlers, level
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    made: list[Served] = []
+
+    def start(runtime: Any, settings: Any, **kw: Any) -> Served:
+        s = Served(runtime, settings, monkeypatch, **kw)
+        made.append(s)
+        return s
+
+    yield start
+    for s in made:
+        s.close()
+
+
+def test_scheduler_role_needs_no_slack_and_serves_only_operations(served: Any, tmp_path: Path,
+                                                                  state: StateStore) -> None:
+    rt = stub_runtime(tmp_path, state)
+    settings = web_settings(tmp_path, http_port=free_port(), slack_bot_token=None, slack_app_token=None)
+    s = served(rt, settings, role="scheduler")
+    assert httpx.get(f"{s.url}/readyz").json()["status"] == "ok"
+    assert "helpdesk_sync_lag_seconds" in httpx.get(f"{s.url}/metrics").text
+    for path in ("/admin", "/admin/login"):
+        assert httpx.get(f"{s.url}{path}").status_code == 404
+    assert httpx.post(f"{s.url}/slack/events", content=b"{}").status_code == 404
+    assert httpx.post(f"{s.url}/webhooks/zendesk", content=b"{}").status_code == 404
+    [jobs] = s.schedulers
+    assert {j.id for j in jobs.get_jobs()} >= {"resync-requests", "prune", "forget-questions"}
+    s.close()
+    assert s.result == [0] and not jobs.running
+
+
+def test_web_role_serves_slack_admin_webhooks_and_counts_answers_without_a_scheduler(
+        served: Any, tmp_path: Path, state: StateStore, shared_dir: Path) -> None:
+    with FakeSlack() as slack:
+        slack.add_channel(AGENT_CHANNEL, "support-team")
+        rt = stub_runtime(tmp_path, state)
+        rt.answers = StubAnswers()
+        settings = web_settings(tmp_path, http_port=free_port(), slack_bot_token=slack.token,
+                                slack_signing_secret="8f742231b10e8888abcd99yyyzzz85a5", slack_mode="http")
+        s = served(rt, settings, role="web", client=build_client(settings, base_url=slack.api_url))
+        assert s.schedulers == []
+        body = json.dumps(Payloads(shared_dir, slack).mention("How do I reset my password?")).encode()
+        resp = httpx.post(f"{s.url}/slack/events", content=body,
+                          headers={**sign(body, secret="8f742231b10e8888abcd99yyyzzz85a5"),
+                                   "Content-Type": "application/json"})
+        assert resp.status_code == 200
+        slack.wait_for("chat.postMessage")
+        for _ in range(200):  # the answer is logged right after answer() returns, in Bolt's lazy thread
+            if state.recent_questions():
+                break
+            s.stop.wait(0.02)
+        [logged] = state.recent_questions()
+        assert logged.surface == "slack" and logged.question == "How do I reset my password?"
+        assert logged.audience == Audience.AGENT.value
+        metrics = httpx.get(f"{s.url}/metrics").text
+        assert 'helpdesk_questions_total{audience="agent",surface="slack"} 1.0' in metrics
+        assert httpx.get(f"{s.url}/admin").headers["location"] == "/admin/login"
+        assert "Admin sign-in" in httpx.get(f"{s.url}/admin/login").text
+        # The helpdesk webhooks are mounted (503: no signing secret configured; not 404).
+        assert httpx.post(f"{s.url}/webhooks/zendesk", content=b"{}").status_code == 503
+        s.close()
+        assert s.result == [0]
+
+
+def test_no_scheduler_flag_means_web_and_unknown_roles_are_refused(tmp_path: Path, state: StateStore) -> None:
+    rt = stub_runtime(tmp_path, state)
+    with pytest.raises(ConfigError, match="unknown role"):
+        serve(rt, web_settings(tmp_path), role="worker")
+    args = build_parser().parse_args(["serve", "--role", "web"])
+    assert args.role == "web" and not args.no_scheduler
+    assert build_parser().parse_args(["serve"]).role == "all"
+
+
+def test_cli_rejects_contradicting_flags(settings: Any, keep_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--role", "scheduler", "--no-scheduler"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --no-scheduler contradicts --role scheduler") and "Traceback" not in err
+
+
+def test_short_admin_token_stops_serve_with_one_line(settings: Any, keep_logging: None, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HELPDESK_ADMIN_TOKEN", "short")
+    monkeypatch.setenv("HELPDESK_HTTP_PORT", str(free_port()))
+    assert main(["serve", "--role", "web"]) == 1  # checked before anything starts (Slack included)
+    err = capsys.readouterr().err
+    assert err.startswith("error: HELPDESK_ADMIN_TOKEN is too short (5 characters)") and "Traceback" not in err
