@@ -40,7 +40,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.errors import ConfigError
 from bot.models import Deleted, Document, DocumentKind, Visibility
-from connectors.base import Checkpoint, Connector, ConnectorError, NotFound, RecordError, SyncEvents, TransientError
+from connectors.base import (
+    Checkpoint,
+    Connector,
+    ConnectorError,
+    NotFound,
+    RecordError,
+    SyncEvents,
+    TransientError,
+)
 from connectors.http import VendorHttp
 
 log = structlog.get_logger(__name__)

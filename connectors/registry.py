@@ -34,7 +34,7 @@ CONNECTOR_TYPES: Mapping[str, ConnectorType] = {
 
 def build_connector(settings: BaseModel, **kwargs: Any) -> Connector:
     """Instantiate the connector for validated ``settings`` (kwargs: client, environ, sleep)."""
-    kind = getattr(settings, "type")
+    kind = settings.type
     _, cls = CONNECTOR_TYPES[kind].load()
     if kind == "files":
         return cls(settings)  # type: ignore[call-arg]

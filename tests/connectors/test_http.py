@@ -7,7 +7,14 @@ import email.utils
 import httpx
 import pytest
 
-from connectors.base import MAX_RETRY_AFTER_S, AuthError, NotFound, RateLimited, TransientError, parse_retry_after
+from connectors.base import (
+    MAX_RETRY_AFTER_S,
+    AuthError,
+    NotFound,
+    RateLimited,
+    TransientError,
+    parse_retry_after,
+)
 from connectors.http import VendorHttp
 
 NOW = 1_800_000_000.0

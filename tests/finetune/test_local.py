@@ -22,6 +22,7 @@ from bot.finetune.adapters import LocalStyleAdapter, StyleRouter, Surface
 from bot.finetune.dataset import Conversation, Turn, export
 from bot.finetune.train import TrainConfig, encode_example, resolve_base, train_adapter
 
+
 def _installed(module: str) -> bool:
     if module in sys.modules:
         return sys.modules[module] is not None

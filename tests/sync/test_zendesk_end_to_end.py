@@ -16,8 +16,8 @@ import pytest
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.state import StateStore
-from bot.sync.sources import Schedule, SourceConfig
 from bot.sync.service import SyncService
+from bot.sync.sources import Schedule, SourceConfig
 from connectors.zendesk import ZendeskSettings
 from tests.fakes.zendesk_server import FakeZendesk, comment
 
