@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import abc
 import email.utils
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.errors import ConfigError
 from bot.models import Deleted, Document
 
 #: The longest we ever sleep for one Retry-After, whatever the server says.
@@ -98,6 +99,14 @@ class Connector(abc.ABC):
         too many to list returns just its article prefix here.
         """
         return (f"{self.name}:",)
+
+
+def secret_from_env(environ: Mapping[str, str], var: str, *, source: str, what: str) -> str:
+    """The secret held by environment variable ``var``; ConfigError naming the variable (never a value)."""
+    value = (environ.get(var) or "").strip()
+    if not value:
+        raise ConfigError(f"source {source!r}: environment variable {var} is not set; it must hold {what}")
+    return value
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None, default_s: float = 1.0) -> float:

@@ -38,7 +38,6 @@ import structlog
 from markdownify import markdownify
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.errors import ConfigError
 from bot.models import Deleted, Document, DocumentKind, Visibility
 from connectors.base import (
     Checkpoint,
@@ -48,6 +47,7 @@ from connectors.base import (
     RecordError,
     SyncEvents,
     TransientError,
+    secret_from_env,
 )
 from connectors.http import VendorHttp
 
@@ -150,12 +150,7 @@ class FreshdeskConnector(Connector):
         self.settings = settings
         self.name = settings.name
         env = os.environ if environ is None else environ
-        api_key = (env.get(settings.api_key_env) or "").strip()
-        if not api_key:
-            raise ConfigError(
-                f"Freshdesk source {settings.name!r}: environment variable {settings.api_key_env} is not set "
-                "(it must hold the Freshdesk API key)"
-            )
+        api_key = secret_from_env(env, settings.api_key_env, source=settings.name, what="the Freshdesk API key")
         # Freshdesk: the API key is the user name, any password ("X" by convention).
         self._auth = httpx.BasicAuth(api_key, "X")
         self._owns_client = client is None

@@ -57,9 +57,8 @@ from bs4 import BeautifulSoup
 from markdownify import markdownify
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.errors import ConfigError
 from bot.models import Deleted, Document, DocumentKind, Visibility
-from connectors.base import Checkpoint, Connector, RecordError, SyncEvents, TransientError
+from connectors.base import Checkpoint, Connector, RecordError, SyncEvents, TransientError, secret_from_env
 from connectors.http import VendorHttp
 
 log = structlog.get_logger(__name__)
@@ -177,12 +176,7 @@ class IntercomConnector(Connector):
         self.name = settings.name
         self.skipped: list[str] = []
         env = os.environ if environ is None else environ
-        token = (env.get(settings.token_env) or "").strip()
-        if not token:
-            raise ConfigError(
-                f"intercom source {settings.name!r}: environment variable {settings.token_env} is not set or empty; "
-                "put an Intercom access token in it"
-            )
+        token = secret_from_env(env, settings.token_env, source=settings.name, what="an Intercom access token")
         headers = {
             "Authorization": f"Bearer {token}",
             "Intercom-Version": INTERCOM_API_VERSION,

@@ -59,9 +59,16 @@ import structlog
 from markdownify import markdownify
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.errors import ConfigError
 from bot.models import Deleted, Document, DocumentKind, Visibility
-from connectors.base import Checkpoint, Connector, NotFound, RecordError, SyncEvents, TransientError
+from connectors.base import (
+    Checkpoint,
+    Connector,
+    NotFound,
+    RecordError,
+    SyncEvents,
+    TransientError,
+    secret_from_env,
+)
 from connectors.http import VendorHttp
 
 log = structlog.get_logger(__name__)
@@ -139,8 +146,8 @@ class ZendeskConnector(Connector):
         self.settings = settings
         self.name = settings.name
         env = os.environ if environ is None else environ
-        email = _required_env(env, settings.email_env, "the Zendesk agent's email")
-        token = _required_env(env, settings.token_env, "a Zendesk API token")
+        email = secret_from_env(env, settings.email_env, source=settings.name, what="the Zendesk agent's email")
+        token = secret_from_env(env, settings.token_env, source=settings.name, what="a Zendesk API token")
         basic = base64.b64encode(f"{email}/token:{token}".encode()).decode("ascii")
         self._headers = {"Authorization": f"Basic {basic}", "Accept": "application/json"}
         self._base = settings.base_url
@@ -431,12 +438,6 @@ class ZendeskConnector(Connector):
         self.skipped.append(f"{what}: {reason}")
         log.warning("zendesk_record_skipped", source=self.name, kind=what, reason=reason)
 
-
-def _required_env(env: Mapping[str, str], var: str, what: str) -> str:
-    value = env.get(var, "")
-    if not value.strip():
-        raise ConfigError(f"environment variable {var} is not set; it must hold {what}")
-    return value.strip()
 
 
 def _int_id(value: Any) -> int | None:
