@@ -1,7 +1,9 @@
-"""Slack test harness: the fake Web API, stub answers, signed requests over real HTTP to the ASGI app.
+"""Slack test harness: the fake Web API, the real answer path, signed requests over real HTTP to the ASGI app.
 
 Payloads start from the shapes recorded in ../shared/fixtures/slack (bolt-python's own test
-payloads) and change only the fields a test is about.
+payloads) and change only the fields a test is about. Answers come from the real ``AnswerService``
+over the bundled sample knowledge base (``sample_runtime``); an LLM endpoint, where a test needs
+one, is the local FakeOpenAI server.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ import hashlib
 import hmac
 import itertools
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,12 +25,15 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 import pytest
 
-from bot.models import Answer, Audience, Citation, Visibility
+from bot.answer.llm import OpenAIComposer
+from bot.answer.service import AnswerService
+from bot.models import Answer, Audience
 from bot.settings import Settings
 from bot.slack.app import build_app
 from bot.slack.server import HttpServer, create_asgi_app
 from bot.slack.webapi import build_client
 from bot.state import StateStore
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import BOT_USER_ID, FakeSlack
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -43,12 +47,19 @@ ASKER = "U0ASKER1"
 ADMIN = "U0ADMIN1"
 
 RESET_URL = "https://help.parcelly.example/articles/reset-your-password"
-RESET = Citation(n=1, doc_id="sample-articles:reset", title="Reset your password", url=RESET_URL,
-                 source="sample-articles", audience=Visibility.PUBLIC, updated_at=NOW - timedelta(days=3))
-RESET_ANSWER = Answer(text="Click **Forgot password?** on the sign-in page [1]. The link is valid for 60 minutes [1].",
-                      citations=[RESET], confidence=0.8)
-ABSTAIN = Answer(text="I don't know: nothing found. Please ask a human agent in #support.", abstained=True,
-                 composer="none")
+
+# Questions over the bundled sample knowledge base (bot/sample_kb/) that sample_runtime holds; the
+# extractive composer answers them deterministically.
+RESET_Q = "How do I reset my password?"  # cites "Reset your password" (RESET_URL)
+WEBHOOK_Q = "How do I verify the signature of a Parcelly webhook?"
+SHOPIFY_Q = "How can I connect my Shopify store?"
+OFF_TOPIC_Q = "What is the boiling point of tungsten on Mars?"  # nothing relevant: abstains
+# Answered from the internal runbook escalating-carrier-outages.md for agents only: customers never
+# see "#carrier-escalations".
+CARRIER_Q = "Which Slack channel do I post in to escalate a carrier outage?"
+CARRIER_CANARY = "carrier-escalations"
+#: bot/answer/service.py's words when retrieval finds nothing confident.
+ABSTAIN_WORDS = "I found nothing in the knowledge base that answers this confidently"
 
 _ids = itertools.count(1)
 
@@ -57,21 +68,42 @@ def fixture_json(shared: Path, name: str) -> dict[str, Any]:
     return json.loads((shared / "fixtures/slack/bolt_python_test_payloads" / name).read_text(encoding="utf-8"))
 
 
-# --- answers ----------------------------------------------------------------------------------
+# --- answers ---------------------------------------------------------------------------------
 @dataclass
-class StubAnswers:
-    """An ``answer()`` stand-in: records each call; ``gate`` makes it wait (a slow composer)."""
+class RecordingAnswers:
+    """A spy around a real :class:`AnswerService`: records each call, then calls the real ``answer()``.
 
-    reply: Callable[[str, Audience, Sequence[str]], Answer] = lambda q, a, h: RESET_ANSWER
-    gate: threading.Event | None = None
-    gate_timeout_s: float = 10.0
+    ``calls`` holds ``(question, audience, history)``; ``outcomes`` pairs each call with what the
+    real service returned (an :class:`Answer`) or raised.
+    """
+
+    real: AnswerService
     calls: list[tuple[str, Audience, list[str]]] = field(default_factory=list)
+    outcomes: list[tuple[tuple[str, Audience, list[str]], Answer | Exception]] = field(default_factory=list)
 
     def answer(self, question: str, audience: Audience, history: Sequence[str] = ()) -> Answer:
-        self.calls.append((question, audience, list(history)))
-        if self.gate is not None:
-            self.gate.wait(self.gate_timeout_s)
-        return self.reply(question, audience, history)
+        call = (question, audience, list(history))
+        self.calls.append(call)
+        try:
+            result = self.real.answer(question, audience, history)
+        except Exception as exc:
+            self.outcomes.append((call, exc))
+            raise
+        self.outcomes.append((call, result))
+        return result
+
+    def answered(self, question: str) -> list[Answer]:
+        """The real answers given to ``question`` (in the order they finished)."""
+        return [r for (q, _, _), r in self.outcomes if q == question and isinstance(r, Answer)]
+
+
+def llm_answers(sample_runtime: Any, fake: FakeOpenAI, *, timeout_s: float = 12.0) -> AnswerService:
+    """The real answer service over the sample KB, composing with the real OpenAI composer against ``fake``."""
+    real = sample_runtime.answers
+    composer = OpenAIComposer(model="m", api_key="sk-test", base_url=f"{fake.url}/v1", timeout_s=timeout_s,
+                              max_retries=0)
+    return AnswerService(retriever=sample_runtime.retriever, composer=composer, min_confidence=real.min_confidence,
+                         handoff=real.handoff)
 
 
 # --- signing ----------------------------------------------------------------------------------
@@ -197,7 +229,9 @@ def slack_settings(tmp_path: Path, slack: FakeSlack, **overrides: Any) -> Settin
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def stub_runtime(answers: Any, state: StateStore, syncs: Any = None) -> SimpleNamespace:
+def slack_runtime(answers: Any, state: StateStore, syncs: Any = None) -> SimpleNamespace:
+    """What the Slack app takes from a :class:`bot.runtime.Runtime`: a real answer service (or a
+    :class:`RecordingAnswers` around one), this test's own state store, and a sync service."""
     return SimpleNamespace(answers=answers, state=state, syncs=syncs)
 
 
@@ -224,8 +258,16 @@ def state(tmp_path: Path) -> Iterator[StateStore]:
 
 
 @pytest.fixture
-def answers() -> StubAnswers:
-    return StubAnswers()
+def answers(sample_runtime: Any) -> RecordingAnswers:
+    """The real answer service over the sample knowledge base, its calls recorded."""
+    return RecordingAnswers(sample_runtime.answers)
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[FakeOpenAI]:
+    """A local Chat Completions endpoint; tests script it (``reply``, ``delay_s``, ``status``)."""
+    with FakeOpenAI() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -243,8 +285,9 @@ def harness_factory(tmp_path: Path, slack: FakeSlack) -> Iterator[Callable[..., 
 
 
 @pytest.fixture
-def harness(harness_factory: Callable[..., SlackHarness], answers: StubAnswers, state: StateStore) -> SlackHarness:
-    return harness_factory(stub_runtime(answers, state))
+def harness(harness_factory: Callable[..., SlackHarness], answers: RecordingAnswers,
+            state: StateStore) -> SlackHarness:
+    return harness_factory(slack_runtime(answers, state))
 
 
 def all_text(call_args: dict[str, Any]) -> str:

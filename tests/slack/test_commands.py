@@ -22,11 +22,13 @@ from tests.slack.conftest import (
     AGENT_CHANNEL,
     ASKER,
     CUSTOMER_CHANNEL,
+    RESET_Q,
+    RESET_URL,
     Payloads,
+    RecordingAnswers,
     SlackHarness,
-    StubAnswers,
     all_text,
-    stub_runtime,
+    slack_runtime,
 )
 
 
@@ -57,9 +59,9 @@ def syncs(state: StateStore, tmp_path: Path) -> Syncs:
 
 
 @pytest.fixture
-def cmd_harness(harness_factory, answers: StubAnswers, state: StateStore, syncs: Syncs):  # type: ignore[no-untyped-def]
+def cmd_harness(harness_factory, answers: RecordingAnswers, state: StateStore, syncs: Syncs):  # type: ignore[no-untyped-def]
     def make(**overrides: Any) -> SlackHarness:
-        return harness_factory(stub_runtime(answers, state, syncs), **overrides)
+        return harness_factory(slack_runtime(answers, state, syncs), **overrides)
 
     return make
 
@@ -142,27 +144,33 @@ def test_user_group_lookup_failure_denies(cmd_harness, slack: FakeSlack, payload
 
 
 def test_ask_answers_ephemerally_and_share_posts_in_the_channel(
-    cmd_harness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers  # type: ignore[no-untyped-def]
+    cmd_harness, slack: FakeSlack, payloads: Payloads, answers: RecordingAnswers  # type: ignore[no-untyped-def]
 ) -> None:
     h = cmd_harness()
-    resp = h.send_form(payloads.command("ask How do I reset my password?", channel=CUSTOMER_CHANNEL))
+    resp = h.send_form(payloads.command(f"ask {RESET_Q}", channel=CUSTOMER_CHANNEL))
     assert resp.status_code == 200
     hook = slack.wait_for_hooks()[0].json
     assert hook["response_type"] == "ephemeral" and hook["replace_original"] is False
-    assert answers.calls == [("How do I reset my password?", Audience.CUSTOMER, [])]
+    assert answers.calls == [(RESET_Q, Audience.CUSTOMER, [])]
+    ephemeral = all_text(hook)
+    assert "Click *Forgot password?*" in ephemeral and f"[1] <{RESET_URL}|Reset your password>" in ephemeral
+    assert "Includes internal sources" not in ephemeral  # a customer channel: public articles only
     actions = next(b for b in hook["blocks"] if b["type"] == "actions")
     assert [e["action_id"] for e in actions["elements"]] == [render.ACTION_SHARE, render.ACTION_HELPFUL,
                                                              render.ACTION_NOT_HELPFUL]
     share = actions["elements"][0]
-    assert json.loads(share["value"]) == {"q": "How do I reset my password?"}
+    assert json.loads(share["value"]) == {"q": RESET_Q}
     assert slack.calls_to("chat.postMessage") == []  # nothing public yet
 
     h.send_form(payloads.action(render.ACTION_SHARE, share["value"], channel=CUSTOMER_CHANNEL, ephemeral=True))
     post = slack.wait_for("chat.postMessage")[0].args
     assert post["channel"] == CUSTOMER_CHANNEL and "thread_ts" not in post
     assert post["blocks"][0]["elements"][0]["text"] == f"<@{ASKER}> shared an answer from the knowledge base:"
-    assert "[1] <https://help.parcelly.example/articles/reset-your-password|Reset your password>" in all_text(post)
-    assert answers.calls[1] == ("How do I reset my password?", Audience.CUSTOMER, [])  # decided again, same audience
+    shared = all_text(post)
+    assert f"[1] <{RESET_URL}|Reset your password>" in shared and "Click *Forgot password?*" in shared
+    assert answers.calls[1] == (RESET_Q, Audience.CUSTOMER, [])  # decided again, same audience
+    first, again = answers.answered(RESET_Q)
+    assert again.text == first.text  # the same real answer the asker saw, now in the channel
     assert slack.wait_for_hooks(2)[1].json["delete_original"] is True  # the ephemeral answer goes away
 
 

@@ -12,19 +12,25 @@ import pytest
 import structlog
 
 from bot.logging import configure_logging
+from bot.models import Audience
 from bot.state import StateStore
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
 from tests.slack.conftest import (
+    RESET_Q,
+    RESET_URL,
     SIGNING_SECRET,
     Payloads,
+    RecordingAnswers,
     SlackHarness,
-    StubAnswers,
+    all_text,
+    llm_answers,
     sign,
-    stub_runtime,
+    slack_runtime,
 )
 
 
-def _no_listener_ran(slack: FakeSlack, answers: StubAnswers) -> None:
+def _no_listener_ran(slack: FakeSlack, answers: RecordingAnswers) -> None:
     time.sleep(0.3)  # anything started would have reached the fake by now
     assert answers.calls == []
     assert slack.methods() == ["auth.test"]  # only the start-up token check
@@ -34,10 +40,10 @@ def _no_listener_ran(slack: FakeSlack, answers: StubAnswers) -> None:
 @pytest.mark.parametrize("case", ["forged", "reserialized", "no_headers", "no_signature", "no_timestamp", "stale",
                                   "future", "garbage_signature"])
 def test_bad_requests_are_rejected_with_401_and_nothing_runs(
-    case: str, harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers,
+    case: str, harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: RecordingAnswers,
     state: StateStore,
 ) -> None:
-    event = payloads.mention("How do I reset my password?")
+    event = payloads.mention(RESET_Q)
     body = json.dumps(event).encode()
     headers = sign(body)
     if case == "forged":
@@ -65,9 +71,9 @@ def test_bad_requests_are_rejected_with_401_and_nothing_runs(
 
 
 def test_forged_command_and_action_are_rejected(
-    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: RecordingAnswers
 ) -> None:
-    for form in (payloads.command("ask How do I reset my password?"), payloads.action("helpdesk_share", '{"q":"x"}')):
+    for form in (payloads.command(f"ask {RESET_Q}"), payloads.action("helpdesk_share", '{"q":"x"}')):
         body = form.encode()
         resp = harness.post(body, sign(body, secret="wrong"), "application/x-www-form-urlencoded")
         assert resp.status_code == 401
@@ -77,7 +83,7 @@ def test_forged_command_and_action_are_rejected(
 def test_a_correctly_signed_request_within_five_minutes_is_accepted(
     harness: SlackHarness, slack: FakeSlack, payloads: Payloads
 ) -> None:
-    body = json.dumps(payloads.mention("How do I reset my password?")).encode()
+    body = json.dumps(payloads.mention(RESET_Q)).encode()
     resp = harness.post(body, sign(body, timestamp=int(time.time()) - 4 * 60), "application/json")
     assert resp.status_code == 200
     slack.wait_for("chat.postMessage")
@@ -99,9 +105,9 @@ def test_url_verification_health_and_oversized_bodies(harness: SlackHarness) -> 
 
 
 def test_the_same_event_delivered_three_times_is_answered_once(
-    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: RecordingAnswers
 ) -> None:
-    event = payloads.mention("How do I reset my password?")
+    event = payloads.mention(RESET_Q)
     statuses = [harness.send_event(event, retry_num=n).status_code for n in (None, 1, 2)]
     assert statuses == [200, 200, 200]
     slack.wait_for("reactions.remove")
@@ -112,14 +118,14 @@ def test_the_same_event_delivered_three_times_is_answered_once(
 
 
 def test_redeliveries_across_two_instances_sharing_the_state_store_are_answered_once(
-    harness_factory, slack: FakeSlack, payloads: Payloads, tmp_path: Path  # type: ignore[no-untyped-def]
+    harness_factory, sample_runtime, slack: FakeSlack, payloads: Payloads, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'shared-state.db'}"
     state_a, state_b = StateStore(url), StateStore(url)  # two processes' views of one database
-    answers_a, answers_b = StubAnswers(), StubAnswers()
-    a = harness_factory(stub_runtime(answers_a, state_a))
-    b = harness_factory(stub_runtime(answers_b, state_b))
-    event = payloads.mention("How do I reset my password?")
+    answers_a, answers_b = RecordingAnswers(sample_runtime.answers), RecordingAnswers(sample_runtime.answers)
+    a = harness_factory(slack_runtime(answers_a, state_a))
+    b = harness_factory(slack_runtime(answers_b, state_b))
+    event = payloads.mention(RESET_Q)
     results: list[int] = []
 
     def deliver(h: SlackHarness, retry: int | None) -> None:
@@ -136,41 +142,65 @@ def test_redeliveries_across_two_instances_sharing_the_state_store_are_answered_
         assert results == [200, 200, 200]
         assert len(answers_a.calls) + len(answers_b.calls) == 1
         assert len(slack.calls_to("chat.postMessage")) == 1
+        assert "Reset your password" in all_text(slack.calls_to("chat.postMessage")[0].args)
     finally:
         state_a.close()
         state_b.close()
 
 
+#: How long the LLM endpoint holds each request. The acks must not wait for it: each is checked
+#: to come back in under a second, and to be back while the endpoint still holds the request.
+SLOW_COMPOSER_S = 4.0
+
+
 def test_a_slow_answer_still_acks_fast(
-    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers
+    harness_factory, sample_runtime, state: StateStore, slack: FakeSlack, payloads: Payloads,  # type: ignore[no-untyped-def]
+    openai_fake: FakeOpenAI,
 ) -> None:
-    answers.gate = threading.Event()  # answer() blocks (up to 10 s) until released: a slow composer
-    try:
-        t = time.monotonic()
-        resp = harness.send_event(payloads.mention("How do I reset my password?"))
-        mention_ack_s = time.monotonic() - t
-        t = time.monotonic()
-        cmd = harness.send_form(payloads.command("ask How do I reset my password?"))
-        command_ack_s = time.monotonic() - t
-        assert resp.status_code == 200 and cmd.status_code == 200
-        assert mention_ack_s < 1.0 and command_ack_s < 1.0
-        slack.wait_for("reactions.add")
-        assert slack.calls_to("chat.postMessage") == []  # still answering, already acknowledged
-    finally:
-        answers.gate.set()
-    slack.wait_for("chat.postMessage")
-    slack.wait_for_hooks()
+    # Real parts end to end: the real service and OpenAI composer, an LLM endpoint that is slow.
+    openai_fake.delay_s = SLOW_COMPOSER_S
+    openai_fake.reply = lambda body: "Click **Forgot password?** on the sign-in page [1]."
+    answers = RecordingAnswers(llm_answers(sample_runtime, openai_fake, timeout_s=12))
+    harness = harness_factory(slack_runtime(answers, state))
+
+    started = t = time.monotonic()
+    resp = harness.send_event(payloads.mention(RESET_Q))
+    mention_ack_s = time.monotonic() - t
+    t = time.monotonic()
+    cmd = harness.send_form(payloads.command(f"ask {RESET_Q}"))
+    command_ack_s = time.monotonic() - t
+    assert resp.status_code == 200 and cmd.status_code == 200
+    assert mention_ack_s < 1.0 and command_ack_s < 1.0
+    slack.wait_for("reactions.add")
+    for _ in range(200):  # both answers are now waiting on the LLM endpoint
+        if len(openai_fake.requests) == 2:
+            break
+        time.sleep(0.02)
+    assert len(openai_fake.requests) == 2
+    assert time.monotonic() - started < SLOW_COMPOSER_S  # the endpoint still holds the first request
+    assert slack.calls_to("chat.postMessage") == [] and slack.hooks == []  # still answering, already acknowledged
+
+    post = slack.wait_for("chat.postMessage", timeout_s=15)[0].args
+    hook = slack.wait_for_hooks(timeout_s=15)[0].json
+    assert time.monotonic() - started >= SLOW_COMPOSER_S  # the answers did wait for the slow composer
+    for message in (post, hook):
+        text = all_text(message)
+        assert "Click *Forgot password?* on the sign-in page [1]" in text
+        assert f"<{RESET_URL}|Reset your password>" in text
+    assert {a.composer for a in answers.answered(RESET_Q)} == {"openai"}
+    assert [a for _, a, _ in answers.calls] == [Audience.AGENT, Audience.AGENT]
+    prompts = [r.json["messages"][-1]["content"] for r in openai_fake.requests]
+    assert all(f"<question>\n{RESET_Q}\n</question>" in p and 'title="Reset your password"' in p for p in prompts)
 
 
 def test_logs_hold_no_tokens_secrets_or_message_text(
-    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: StubAnswers,
+    harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: RecordingAnswers,
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from tests.slack.conftest import RESET_ANSWER
-
     question = "Where is the zebra-unicorn-7731 refund form?"
-    secret_answer = "The quokka-banana-4411 form lives under Settings [1]."
-    answers.reply = lambda q, a, h: RESET_ANSWER.model_copy(update={"text": secret_answer})
+    # The real answer quotes the article "Request a subscription refund", whose example invoice
+    # number is as unmistakable in a log as the question's marker.
+    secret_answer = "PCI-2026-004512"
     old = structlog.get_config()
     configure_logging("DEBUG", "json")
     caplog.set_level(logging.DEBUG)
@@ -188,5 +218,8 @@ def test_logs_hold_no_tokens_secrets_or_message_text(
     captured = capsys.readouterr()
     logs = "\n".join([captured.out, captured.err, caplog.text, *(r.getMessage() for r in caplog.records)])
     assert "slack_answer" in logs  # the capture works: our own events are there
-    for forbidden in (slack.token, SIGNING_SECRET, "zebra-unicorn-7731", "quokka-banana-4411"):
+    assert "answered" in logs  # ... and the answer service's, which really ran
+    posted = [all_text(c.args) for c in slack.calls_to("chat.postMessage")] + [all_text(h.json) for h in slack.hooks]
+    assert len(posted) == 2 and all(secret_answer in text for text in posted)  # it was answered, and shown
+    for forbidden in (slack.token, SIGNING_SECRET, "zebra-unicorn-7731", secret_answer):
         assert forbidden not in logs

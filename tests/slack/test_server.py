@@ -21,7 +21,18 @@ from bot.slack.webapi import build_client
 from bot.state import StateStore
 from bot.sync.service import SyncService
 from tests.fakes.slack_server import FakeSlack, FakeSocketMode
-from tests.slack.conftest import AGENT_CHANNEL, Payloads, StubAnswers, sign, slack_settings, stub_runtime
+from tests.slack.conftest import (
+    AGENT_CHANNEL,
+    RESET_Q,
+    RESET_URL,
+    SHOPIFY_Q,
+    Payloads,
+    RecordingAnswers,
+    all_text,
+    sign,
+    slack_runtime,
+    slack_settings,
+)
 
 
 def free_port() -> int:
@@ -64,8 +75,8 @@ class Served:
 
 
 @pytest.fixture
-def runtime(answers: StubAnswers, state: StateStore) -> SimpleNamespace:
-    rt = stub_runtime(answers, state)
+def runtime(answers: RecordingAnswers, state: StateStore) -> SimpleNamespace:
+    rt = slack_runtime(answers, state)
     rt.syncs = SyncService(SimpleNamespace(state=state), [])
     return rt
 
@@ -88,10 +99,12 @@ def served(runtime, slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.Monkey
 def test_http_mode_serves_slack_health_and_runs_the_scheduler(served, slack: FakeSlack, payloads: Payloads) -> None:  # type: ignore[no-untyped-def]
     s = served(slack_mode="http")
     assert httpx.get(f"{s.url}/healthz").json() == {"status": "ok"}
-    body = json.dumps(payloads.mention("How do I reset my password?")).encode()
+    body = json.dumps(payloads.mention(RESET_Q)).encode()
     resp = httpx.post(f"{s.url}/slack/events", content=body, headers={**sign(body), "Content-Type": "application/json"})
     assert resp.status_code == 200
-    assert slack.wait_for("chat.postMessage")[0].args["channel"] == AGENT_CHANNEL
+    post = slack.wait_for("chat.postMessage")[0].args
+    assert post["channel"] == AGENT_CHANNEL
+    assert f"[1] <{RESET_URL}|Reset your password>" in all_text(post)  # the real answer, through serve()
     [jobs] = s.schedulers
     assert jobs.running and {j.id for j in jobs.get_jobs()} >= {"prune", "resync-requests"}
     s.close()
@@ -99,18 +112,19 @@ def test_http_mode_serves_slack_health_and_runs_the_scheduler(served, slack: Fak
 
 
 def test_socket_mode_answers_acks_envelopes_and_drops_retries(served, slack: FakeSlack, payloads: Payloads,  # type: ignore[no-untyped-def]
-                                                               answers: StubAnswers) -> None:
+                                                               answers: RecordingAnswers) -> None:
     with FakeSocketMode(slack) as ws:
         s = served(slack_mode="socket", slack_signing_secret=None, slack_app_token=slack.app_token)
         ws.wait_connected()
         opened = slack.calls_to("apps.connections.open")
         assert len(opened) == 1 and opened[0].headers["authorization"] == f"Bearer {slack.app_token}"
 
-        event = payloads.mention("How do I reset my password?")
+        event = payloads.mention(SHOPIFY_Q)
         first = ws.send_envelope(event)
         ws.wait_for_ack(first)
         post = slack.wait_for("chat.postMessage")[0].args
         assert post["thread_ts"] == event["event"]["ts"]
+        assert "[1]" in all_text(post) and "|Connect your Shopify store>" in all_text(post)
         retry = ws.send_envelope(event, retry_attempt=1)  # Slack redelivers: same event_id
         ws.wait_for_ack(retry)
 
