@@ -35,9 +35,11 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from tests.fakes.local_server import LocalHTTPServer
 
 TICKETS_PATH = "/api/v2/tickets"
 
@@ -68,7 +70,10 @@ class _Failure:
 
 
 @dataclass
-class FakeFreshdesk:
+class FakeFreshdesk(LocalHTTPServer):
+    methods = ("GET", "POST", "PUT")
+    thread_name = "fake-freshdesk"
+
     api_key: str = "test-api-key"
     page_size: int | None = None
     link_headers: bool = True
@@ -84,63 +89,8 @@ class FakeFreshdesk:
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeFreshdesk:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                fake._handle(self)
-
-            def do_POST(self) -> None:  # noqa: N802
-                fake._handle(self, "POST")
-
-            def do_PUT(self) -> None:  # noqa: N802
-                fake._handle(self, "PUT")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-freshdesk",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeFreshdesk:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "the fake server is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # -- scripting: data ---------------------------------------------------------------------
 
@@ -361,7 +311,7 @@ class FakeFreshdesk:
 
     # -- handling ----------------------------------------------------------------------------
 
-    def _handle(self, h: BaseHTTPRequestHandler, method: str = "GET") -> None:
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         split = urlsplit(h.path)
         path, query = split.path, dict(parse_qsl(split.query, keep_blank_values=True))
         length = int(h.headers.get("Content-Length") or 0)

@@ -28,9 +28,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes.local_server import LocalHTTPServer
 
 #: The Last-Modified of every resource unless it says otherwise.
 DEFAULT_LAST_MODIFIED = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
@@ -69,7 +71,10 @@ class _Failure:
     headers: dict[str, str]
 
 
-class FakeSite:
+class FakeSite(LocalHTTPServer):
+    methods = ("GET", "HEAD")
+    thread_name = "fake-site"
+
     def __init__(self, *, etags: bool = True, last_modified: bool = True) -> None:
         self.etags = etags
         self.last_modified = last_modified
@@ -78,8 +83,6 @@ class FakeSite:
         self.requests: list[RecordedRequest] = []
         self._failures: dict[str, deque[_Failure]] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- scripting ----------------------------------------------------------------------------
 
@@ -132,57 +135,10 @@ class FakeSite:
         with self._lock:
             self.requests.clear()
 
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> FakeSite:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in separate writes; without this, Nagle's algorithm and delayed
-            # ACKs add about 40 ms to every keep-alive request.
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                fake._handle(self, head=False)
-
-            def do_HEAD(self) -> None:  # noqa: N802
-                fake._handle(self, head=True)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-site", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeSite:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "the fake site is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     # -- handling -----------------------------------------------------------------------------
 
-    def _handle(self, h: BaseHTTPRequestHandler, *, head: bool) -> None:
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        head = method == "HEAD"
         parts = urlsplit(h.path)
         path = parts.path
         headers = {k.lower(): v for k, v in h.headers.items()}

@@ -45,9 +45,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.fakes.local_server import LocalHTTPServer
 
 DEFAULT_LOCALE = "en-us"
 EPOCH = 1_726_000_000  # the fake clock's start (2024-09-10)
@@ -107,7 +109,10 @@ def comment(
 
 
 @dataclass
-class FakeZendesk:
+class FakeZendesk(LocalHTTPServer):
+    methods = ("GET", "PUT", "POST")
+    thread_name = "fake-zendesk"
+
     page_size: int = 100
     credentials: tuple[str, str] | None = None
     rate_limit_remaining: int | None = 699
@@ -122,8 +127,6 @@ class FakeZendesk:
     before_request: Callable[[RecordedRequest], None] | None = None
 
     def __post_init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._clock = EPOCH
         self._next_comment_id = 9_000_000
@@ -304,53 +307,11 @@ class FakeZendesk:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> FakeZendesk:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms stalls
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                fake._handle(self)
-
-            def do_PUT(self) -> None:  # noqa: N802
-                fake._handle(self, "PUT")
-
-            def do_POST(self) -> None:  # noqa: N802
-                fake._handle(self, "POST")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-zendesk", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeZendesk:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         if self._server is None:
             return "http://127.0.0.1:0"  # links built before start; only shapes matter then
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return super().url
 
     @property
     def _api(self) -> str:
@@ -362,7 +323,7 @@ class FakeZendesk:
 
     # -- handling ------------------------------------------------------------------------------
 
-    def _handle(self, h: BaseHTTPRequestHandler, method: str = "GET") -> None:
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(h.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         path = parts.path
