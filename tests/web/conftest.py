@@ -1,78 +1,80 @@
-"""Web test harness: the operations routes behind uvicorn on 127.0.0.1, over a real state store.
+"""Web test harness: the operations routes behind uvicorn on 127.0.0.1, over the real composition root.
 
-The runtime is a small stand-in (a real :class:`StateStore` and :class:`SyncService`, qdrant-client's
-in-memory mode as the store, a hashing embedder) unless a test needs the real model.
+The runtime is :class:`bot.runtime.Runtime` built from settings (a sources file with a files folder and a
+web source, the SQLite state store under ``tmp_path``, the embedded vector store) and the real embedder,
+loaded once per session.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
-from bot.index.server_store import ServerStore
+from bot.index.embeddings import Embedder
+from bot.index.store import VectorStore
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.server import HttpServer, create_asgi_app
 from bot.state import StateStore
-from bot.sync.service import SyncService
-from bot.sync.sources import Schedule, SourceConfig
 from bot.web.app import build_routes
 from bot.web.metrics import Metrics
-from connectors.files import FilesConnectorSettings
-from connectors.web import WebSettings
 
 ADMIN_TOKEN = "test-admin-token-7f3a9c1e5b2d4086"
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-class HashingEmbedder:
-    """Unit bag-of-words vectors: same words, same direction. Fast; for tests where meaning is not the point."""
+def write_sources(tmp_path: Path) -> Path:
+    """A sources file with a files folder ("help-center", every 30 min) and a web source ("docs-site", nightly)."""
+    folder = tmp_path / "kb"
+    folder.mkdir(exist_ok=True)
+    path = tmp_path / "sources.toml"
+    path.write_text(f'''
+[[sources]]
+name = "help-center"
+type = "files"
+path = "{folder.as_posix()}"
+schedule = {{ every_minutes = 30 }}
 
-    dim = 256
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(len(texts))
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for word in re.findall(r"[a-z]+", t.lower()):
-                out[i, int(hashlib.sha256(word.encode()).hexdigest(), 16) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+[[sources]]
+name = "docs-site"
+type = "web"
+start_urls = ["http://127.0.0.1:9/"]
+schedule = {{ cron = "0 3 * * *" }}
+''', encoding="utf-8")
+    return path
 
 
 def web_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, sample_kb=False)
+    values: dict[str, Any] = dict(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, sample_kb=False,
+                                  embed_threads=2, sources_file=write_sources(tmp_path))
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def stub_sources(tmp_path: Path) -> list[SourceConfig]:
-    folder = tmp_path / "kb"
-    folder.mkdir(exist_ok=True)
-    return [
-        SourceConfig(name="help-center", type="files", schedule=Schedule(every_minutes=30),
-                     settings=FilesConnectorSettings(name="help-center", path=folder)),
-        SourceConfig(name="docs-site", type="web", schedule=Schedule(cron="0 3 * * *"),
-                     settings=WebSettings(name="docs-site", start_urls=["http://127.0.0.1:9/"])),
-    ]
+@pytest.fixture
+def runtime_factory(tmp_path: Path, embedder: Embedder) -> Iterator[Callable[..., Runtime]]:
+    """Builds real runtimes over :func:`web_settings` (``store=`` to pick a backend); closes them at teardown."""
+    made: list[Runtime] = []
+
+    def make(*, store: VectorStore | None = None, **overrides: Any) -> Runtime:
+        rt = Runtime(web_settings(tmp_path, **overrides), store=store, embedder=embedder)
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in reversed(made):
+        rt.close()
 
 
-def stub_runtime(tmp_path: Path, state: StateStore, *, embedder: Any = None) -> SimpleNamespace:
-    rt = SimpleNamespace(state=state, store=ServerStore(":memory:"), indexer=SimpleNamespace(collections={}),
-                         embedder=embedder or HashingEmbedder())
-    rt.syncs = SyncService(rt, stub_sources(tmp_path))
-    return rt
+@pytest.fixture
+def runtime(runtime_factory: Callable[..., Runtime]) -> Runtime:
+    return runtime_factory()
 
 
 @dataclass
@@ -111,19 +113,20 @@ class WebApp:
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Iterator[StateStore]:
-    s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    yield s
-    s.close()
+def state(runtime: Runtime) -> StateStore:
+    """The runtime's own state store (closed with the runtime)."""
+    return runtime.state
 
 
 @pytest.fixture
-def web_factory(tmp_path: Path, state: StateStore) -> Iterator[Callable[..., WebApp]]:
+def web_factory(tmp_path: Path, runtime: Runtime) -> Iterator[Callable[..., WebApp]]:
     made: list[WebApp] = []
+
+    default = runtime
 
     def make(*, runtime: Any = None, role: str = "web", **overrides: Any) -> WebApp:
         settings = web_settings(tmp_path, **overrides)
-        rt = runtime if runtime is not None else stub_runtime(tmp_path, state)
+        rt = runtime if runtime is not None else default
         metrics = Metrics(process=False)
         metrics.watch_state(lambda: rt.state, lambda: list(rt.syncs.sources))
         closers: list[Callable[[], None]] = []

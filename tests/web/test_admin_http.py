@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
+from typing import Any
 
 import httpx
 import pytest
@@ -208,7 +209,8 @@ def test_questions_page_shows_answers_confidence_feedback_and_escapes_text(web_f
     assert "2</b>questions" in page.replace("\n", "")
 
 
-def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[..., WebApp], state: StateStore) -> None:
+def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[..., WebApp], state: StateStore,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     abstain = Answer(text="I don't know.", abstained=True, confidence=0.1, composer="none")
     fine = Answer(text="Click Void [1].", confidence=0.8,
                   citations=[Citation(n=1, doc_id="d", title="t", source="s", audience=Visibility.PUBLIC)])
@@ -224,7 +226,16 @@ def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[...
         answers.answer("void label refund", Audience.AGENT)
     state.record_feedback(answer_id="ans-refund", user="U9", helpful=False)
 
-    app = web_factory(gap_similarity=0.3)
+    app = web_factory(gap_similarity=0.6)  # the real model: paraphrases score ~0.8, unrelated questions ~0
+    embedder = app.runtime.embedder
+    calls: list[int] = []
+    real_embed = embedder.embed
+
+    def counting_embed(texts: Any) -> Any:  # the real model, counted
+        calls.append(len(texts))
+        return real_embed(texts)
+
+    monkeypatch.setattr(embedder, "embed", counting_embed)
     app.login()
     page = app.http.get("/admin/gaps").text
     rows = page.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
@@ -232,10 +243,10 @@ def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[...
     assert "<strong>3</strong>" in rows[0] and "antarctica" in rows[0] and "2 similar" in rows[0]
     assert any("sap erp integration" in r for r in rows) and any("void label refund" in r for r in rows)
     assert "how do I void a label" not in page  # answered and nobody complained: not a gap
-    embedder = app.runtime.embedder
-    embedded = sum(embedder.calls)
+    embedded = sum(calls)
+    assert embedded == 5  # the five gap candidates, each embedded once
     app.http.get("/admin/gaps")
-    assert sum(embedder.calls) == embedded  # vectors are cached per question
+    assert sum(calls) == embedded  # vectors are cached per question
 
 
 def test_gap_grouping_with_the_real_model(embedder) -> None:  # type: ignore[no-untyped-def]

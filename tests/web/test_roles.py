@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,12 @@ import bot.sync.scheduler as scheduler_module
 from bot.cli import build_parser, main
 from bot.errors import ConfigError
 from bot.models import Audience
+from bot.runtime import Runtime
 from bot.slack.server import serve
 from bot.slack.webapi import build_client
-from bot.state import StateStore
 from tests.fakes.slack_server import FakeSlack
-from tests.slack.conftest import AGENT_CHANNEL, Payloads, StubAnswers, sign
-from tests.web.conftest import stub_runtime, web_settings
+from tests.slack.conftest import AGENT_CHANNEL, Payloads, sign
+from tests.web.conftest import web_settings
 
 
 def free_port() -> int:
@@ -97,10 +97,10 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         s.close()
 
 
-def test_scheduler_role_needs_no_slack_and_serves_only_operations(served: Any, tmp_path: Path,
-                                                                  state: StateStore) -> None:
-    rt = stub_runtime(tmp_path, state)
-    settings = web_settings(tmp_path, http_port=free_port(), slack_bot_token=None, slack_app_token=None)
+def test_scheduler_role_needs_no_slack_and_serves_only_operations(runtime_factory: Callable[..., Runtime],
+                                                                  served: Any) -> None:
+    rt = runtime_factory(http_port=free_port(), slack_bot_token=None, slack_app_token=None)
+    settings = rt.settings
     s = served(rt, settings, role="scheduler")
     assert httpx.get(f"{s.url}/readyz").json()["status"] == "ok"
     assert "helpdesk_sync_lag_seconds" in httpx.get(f"{s.url}/metrics").text
@@ -115,13 +115,14 @@ def test_scheduler_role_needs_no_slack_and_serves_only_operations(served: Any, t
 
 
 def test_web_role_serves_slack_admin_webhooks_and_counts_answers_without_a_scheduler(
-        served: Any, tmp_path: Path, state: StateStore, shared_dir: Path) -> None:
+        runtime_factory: Callable[..., Runtime], served: Any, shared_dir: Path, sample_runtime: Any) -> None:
     with FakeSlack() as slack:
         slack.add_channel(AGENT_CHANNEL, "support-team")
-        rt = stub_runtime(tmp_path, state)
-        rt.answers = StubAnswers()
-        settings = web_settings(tmp_path, http_port=free_port(), slack_bot_token=slack.token,
-                                slack_signing_secret="8f742231b10e8888abcd99yyyzzz85a5", slack_mode="http")
+        rt = runtime_factory(http_port=free_port(), slack_bot_token=slack.token,
+                             slack_signing_secret="8f742231b10e8888abcd99yyyzzz85a5", slack_mode="http")
+        rt.answers = sample_runtime.answers  # the real answer path over the sample knowledge base
+        settings = rt.settings
+        state = rt.state
         s = served(rt, settings, role="web", client=build_client(settings, base_url=slack.api_url))
         assert s.schedulers == []
         body = json.dumps(Payloads(shared_dir, slack).mention("How do I reset my password?")).encode()
@@ -147,10 +148,9 @@ def test_web_role_serves_slack_admin_webhooks_and_counts_answers_without_a_sched
         assert s.result == [0]
 
 
-def test_no_scheduler_flag_means_web_and_unknown_roles_are_refused(tmp_path: Path, state: StateStore) -> None:
-    rt = stub_runtime(tmp_path, state)
+def test_no_scheduler_flag_means_web_and_unknown_roles_are_refused(tmp_path: Path, runtime: Runtime) -> None:
     with pytest.raises(ConfigError, match="unknown role"):
-        serve(rt, web_settings(tmp_path), role="worker")
+        serve(runtime, web_settings(tmp_path), role="worker")
     args = build_parser().parse_args(["serve", "--role", "web"])
     assert args.role == "web" and not args.no_scheduler
     assert build_parser().parse_args(["serve"]).role == "all"
