@@ -71,7 +71,7 @@ class _Failure:
 
 @dataclass
 class FakeFreshdesk(LocalHTTPServer):
-    methods = ("GET", "POST", "PUT")
+    http_methods = ("GET", "POST", "PUT")
     thread_name = "fake-freshdesk"
 
     api_key: str = "test-api-key"

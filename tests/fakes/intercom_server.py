@@ -89,7 +89,7 @@ def error_list(status: int, message: str | None = None) -> dict[str, Any]:
 
 @dataclass
 class FakeIntercom(LocalHTTPServer):
-    methods = ("GET", "POST")
+    http_methods = ("GET", "POST")
     thread_name = "fake-intercom"
 
     page_size: int = 50

@@ -2,7 +2,7 @@
 
     @dataclass
     class FakeThing(LocalHTTPServer):
-        methods = ("GET", "POST")    # the HTTP methods answered; anything else gets http.server's 501
+        http_methods = ("GET", "POST")    # the HTTP methods answered; anything else gets http.server's 501
         thread_name = "fake-thing"
 
         def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
@@ -43,7 +43,7 @@ class QuietHandler(BaseHTTPRequestHandler):
 class LocalHTTPServer:
     """Lifecycle of a fake: ``start``/``stop``, a context manager, ``url`` and ``port``."""
 
-    methods: ClassVar[tuple[str, ...]] = ("GET",)
+    http_methods: ClassVar[tuple[str, ...]] = ("GET",)
     thread_name: ClassVar[str] = "fake-server"
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -54,7 +54,7 @@ class LocalHTTPServer:
 
     def start(self) -> Self:
         attrs: dict[str, Any] = {"fake": self}
-        attrs.update((f"do_{m}", QuietHandler.forward) for m in self.methods)
+        attrs.update((f"do_{m}", QuietHandler.forward) for m in self.http_methods)
         handler = type(f"{type(self).__name__}Handler", (QuietHandler,), attrs)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True

@@ -50,7 +50,7 @@ class RecordedRequest:
 
 @dataclass
 class FakeOpenAI(LocalHTTPServer):
-    methods = ("POST", "GET")
+    http_methods = ("POST", "GET")
     thread_name = "fake-openai"
 
     reply: Callable[[dict[str, Any]], str] = field(default=lambda body: "This is the answer [1].")

@@ -30,7 +30,7 @@ class RecordedRequest:
 
 @dataclass
 class FakeQdrant(LocalHTTPServer):
-    methods = ("GET", "POST", "PUT")
+    http_methods = ("GET", "POST", "PUT")
     thread_name = "fake-qdrant"
 
     collections: list[str] = field(default_factory=list)

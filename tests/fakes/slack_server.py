@@ -29,9 +29,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.local_server import LocalHTTPServer
 
 TEAM_ID = "T111"
 BOT_USER_ID = "UBOT111"
@@ -56,7 +58,10 @@ class HookCall:
 
 
 @dataclass
-class FakeSlack:
+class FakeSlack(LocalHTTPServer):
+    http_methods = ("POST", "GET")  # slack_sdk sends some methods as GET with params
+    thread_name = "fake-slack"
+
     token: str = "xoxb-111-222-fakebottokenvalue"
     app_token: str = "xapp-1-A111-333-fakeapptokenvalue"
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -69,57 +74,12 @@ class FakeSlack:
     socket_url: str = "wss://wss-primary.slack.com/link/?ticket=fake"
 
     def __post_init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._cond = threading.Condition()
         self._rate_limits: dict[str, list[int]] = {}
         self._ts = itertools.count(1)
         self._reactions: set[tuple[str, str, str]] = set()
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeSlack:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                fake._handle(self)
-
-            def do_GET(self) -> None:  # noqa: N802 - slack_sdk sends some methods as GET with params
-                fake._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-slack", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "the fake server is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
+    # -- lifecycle: LocalHTTPServer (start, stop, context manager, url) -------------------------
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/"
@@ -200,7 +160,7 @@ class FakeSlack:
             return [m for m in self.messages.get(channel, []) if m["ts"] == ts or m.get("thread_ts") == ts]
 
     # -- handling ----------------------------------------------------------------------------
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
         parts = urlsplit(h.path)

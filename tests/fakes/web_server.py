@@ -72,7 +72,7 @@ class _Failure:
 
 
 class FakeSite(LocalHTTPServer):
-    methods = ("GET", "HEAD")
+    http_methods = ("GET", "HEAD")
     thread_name = "fake-site"
 
     def __init__(self, *, etags: bool = True, last_modified: bool = True) -> None:

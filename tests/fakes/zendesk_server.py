@@ -110,7 +110,7 @@ def comment(
 
 @dataclass
 class FakeZendesk(LocalHTTPServer):
-    methods = ("GET", "PUT", "POST")
+    http_methods = ("GET", "PUT", "POST")
     thread_name = "fake-zendesk"
 
     page_size: int = 100
