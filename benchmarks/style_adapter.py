@@ -2,16 +2,20 @@
 
 What it measures (on held-out pairs of ``../shared/data/tickets/reply_pairs.jsonl``)
     * ``style_score_*``: the mean probability, from a **style classifier**, that a text is written
-      in the team's voice. The classifier is a logistic regression on the project's own sentence
-      embeddings (:class:`bot.index.embeddings.Embedder`, all-MiniLM-L6-v2), trained on the
-      *training* conversations only: positives are the team's replies (cleaned of handles and
-      signatures, :func:`bot.finetune.neutral.clean_reply`), negatives are the neutral drafts of the
-      same replies (:func:`bot.finetune.neutral.neutral_draft`). Both sides carry the same facts,
-      so what it separates is voice (greetings, empathy, "let us know", contractions ...), not
-      topic. Scored for: ``before`` = the neutral drafts (what the bot says without the adapter),
+      in the team's voice. It is a logistic regression trained on the *training* conversations
+      only: positives are the team's replies (cleaned of handles and signatures,
+      :func:`bot.finetune.neutral.clean_reply`), negatives are the neutral drafts of the same
+      replies (:func:`bot.finetune.neutral.neutral_draft`). Both sides carry the same facts, so what
+      it separates is voice (greetings, empathy, "let us know", contractions ...), not topic. Its
+      features are hashed word unigrams and bigrams, punctuation and the first / last three
+      tokens; ``style_embed_score_*`` is the same classifier on the project's sentence embeddings
+      (:class:`bot.index.embeddings.Embedder`, all-MiniLM-L6-v2, standardised), which mostly see
+      topic and so separate voice less well (see ``*_classifier_accuracy``, on held-out replies
+      vs their drafts). Scored for: ``before`` = the neutral drafts (what the bot says without the adapter),
       ``after`` = the final texts (adapter + guard: a rejected rewrite counts as the draft),
       ``adapter_raw`` = the rewrites before the guard, ``base_model`` = SmolLM2 with the same prompt
-      but no adapter (a control, on the first ``--control`` pairs), ``team`` = the real held-out
+      but no adapter (a control, on the first ``--control`` pairs; ``base_model_after_guard`` and
+      ``base_model_guard_pass_rate``: the same through the guard), ``team`` = the real held-out
       replies (the ceiling). ``classifier_accuracy`` is its accuracy on held-out replies vs drafts.
     * ``similarity_to_reply_*``: mean cosine similarity (same embedder) between a text and the
       real reply of its pair, before and after.
@@ -38,7 +42,8 @@ some non-commercial). Everything is written under ``--work-dir`` (default: a tem
 outside the project) and never into the project; the adapter is not meant to be shipped.
 
 Usage
-    nice -n 10 .venv/bin/python benchmarks/style_adapter.py                    # train + evaluate
+    nice -n 10 .venv/bin/python benchmarks/style_adapter.py                    # train + evaluate, all brands
+    nice -n 10 .venv/bin/python benchmarks/style_adapter.py --company SpotifyCares   # one team's voice
     .venv/bin/python benchmarks/style_adapter.py --adapter /tmp/x/adapter      # evaluate an adapter
 
 Output: one JSON line, {"benchmark": "style_adapter", "style_score_before": ..., "style_score_after": ..., ...}
@@ -70,8 +75,8 @@ def _voice_marker(text: str) -> bool:
     return bool(_GREETING.match(text)) or any(p in low for p in PLEASANTRIES)
 
 
-def _logreg(x: Any, y: Any, *, l2: float = 1e-2, steps: int = 400, lr: float = 0.5) -> Any:
-    """Plain logistic regression by gradient descent (numpy only); returns (w, b)."""
+def _logreg(x: Any, y: Any, *, l2: float = 1e-3, steps: int = 1500, lr: float = 0.2) -> Any:
+    """Plain L2-regularised logistic regression by gradient descent (numpy only); returns (w, b)."""
     import numpy as np
 
     w = np.zeros(x.shape[1], dtype=np.float64)
@@ -82,6 +87,26 @@ def _logreg(x: Any, y: Any, *, l2: float = 1e-2, steps: int = 400, lr: float = 0
         w -= lr * (x.T @ g / len(y) + l2 * w)
         b -= lr * float(g.mean())
     return w, b
+
+
+LEXICAL_DIMS = 2**13
+
+
+def _lexical(texts: list[str]) -> Any:
+    """Hashed binary features: word unigrams and bigrams, punctuation, emoji, and the first / last
+    three tokens marked as such (greetings open a reply, pleasantries close it)."""
+    import zlib
+
+    import numpy as np
+
+    out = np.zeros((len(texts), LEXICAL_DIMS), dtype=np.float64)
+    for i, text in enumerate(texts):
+        toks = re.findall(r"[a-z0-9']+|[^\w\s]", text.lower().replace("\u2019", "'"))
+        feats = toks + [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
+        feats += [f"^{t}" for t in toks[:3]] + [f"{t}$" for t in toks[-3:]]
+        for f in feats:
+            out[i, zlib.crc32(f.encode()) % LEXICAL_DIMS] = 1.0
+    return out
 
 
 def main() -> int:
@@ -103,6 +128,7 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=160)
     ap.add_argument("--timeout-s", type=float, default=30.0)
     ap.add_argument("--classifier-examples", type=int, default=1200)
+    ap.add_argument("--company", default="", help="one team only (the 'company' field, e.g. SpotifyCares); default: all")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     setup_logging("ERROR")
@@ -131,9 +157,15 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     data_dir = work / "dataset"
     fraction = 0.1
-    note(f"export {args.conversations.name} -> {data_dir}")
-    report = export(conversations_from_jsonl(args.conversations), data_dir, validation_fraction=fraction,
-                    seed=args.seed, source=f"conversations:{args.conversations.name}")
+    source = args.conversations
+    if args.company:  # one team's conversations, copied to the work dir (never into the project)
+        source = work / f"conversations-{args.company}.jsonl"
+        source.write_text("".join(line for line in args.conversations.open(encoding="utf-8")
+                                  if json.loads(line).get("company") == args.company), encoding="utf-8")
+    note(f"export {source.name} -> {data_dir}")
+    report = export(conversations_from_jsonl(source), data_dir, validation_fraction=fraction,
+                    seed=args.seed, source=f"conversations:{args.conversations.name}"
+                    + (f" (company {args.company})" if args.company else ""))
     note(report.summary())
 
     # --- train (or reuse) -----------------------------------------------------------------------
@@ -164,6 +196,8 @@ def main() -> int:
     candidates = []
     for line in args.pairs.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
+        if args.company and row.get("company") != args.company:
+            continue
         if not is_validation(str(row["conversation_id"]), fraction, args.seed):
             continue
         reply = clean_reply(masker.mask(row["agent_reply"]))
@@ -207,6 +241,8 @@ def main() -> int:
     # Control: the base model, same prompt, no adapter.
     control_n = min(args.control, len(pairs))
     control_raw: list[str] = []
+    control_final: list[str] = []
+    control_reasons: list[str] = []
     if control_n:
         base_only = LocalStyleAdapter(adapter_dir, max_new_tokens=args.max_new_tokens, timeout_s=args.timeout_s,
                                       threads=args.threads)
@@ -215,31 +251,48 @@ def main() -> int:
         base_only._model, base_only._tokenizer = model, tok  # no LoRA
         for draft, _ in pairs[:control_n]:
             try:
-                control_raw.append(base_only.restyle(draft))
-            except Exception:  # noqa: BLE001
+                raw = base_only.restyle(draft)
+            except Exception as exc:  # noqa: BLE001
                 control_raw.append(draft)
+                control_final.append(draft)
+                control_reasons.append(f"adapter failed ({type(exc).__name__})")
+                continue
+            control_raw.append(raw)
+            final, reason = guard_restyle(draft, raw)
+            control_final.append(final)
+            control_reasons.append(reason)
         del model, base_only
 
-    # --- style classifier on the training split ---------------------------------------------------
-    note("style classifier")
+    # --- style classifiers, trained on the training split only ----------------------------------
+    note("style classifiers")
     embedder = Embedder(threads=args.threads)
     sample = rng.sample(train_msgs, min(args.classifier_examples, len(train_msgs)))
-    pos = embedder.embed([m[-1]["content"] for m in sample])
-    neg = embedder.embed([m[1]["content"] for m in sample])
-    x = np.vstack([pos, neg]).astype(np.float64)
-    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
-    w, b = _logreg(x, y)
+    team_texts = [m[-1]["content"] for m in sample]
+    draft_texts = [m[1]["content"] for m in sample]
+    y = np.concatenate([np.ones(len(sample)), np.zeros(len(sample))])
+    # 1. lexical (the primary style score); 2. the project's sentence embeddings, standardised.
+    w_lex, b_lex = _logreg(_lexical(team_texts + draft_texts), y)
+    emb_train = embedder.embed(team_texts + draft_texts).astype(np.float64)
+    mu, sd = emb_train.mean(axis=0), emb_train.std(axis=0) + 1e-6
+    w_emb, b_emb = _logreg((emb_train - mu) / sd, y)
 
-    def score(texts: list[str]) -> float:
+    def logits(texts: list[str], kind: str) -> Any:
+        if kind == "lexical":
+            return _lexical(texts) @ w_lex + b_lex
+        return ((embedder.embed(texts).astype(np.float64) - mu) / sd) @ w_emb + b_emb
+
+    def score(texts: list[str], kind: str = "lexical") -> float:
         if not texts:
             return float("nan")
-        e = embedder.embed(texts).astype(np.float64)
-        return round(float((1 / (1 + np.exp(-(e @ w + b)))).mean()), 4)
+        return round(float((1 / (1 + np.exp(-logits(texts, kind)))).mean()), 4)
 
     drafts = [d for d, _ in pairs]
     replies = [r for _, r in pairs]
+
+    def accuracy(kind: str) -> float:
+        return round(float(np.mean(np.concatenate([logits(replies, kind) > 0, logits(drafts, kind) <= 0]))), 4)
+
     e_reply, e_draft, e_final = (embedder.embed(v) for v in (replies, drafts, finals))
-    acc = float(np.mean(np.concatenate([(e_reply @ w + b) > 0, (e_draft @ w + b) <= 0])))
 
     def facts_intact(draft: str, final: str) -> bool:
         return final == draft or guard_restyle(draft, final)[1] == KEPT_RESTYLED
@@ -254,15 +307,23 @@ def main() -> int:
     passed = sum(r == KEPT_RESTYLED for r in reasons)
     result = {
         "benchmark": "style_adapter",
+        "team": args.company or "all companies",
         "eval_pairs": len(pairs),
         "style_score_before": score(drafts),
         "style_score_after": score(finals),
         "style_score_adapter_raw": score(raws),
         "style_score_base_model": score(control_raw),
+        "style_score_base_model_after_guard": score(control_final),
+        "base_model_guard_pass_rate": round(sum(r == KEPT_RESTYLED for r in control_reasons) / control_n, 4)
+        if control_n else None,
         "style_score_before_control_subset": score(drafts[:control_n]),
         "style_score_adapter_raw_control_subset": score(raws[:control_n]),
         "style_score_team": score(replies),
-        "classifier_accuracy": round(acc, 4),
+        "classifier_accuracy": accuracy("lexical"),
+        "style_embed_score_before": score(drafts, "embed"),
+        "style_embed_score_after": score(finals, "embed"),
+        "style_embed_score_team": score(replies, "embed"),
+        "embed_classifier_accuracy": accuracy("embed"),
         "similarity_to_reply_before": round(float(np.mean(np.sum(e_draft * e_reply, axis=1))), 4),
         "similarity_to_reply_after": round(float(np.mean(np.sum(e_final * e_reply, axis=1))), 4),
         "voice_markers_before": round(sum(map(_voice_marker, drafts)) / len(pairs), 4),
@@ -280,6 +341,7 @@ def main() -> int:
         "steps": training["steps"],
         "seconds_per_step": training["seconds_per_step"],
         "train_examples": training["train_examples"],
+        "identity_dropped": training.get("identity_dropped"),
         "eval_loss_before": training["eval_loss_before"],
         "eval_loss_after": training["eval_loss_after"],
         "adapter_bytes": training["adapter_bytes"],

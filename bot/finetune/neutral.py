@@ -73,7 +73,7 @@ PLEASANTRIES = (
 _SHORT_THANKS = re.compile(r"\b(thanks|thank you|cheers|ty)\b", re.I)
 _LEADING_FILLERS = re.compile(
     r"^(?:(?:sure thing|okay|ok|ah|oh|so|sure|great|alright|absolutely|of course|certainly|well|yes|no worries|"
-    r"perfect|awesome|thanks|thank you|got it|understood|to start|first off|in that case|"
+    r"perfect|awesome|got it|understood|to start|first off|in that case|"
     r"no problem|gotcha|hmm|right)\b[\s,.!:;-]*)+", re.I)
 _PLEASE = re.compile(r"\s*,?\s*\b(?:please|kindly)\b\s*,?", re.I)
 _JUST = re.compile(r"^just\s+", re.I)
@@ -146,6 +146,11 @@ def _is_pleasantry(sentence: str) -> bool:
 
 def _neutral_sentence(sentence: str) -> str:
     s = sentence.strip()
+    # "Thanks for reaching out, if you are ..." / "Sorry to hear that - try ...": drop the opening clause.
+    clause = re.match(r"^(.*?)\s*[,;:–—-]\s+(\S.*)$", s, re.S)
+    if clause and len(clause.group(1).split()) <= 8 and _is_pleasantry(clause.group(1)) \
+            and not _carries_facts(clause.group(1)):
+        s = clause.group(2)
     s = _LEADING_FILLERS.sub("", s)
     s = _JUST.sub("", s)
     s = _PLEASE.sub(" ", s)

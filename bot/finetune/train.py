@@ -13,6 +13,9 @@ The model learns the rewrite it does at run time (:mod:`bot.finetune.neutral`): 
 instruction and the neutral draft in the model's chat template, target = the team's reply and
 the end-of-sequence token; the loss is on the target tokens only. Examples longer than
 ``max_len`` tokens are skipped, not cut (a cut reply teaches replies that stop mid-sentence).
+About a third of real replies differ from their neutral draft only in contractions or
+punctuation; at most ``identity_share`` of the examples are such near-copies, or the model mostly
+learns to copy.
 
 Cost on a 2-core CPU (SmolLM2-135M, measured): loading the GGUF 17-27 s; a step of 4 x 256
 tokens with LoRA on every linear layer 6.9 s and 5.4 GB RSS. The defaults here (4 x 160 tokens,
@@ -31,6 +34,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -164,6 +168,9 @@ class TrainConfig:
     threads: int = 0
     max_minutes: float = 25.0
     max_train_examples: int = 0  # 0 = all
+    #: Most share of examples whose reply differs from the draft only in contractions, case or
+    #: punctuation: they mostly teach copying (a third of real replies are like that).
+    identity_share: float = 0.25
     eval_examples: int = 48
     seed: int = 0
 
@@ -176,6 +183,7 @@ class TrainReport:
     train_examples: int
     validation_examples: int
     skipped_too_long: int
+    identity_dropped: int
     steps: int
     stopped_early: bool
     load_s: float
@@ -194,6 +202,28 @@ class TrainReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _is_identity(messages: Sequence[dict[str, str]]) -> bool:
+    from bot.finetune.neutral import expand_contractions
+
+    def norm(text: str) -> str:
+        return re.sub(r"\W+", " ", expand_contractions(text).lower()).strip()
+
+    return len(messages) >= 2 and norm(messages[-2]["content"]) == norm(messages[-1]["content"])
+
+
+def _limit_identity(examples: list[Any], share: float, rng: random.Random) -> tuple[list[Any], int]:
+    """Keep at most ``share`` of the examples that are (nearly) a copy of their input."""
+    identity = [m for m in examples if _is_identity(m)]
+    other = [m for m in examples if not _is_identity(m)]
+    if not identity or share >= 1:
+        return examples, 0
+    keep = min(len(identity), int(share / (1 - share) * len(other))) if share > 0 else 0
+    kept = rng.sample(identity, keep)
+    merged = other + kept
+    rng.shuffle(merged)
+    return merged, len(identity) - keep
 
 
 def _batches(examples: list[tuple[list[int], list[int]]], batch_size: int, rng: random.Random):  # type: ignore[no-untyped-def]
@@ -263,6 +293,7 @@ def train_adapter(
     val_msgs = read_chat_jsonl(val_path) if val_path.is_file() else []
     require_torch_stack()
     rng = random.Random(config.seed)
+    train_msgs, identity_dropped = _limit_identity(train_msgs, config.identity_share, rng)
     if config.max_train_examples and len(train_msgs) > config.max_train_examples:
         train_msgs = rng.sample(train_msgs, config.max_train_examples)
 
@@ -335,7 +366,7 @@ def train_adapter(
     manifest_path = data_dir / "manifest.json"
     report = TrainReport(
         adapter_dir=str(out_dir), base=ref.spec, base_files=ref.label, train_examples=len(train),
-        validation_examples=len(val), skipped_too_long=skipped, steps=steps_done,
+        validation_examples=len(val), skipped_too_long=skipped, identity_dropped=identity_dropped, steps=steps_done,
         stopped_early=steps_done < config.steps, load_s=round(load_s, 1), train_s=round(train_s, 1),
         seconds_per_step=round(train_s / max(steps_done, 1), 2),
         eval_loss_before=_round(eval_before), eval_loss_after=_round(eval_after),
@@ -369,7 +400,7 @@ drops or adds a citation marker, number, URL, email address, code span or produc
 |---|---|
 | Base model | `{report.base}` (`{report.base_files}`) |
 | Method | LoRA (PEFT): r={c.get("lora_r")}, alpha={c.get("lora_alpha")}, dropout={c.get("lora_dropout")}, modules {", ".join(c.get("target_modules", []))} |
-| Training data | {report.train_examples} examples ({report.skipped_too_long} longer than {c.get("max_len")} tokens skipped); source: {data.get("source") or "unknown"}; task: {data.get("task", "rewrite")} |
+| Training data | {report.train_examples} examples ({report.skipped_too_long} longer than {c.get("max_len")} tokens skipped, {report.identity_dropped} near-copies of their draft left out); source: {data.get("source") or "unknown"}; task: {data.get("task", "rewrite")} |
 | Validation | {report.validation_examples} examples, split by conversation |
 | Steps | {report.steps} of {c.get("steps")} (batch {c.get("batch_size")}, lr {c.get("learning_rate")}){" - stopped by the time limit" if report.stopped_early else ""} |
 | Time | load {report.load_s} s, training {report.train_s} s ({report.seconds_per_step} s/step, {c.get("threads") or "all"} threads, CPU) |

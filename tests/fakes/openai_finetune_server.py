@@ -29,8 +29,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.local_server import LocalHTTPServer
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,10 @@ class RecordedRequest:
 
 
 @dataclass
-class FakeOpenAIFineTuning:
+class FakeOpenAIFineTuning(LocalHTTPServer):
+    http_methods = ("POST", "GET")
+    thread_name = "fake-openai-ft"
+
     transitions: list[str] = field(default_factory=lambda: ["validating_files", "queued", "running", "succeeded"])
     fail_with: tuple[str, str] | None = None
     status: int | None = None
@@ -53,58 +58,11 @@ class FakeOpenAIFineTuning:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._steps: dict[str, int] = {}
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeOpenAIFineTuning:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                fake._handle(self, "POST")
-
-            def do_GET(self) -> None:  # noqa: N802
-                fake._handle(self, "GET")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-openai-ft", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeOpenAIFineTuning:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "the fake server is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     # -- handling ----------------------------------------------------------------------------
-    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
         with self._lock:

@@ -175,3 +175,19 @@ def test_router_from_settings_builds_one_local_backend(trained: tuple[Path, Any]
     assert adapter.max_new_tokens == 48 and adapter.adapter_dir == out
     router.warm()
     assert adapter._model is not None
+
+
+def test_near_copies_are_limited_in_training_data() -> None:
+    import random
+
+    from bot.finetune.train import _limit_identity
+
+    def ex(user: str, assistant: str) -> list[dict[str, str]]:
+        return [{"role": "system", "content": "x"}, {"role": "user", "content": user},
+                {"role": "assistant", "content": assistant}]
+
+    copies = [ex(f"We are on plan {i}.", f"We're on plan {i}!") for i in range(30)]
+    styled = [ex(f"Plan {i} has 3 seats.", f"Hi there! Plan {i} has 3 seats. Let us know!") for i in range(30)]
+    kept, dropped = _limit_identity(copies + styled, 0.25, random.Random(0))
+    assert len(kept) == 40 and dropped == 20 and all(m in kept for m in styled)
+    assert _limit_identity(copies + styled, 1.0, random.Random(0)) == (copies + styled, 0)
