@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.answer.composer import Composer
 from bot.answer.retriever import RetrievalParams, Retriever
@@ -22,6 +23,9 @@ from bot.sync.sources import Schedule, SourceConfig, load_sources
 from connectors.base import Connector
 from connectors.files import FilesConnectorSettings, sample_kb_path
 from connectors.registry import build_connector
+
+if TYPE_CHECKING:
+    from bot.finetune.adapters import StyleRouter
 
 
 class Runtime:
@@ -85,6 +89,13 @@ class Runtime:
         s = self.settings
         return AnswerService(retriever=self.retriever, composer=self.composer, min_confidence=s.min_confidence,
                              handoff=s.handoff_text, max_question_chars=s.max_question_chars)
+
+    @cached_property
+    def style(self) -> StyleRouter:
+        """The style adapter of each surface (``none`` unless HELPDESK_STYLE_* says otherwise)."""
+        from bot.finetune.adapters import StyleRouter
+
+        return StyleRouter.from_settings(self.settings)
 
     @cached_property
     def state(self) -> StateStore:

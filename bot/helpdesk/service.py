@@ -89,6 +89,10 @@ class DraftService:
         s = settings or runtime.settings
         desks = desks_from_sources(runtime.sources, only=s.draft_sources.split(","), intercom_admin_id=s.intercom_admin_id,
                                    clients=clients, environ=environ, sleep=sleep)
+        if style is None and hasattr(runtime, "style"):
+            from bot.finetune.adapters import Surface
+
+            style = runtime.style.adapter(Surface.HELPDESK_DRAFTS)
         return cls(answers=runtime.answers, retriever=runtime.retriever, state=runtime.state, desks=desks,
                    settings=s, style=style)
 

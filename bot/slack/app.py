@@ -111,7 +111,8 @@ def build_app(
     )
     state = runtime.state
     audiences = AudienceResolver(client, customer_channels=settings.slack_customer_channel_set)
-    answerer = SlackAnswerer(runtime.answers, handoff=handoff_markup(settings), now=now)
+    answerer = SlackAnswerer(runtime.answers, handoff=handoff_markup(settings), now=now,
+                             style=getattr(runtime, "style", None))
     conversations = Conversations(answerer=answerer, state=state, audiences=audiences,
                                   working_emoji=settings.slack_working_emoji)
     actions = Actions(state=state, answerer=answerer, audiences=audiences)

@@ -18,6 +18,7 @@ import structlog
 from slack_sdk import WebClient
 
 from bot.errors import InputError
+from bot.finetune.adapters import StyleRouter, Surface
 from bot.models import Answer, Audience
 from bot.slack import render
 from bot.slack.audience import AudienceResolver
@@ -64,10 +65,12 @@ def _ts(value: str | None) -> float:
 class SlackAnswerer:
     """``answer()`` rendered for Slack: one place for error handling and logging of every surface."""
 
-    def __init__(self, answers: AnswerSource, *, handoff: str, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, answers: AnswerSource, *, handoff: str, now: Callable[[], datetime] | None = None,
+                 style: StyleRouter | None = None) -> None:
         self.answers = answers
         self.handoff = handoff
         self.now = now or (lambda: datetime.now(UTC))
+        self.style = style
 
     def messages_for(
         self,
@@ -88,6 +91,10 @@ class SlackAnswerer:
         except Exception as exc:  # the asker gets an apology, the log the error's type (never the text)
             log.error("slack_answer_failed", surface=surface, error=type(exc).__name__)
             return [render.failure_message(self.handoff)], None
+        if self.style is not None:
+            # The team's voice, if configured for this audience's surface; the guard keeps facts and citations.
+            surface_kind = Surface.SLACK_CUSTOMER if audience is Audience.CUSTOMER else Surface.SLACK_AGENT
+            answer = self.style.apply(surface_kind, answer)
         buttons = extra_buttons(answer) if extra_buttons and not answer.abstained else []
         messages = render.answer_messages(answer, answer_id=answer_id, now=self.now(), handoff=self.handoff,
                                           extra_buttons=buttons)
