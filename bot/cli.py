@@ -257,6 +257,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_scheduler and args.role == "scheduler":
         raise InputError("--no-scheduler contradicts --role scheduler (use --role web for no scheduler)")
     with _runtime(settings) as rt:
+        if args.role != "scheduler":
+            rt.style.warm()  # a local style model loads now, not on the first answer (a no-op otherwise)
         return serve(rt, settings, mode=args.mode, scheduler=not args.no_scheduler, role=args.role)
 
 
