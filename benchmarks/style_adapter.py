@@ -39,7 +39,8 @@ How
 
 Data: the shared ticket data are for evaluation and local experiments only (licences differ,
 some non-commercial). Everything is written under ``--work-dir`` (default: a temporary directory
-outside the project) and never into the project; the adapter is not meant to be shipped.
+outside the project, removed at the end unless ``--keep``) and never into the project; the adapter
+is not meant to be shipped.
 
 Usage
     nice -n 10 .venv/bin/python benchmarks/style_adapter.py                    # train + evaluate, all brands
@@ -113,7 +114,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--conversations", type=Path, default=SHARED / "conversations.jsonl")
     ap.add_argument("--pairs", type=Path, default=SHARED / "reply_pairs.jsonl")
-    ap.add_argument("--work-dir", type=Path, default=None, help="default: a new temporary directory")
+    ap.add_argument("--work-dir", type=Path, default=None,
+                    help="default: a new temporary directory, removed at the end unless --keep")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary work directory (dataset, adapter, samples)")
     ap.add_argument("--adapter", type=Path, default=None, help="evaluate this adapter instead of training one")
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--batch-size", type=int, default=4)
@@ -359,6 +362,11 @@ def main() -> int:
     (work / "samples.jsonl").write_text("\n".join(
         json.dumps({"draft": d, "reply": r, "raw": raw, "final": f, "reason": why})
         for (d, r), raw, f, why in zip(pairs, raws, finals, reasons, strict=True)) + "\n", encoding="utf-8")
+    if args.work_dir is None and not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)  # a model trained on evaluation-only data is not kept
+        result["work_dir"] = None
     emit(result)
     return 0
 
