@@ -1,7 +1,8 @@
 """Mask personal data before anything is chunked, embedded or stored.
 
 Emails, phone numbers, payment-card numbers (Luhn-checked) and IBANs (mod-97-checked) are
-replaced by typed placeholders (``[email]``, ``[phone]``, ``[card]``, ``[iban]``); extra
+replaced by typed placeholders (numbers inside links are left alone: archive timestamps and path
+ids are not phone numbers) (``[email]``, ``[phone]``, ``[card]``, ``[iban]``); extra
 patterns come from settings. Counts are reported, never the values.
 """
 
@@ -12,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+URL = re.compile(r"(\bhttps?://[^\s<>()\[\]\"']+)", re.I)
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
 CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
@@ -52,13 +54,18 @@ class PiiMasker:
         self._extra = [re.compile(p) for p in self.extra_patterns]
 
     def mask(self, text: str) -> str:
+        # Digits inside a link (archive timestamps, ids in paths) are not phone or card numbers:
+        # mask the text between URLs only, and emails (which may appear as mailto: links) everywhere.
         text = EMAIL.sub(self._counted("email"), text)
+        for pattern in self._extra:  # configured patterns apply everywhere, links included
+            text = pattern.sub(self._counted("custom"), text)
+        parts = URL.split(text)
+        return "".join(part if i % 2 else self._mask_numbers(part) for i, part in enumerate(parts))
+
+    def _mask_numbers(self, text: str) -> str:
         text = IBAN.sub(lambda m: self._checked("iban", m, _iban_ok(m.group(0))), text)
         text = CARD.sub(lambda m: self._checked("card", m, _luhn_ok(re.sub(r"\D", "", m.group(0)))), text)
-        text = PHONE.sub(lambda m: self._checked("phone", m, 9 <= sum(c.isdigit() for c in m.group(0)) <= 15), text)
-        for pattern in self._extra:
-            text = pattern.sub(self._counted("custom"), text)
-        return text
+        return PHONE.sub(lambda m: self._checked("phone", m, 9 <= sum(c.isdigit() for c in m.group(0)) <= 15), text)
 
     def _counted(self, kind: str):  # noqa: ANN202 - re callback
         def replace(_: re.Match[str]) -> str:

@@ -69,3 +69,11 @@ def test_pii_masking_counts_and_keeps_non_pii() -> None:
 def test_pii_card_needs_luhn() -> None:
     m = PiiMasker()
     assert "1234 5678 9012 3456" in m.mask("tracking 1234 5678 9012 3456")  # fails Luhn: not a card
+
+
+def test_pii_digits_inside_links_are_left_alone() -> None:
+    m = PiiMasker()
+    text = "See https://web.archive.org/web/20240101123456/https://x.example/a and call +1 415 555 0134."
+    masked = m.mask(text)
+    assert "https://web.archive.org/web/20240101123456/https://x.example/a" in masked
+    assert "555 0134" not in masked and m.counts == {"phone": 1}
