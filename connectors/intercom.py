@@ -43,7 +43,6 @@ former into the latter; ``X-RateLimit-Remaining`` near zero makes VendorHttp wai
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -58,7 +57,15 @@ from markdownify import markdownify
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.models import Deleted, Document, DocumentKind, Visibility
-from connectors.base import Checkpoint, Connector, RecordError, SyncEvents, TransientError, secret_from_env
+from connectors.base import (
+    Checkpoint,
+    Connector,
+    NotFound,
+    RecordError,
+    SyncEvents,
+    TransientError,
+    secret_from_env,
+)
 from connectors.http import VendorHttp
 
 log = structlog.get_logger(__name__)
@@ -115,39 +122,17 @@ class IntercomSettings(BaseModel):
     )
 
 
-class _NotFound(Exception):
-    """A 404 on a request made with ``missing_ok=True`` (never leaves this module)."""
-
-
 class _IntercomClient:
-    """What :class:`VendorHttp` talks to: the httpx client plus Intercom's conventions.
+    """What :class:`VendorHttp` talks to: the httpx client plus Intercom's headers on every request,
+    so a caller's client (tests) is used as-is and still sends ``Authorization`` and ``Intercom-Version``."""
 
-    * adds ``Authorization`` and ``Intercom-Version`` to every request, so a caller's client
-      (tests) is used as-is and still sends them;
-    * copies ``X-RateLimit-Reset`` (epoch seconds) into ``Retry-After`` on a 429 that has none,
-      so VendorHttp waits for the window to reset instead of guessing;
-    * raises :class:`_NotFound` on a 404 when the caller passed ``missing_ok=True``.
-    """
-
-    def __init__(self, client: httpx.Client, headers: Mapping[str, str], clock: Callable[[], float]) -> None:
+    def __init__(self, client: httpx.Client, headers: Mapping[str, str]) -> None:
         self._client = client
         self._headers = dict(headers)
-        self._clock = clock
 
-    def request(self, method: str, url: str, *, missing_ok: bool = False, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         headers = {**self._headers, **(kwargs.pop("headers", None) or {})}
-        response = self._client.request(method, url, headers=headers, **kwargs)
-        if response.status_code == 404 and missing_ok:
-            raise _NotFound(url.split("?", 1)[0])
-        if response.status_code == 429 and "retry-after" not in response.headers:
-            reset = response.headers.get("x-ratelimit-reset")
-            try:
-                wait = float(reset) - self._clock() if reset else None
-            except ValueError:
-                wait = None
-            if wait is not None:
-                response.headers["Retry-After"] = str(max(0, math.ceil(wait)))
-        return response
+        return self._client.request(method, url, headers=headers, **kwargs)
 
 
 class IntercomConnector(Connector):
@@ -184,8 +169,8 @@ class IntercomConnector(Connector):
         }
         self._owns_client = client is None
         self.client = client or httpx.Client(base_url=settings.base_url.rstrip("/"), timeout=30)
-        adapter = _IntercomClient(self.client, headers, clock)
-        self.http = VendorHttp(cast(httpx.Client, adapter), vendor="Intercom", sleep=sleep)
+        adapter = _IntercomClient(self.client, headers)
+        self.http = VendorHttp(cast(httpx.Client, adapter), vendor="Intercom", sleep=sleep, clock=clock)
 
     def close(self) -> None:
         if self._owns_client:
@@ -351,8 +336,8 @@ class IntercomConnector(Connector):
                 if self.settings.only_closed and item.get("state") != "closed":
                     continue
                 try:
-                    full = self.http.request_json("GET", f"/conversations/{quote(cid, safe='')}", missing_ok=True)
-                except _NotFound:
+                    full = self.http.request_json("GET", f"/conversations/{quote(cid, safe='')}")
+                except NotFound:
                     log.info("intercom_conversation_gone", source=self.name, id=cid)
                     tracker.see(cid, updated)
                     yield Deleted(id=self.conversation_id(cid), source=self.name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -355,7 +355,8 @@ def test_429_is_retried_after_the_announced_wait(
 ) -> None:
     add_articles(fake, 1)
     if retry_after == "date":
-        retry_after = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+        # Relative to the connector's injected clock, which the HTTP-date is now measured against.
+        retry_after = email.utils.format_datetime(datetime.fromtimestamp(1_800_000_030, UTC), usegmt=True)
     fake.fail("GET", "/articles", 429, retry_after=retry_after, headers=headers)
     connector, sleeps = connect(include_conversations=False, clock=lambda: 1_800_000_000.0)
     docs, _, _ = run(connector)
