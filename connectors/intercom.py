@@ -36,9 +36,9 @@ Conversations
     conversation deleted later stays in the internal index until it is removed by hand.
     Conversations reopened after indexing keep their last closed version until they close again.
 
-Rate limits: 429 answers are retried by :class:`VendorHttp`; Intercom sends
-``X-RateLimit-Reset`` (epoch seconds) rather than ``Retry-After``, so the adapter below turns the
-former into the latter; ``X-RateLimit-Remaining`` near zero makes VendorHttp wait for the reset.
+Rate limits: 429 answers are retried by :class:`VendorHttp`, which waits until
+``X-RateLimit-Reset`` (epoch seconds; Intercom sends no ``Retry-After``); ``X-RateLimit-Remaining``
+near zero makes it wait for the reset before the next call.
 """
 
 from __future__ import annotations
