@@ -204,41 +204,27 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- eval ---------------------------------------------------------------------------------
 def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.answer.retriever import RetrievalParams, Retriever
     from bot.evaluation import corpus_documents, evaluate, read_jsonl, read_qrels
-    from bot.index.chunking import Chunker
     from bot.index.edge_store import EdgeStore
-    from bot.index.embeddings import Embedder
-    from bot.index.indexer import Indexer
-    from bot.index.sparse import SparseEncoder
+    from bot.runtime import Runtime
 
     queries = list(read_jsonl(Path(args.queries)))
     qrels = read_qrels(Path(args.qrels))
     index_dir = Path(args.index_dir) if args.index_dir else settings.data_dir / "eval" / Path(args.corpus).resolve().parent.name
-    s = settings
-    embedder = Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens)
-    sparse = SparseEncoder()
-    store = EdgeStore(index_dir)
-    try:
-        indexer = Indexer(store=store, embedder=embedder, sparse=sparse,
-                          chunker=Chunker(chunk_tokens=s.chunk_tokens, overlap_tokens=s.chunk_overlap_tokens),
-                          masker=None, collection_prefix="eval")
+    # The product's own parts, on an index of the corpus alone (its own store and collection prefix).
+    eval_settings = settings.model_copy(update={"collection_prefix": "eval"})
+    with Runtime(eval_settings, store=EdgeStore(index_dir)) as rt:
         docs = list(corpus_documents(Path(args.corpus)))
         with progress(len(docs), "index") as advance:
-            stats = indexer.index(docs, on_progress=advance)
-        stale = [d for v in indexer.existing_hashes().values() for d in v if d not in {x.id for x in docs}]
-        indexer.delete(stale)
-        store.flush()
+            stats = rt.indexer.index(docs, on_progress=advance)
+        ids = {d.id for d in docs}
+        rt.indexer.delete([d for v in rt.indexer.existing_hashes().values() for d in v if d not in ids])
+        rt.store.flush()
         if stats.chunks_embedded:
             log.info("eval_indexed", **stats.as_dict())
-            indexer.optimize()
-        params = RetrievalParams(limit=10, prefetch_limit=s.prefetch_limit, rrf_k=s.rrf_k,
-                                 dense_weight=s.dense_weight, sparse_weight=s.sparse_weight)
-        retriever = Retriever(store=store, embedder=embedder, sparse=sparse, params=params, collection_prefix="eval")
+            rt.indexer.optimize()
         with progress(len(queries), "queries") as advance:
-            result = evaluate(retriever, queries, qrels, min_confidence=s.min_confidence, on_progress=advance)
-    finally:
-        store.close()
+            result = evaluate(rt.retriever, queries, qrels, min_confidence=settings.min_confidence, on_progress=advance)
     if args.per_query:
         Path(args.per_query).write_text("\n".join(json.dumps(r) for r in result.per_query) + "\n", encoding="utf-8")
     if args.json:
