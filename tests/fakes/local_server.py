@@ -21,9 +21,23 @@ every keep-alive request would stall about 40 ms) and writes no access log.
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
+
+
+def send_json(h: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    """Answer with ``body`` as JSON; a client that hung up (a timeout test) is not an error."""
+    payload = json.dumps(body).encode()
+    try:
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        h.wfile.write(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 class QuietHandler(BaseHTTPRequestHandler):

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.local_server import LocalHTTPServer
+from tests.fakes.local_server import LocalHTTPServer, send_json
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class FakeOpenAIFineTuning(LocalHTTPServer):
                 return self._upload(h, raw)
             if m := re.fullmatch(r"/v1/files/([\w-]+)", path):
                 obj = self.files.get(m.group(1))
-                return self._send(h, 200, obj) if obj else self._error(h, 404, "No such File object", "invalid_request_error", None)
+                return send_json(h, 200, obj) if obj else self._error(h, 404, "No such File object", "invalid_request_error", None)
             if method == "POST" and path == "/v1/fine_tuning/jobs":
                 return self._create_job(h, raw)
             if m := re.fullmatch(r"/v1/fine_tuning/jobs/([\w-]+)", path):
@@ -87,7 +87,7 @@ class FakeOpenAIFineTuning(LocalHTTPServer):
                 if job is None:
                     return self._error(h, 404, "No such fine-tuning job", "invalid_request_error", None)
                 job["status"] = "cancelled"
-                return self._send(h, 200, job)
+                return send_json(h, 200, job)
         return self._unknown(h, method)
 
     def _unknown(self, h: BaseHTTPRequestHandler, method: str) -> None:
@@ -124,7 +124,7 @@ class FakeOpenAIFineTuning(LocalHTTPServer):
                "status_details": None}
         self.files[file_id] = obj
         self.file_contents[file_id] = content
-        self._send(h, 200, obj)
+        send_json(h, 200, obj)
 
     def _create_job(self, h: BaseHTTPRequestHandler, raw: bytes) -> None:
         try:
@@ -152,7 +152,7 @@ class FakeOpenAIFineTuning(LocalHTTPServer):
         }
         self.jobs[job_id] = job
         self._steps[job_id] = 0
-        self._send(h, 200, job)
+        send_json(h, 200, job)
 
     def _retrieve_job(self, h: BaseHTTPRequestHandler, job_id: str) -> None:
         job = self.jobs.get(job_id)
@@ -174,19 +174,8 @@ class FakeOpenAIFineTuning(LocalHTTPServer):
                            result_files=[f"file-result-{job_id[-8:]}"])
             else:
                 job["status"] = status
-        self._send(h, 200, job)
+        send_json(h, 200, job)
 
     def _error(self, h: BaseHTTPRequestHandler, status: int, message: str, type_: str, code: str | None) -> None:
-        self._send(h, status, {"error": {"message": message, "type": type_, "param": None, "code": code}})
+        send_json(h, status, {"error": {"message": message, "type": type_, "param": None, "code": code}})
 
-    @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, body: Any) -> None:
-        payload = json.dumps(body).encode()
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(payload)))
-            h.end_headers()
-            h.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.local_server import LocalHTTPServer
+from tests.fakes.local_server import LocalHTTPServer, send_json
 
 
 @dataclass(frozen=True)
@@ -52,22 +52,11 @@ class FakeQdrant(LocalHTTPServer):
         with self._lock:
             self.requests.append(RecordedRequest(method=method, path=path, json=body))
         if method == "GET" and path == "/":
-            self._send(h, 200, {"title": "qdrant - vector search engine",
+            send_json(h, 200, {"title": "qdrant - vector search engine",
                                 "version": importlib.metadata.version("qdrant-client")})
         elif method == "GET" and path == "/collections":
-            self._send(h, 200, {"result": {"collections": [{"name": n} for n in self.collections]},
+            send_json(h, 200, {"result": {"collections": [{"name": n} for n in self.collections]},
                                 "status": "ok", "time": 0.0001})
         else:
-            self._send(h, self.status, {"status": {"error": self.error}, "time": 0.0001})
+            send_json(h, self.status, {"status": {"error": self.error}, "time": 0.0001})
 
-    @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, body: Any) -> None:
-        payload = json.dumps(body).encode()
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(payload)))
-            h.end_headers()
-            h.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass

@@ -25,7 +25,7 @@ from bot.slack.server import HttpServer, create_asgi_app
 from bot.web.app import build_routes
 from bot.web.context import answer_ref
 from bot.web.metrics import Metrics, ServedRuntime
-from tests.web.conftest import ADMIN_TOKEN
+from tests.web.conftest import ADMIN_TOKEN, write_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin"
@@ -65,24 +65,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def site(tmp_path: Path, embedder: Any) -> Iterator[tuple[str, Runtime]]:
-    kb = tmp_path / "kb"
-    kb.mkdir()
+    sources = write_sources(tmp_path)  # "help-center" (the kb folder) and "docs-site"
     for name, text in KB.items():
-        (kb / name).write_text(text, encoding="utf-8")
-    sources = tmp_path / "sources.toml"
-    sources.write_text(f'''
-[[sources]]
-name = "help-center"
-type = "files"
-path = "{kb.as_posix()}"
-schedule = {{ every_minutes = 30 }}
-
-[[sources]]
-name = "docs-site"
-type = "web"
-start_urls = ["http://127.0.0.1:9/"]
-schedule = {{ cron = "0 3 * * *" }}
-''', encoding="utf-8")
+        (tmp_path / "kb" / name).write_text(text, encoding="utf-8")
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", sources_file=sources, sample_kb=False,  # type: ignore[call-arg]
                         admin_token=ADMIN_TOKEN, embed_threads=2, gap_similarity=0.6)
     rt = Runtime(settings, embedder=embedder)
