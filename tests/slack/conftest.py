@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import itertools
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -306,3 +308,23 @@ def all_text(call_args: dict[str, Any]) -> str:
 
     walk(call_args.get("blocks") or [])
     return "\n".join(parts)
+
+
+def wait_until_healthy(url: str, stop: threading.Event, errors: list[BaseException] | None = None) -> None:
+    """Poll ``{url}/healthz`` until a server started in a thread answers (or report why it died)."""
+    for _ in range(500):
+        if errors:
+            raise errors[0]
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        stop.wait(0.01)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server the test starts itself)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

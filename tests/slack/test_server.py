@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,16 +28,12 @@ from tests.slack.conftest import (
     Payloads,
     RecordingAnswers,
     all_text,
+    free_port,
     sign,
     slack_runtime,
     slack_settings,
+    wait_until_healthy,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:
@@ -61,13 +56,7 @@ class Served:
         self.thread = threading.Thread(
             target=lambda: self.result.append(serve(runtime, settings, stop=self.stop, client=client)), daemon=True)
         self.thread.start()
-        for _ in range(500):
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            self.stop.wait(0.01)
+        wait_until_healthy(self.url, self.stop)
 
     def close(self) -> None:
         self.stop.set()

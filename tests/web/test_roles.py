@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,14 +19,8 @@ from bot.runtime import Runtime
 from bot.slack.server import serve
 from bot.slack.webapi import build_client
 from tests.fakes.slack_server import FakeSlack
-from tests.slack.conftest import AGENT_CHANNEL, Payloads, sign
+from tests.slack.conftest import AGENT_CHANNEL, Payloads, free_port, sign, wait_until_healthy
 from tests.web.conftest import web_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:
@@ -54,15 +47,7 @@ class Served:
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
-        for _ in range(500):
-            if self.error:
-                raise self.error[0]
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            self.stop.wait(0.01)
+        wait_until_healthy(self.url, self.stop, self.error)
 
     def close(self) -> None:
         self.stop.set()
