@@ -7,7 +7,7 @@ What it measures
 
     * ``ours``:  the real :class:`bot.answer.retriever.Retriever` (dense + sparse prefetches fused
       by weighted RRF inside Qdrant) with the retrieval parameters from :class:`bot.settings.Settings`,
-      scored by :func:`bot.evaluation.evaluate` itself, i.e. exactly what
+      scored by :func:`bot.evaluation.retrieval.evaluate` itself, i.e. exactly what
       ``helpdesk-bot eval retrieval`` reports, including the confidence gate's ``abstain_rate``
       (unanswerable queries declined) and ``answered_rate`` (answerable ones answered);
     * ``dense``: the same hybrid query with the sparse prefetch's RRF weight set to 0, so the fused
@@ -17,7 +17,7 @@ What it measures
       dropped, and a query with no indexable term (all stop words) ranks nothing.
 
     Baselines go through :meth:`VectorStore.hybrid_query` with a :class:`HybridQuery`, so no
-    product code is added or changed for them. Metrics (all from :mod:`bot.evaluation`):
+    product code is added or changed for them. Metrics (all from :mod:`bot.evaluation.retrieval`):
     nDCG@10, Recall@5 and MRR@10 over documents, a document counting once at its best chunk,
     over the top ``EVAL_CHUNKS`` (50) chunks, averaged over the queries that have qrels.
 
@@ -51,17 +51,8 @@ from _common import emit, note, timed
 
 from bot.answer.retriever import RetrievalParams, Retriever
 from bot.errors import StoreLockedError
-from bot.evaluation import (
-    EVAL_CHUNKS,
-    corpus_documents,
-    evaluate,
-    mrr_at,
-    ndcg_at,
-    rank_documents,
-    read_jsonl,
-    read_qrels,
-    recall_at,
-)
+from bot.evaluation.beir import corpus_documents, read_jsonl, read_qrels
+from bot.evaluation.retrieval import EVAL_CHUNKS, evaluate, mrr_at, ndcg_at, rank_documents, recall_at
 from bot.index.chunking import Chunker
 from bot.index.edge_store import EdgeStore
 from bot.index.embeddings import Embedder

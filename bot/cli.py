@@ -9,10 +9,10 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -21,6 +21,9 @@ from bot.logging import configure_logging
 from bot.models import Answer, Audience
 from bot.settings import Settings
 from connectors.base import ConnectorError
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -203,15 +206,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- eval ---------------------------------------------------------------------------------
-def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.evaluation import corpus_documents, evaluate, read_jsonl, read_qrels
+@contextmanager
+def _eval_runtime(args: argparse.Namespace, settings: Settings) -> Iterator[Runtime]:
+    """A runtime over an index of the corpus alone (its own store and collection prefix), brought up to date."""
+    from bot.evaluation.beir import corpus_documents
     from bot.index.edge_store import EdgeStore
     from bot.runtime import Runtime
 
-    queries = list(read_jsonl(Path(args.queries)))
-    qrels = read_qrels(Path(args.qrels))
     index_dir = Path(args.index_dir) if args.index_dir else settings.data_dir / "eval" / Path(args.corpus).resolve().parent.name
-    # The product's own parts, on an index of the corpus alone (its own store and collection prefix).
     eval_settings = settings.model_copy(update={"collection_prefix": "eval"})
     with Runtime(eval_settings, store=EdgeStore(index_dir)) as rt:
         docs = list(corpus_documents(Path(args.corpus)))
@@ -223,15 +225,55 @@ def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
         if stats.chunks_embedded:
             log.info("eval_indexed", **stats.as_dict())
             rt.indexer.optimize()
+        yield rt
+
+
+def _print_metrics(metrics: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            v = "  ".join(f"{kk}={vv}" for kk, vv in v.items())
+        print(f"{k:>22}: {v}")
+
+
+def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.evaluation.beir import read_jsonl, read_qrels
+    from bot.evaluation.retrieval import evaluate
+
+    queries = list(read_jsonl(Path(args.queries)))
+    qrels = read_qrels(Path(args.qrels))
+    with _eval_runtime(args, settings) as rt:
         with progress(len(queries), "queries") as advance:
             result = evaluate(rt.retriever, queries, qrels, min_confidence=settings.min_confidence, on_progress=advance)
     if args.per_query:
         Path(args.per_query).write_text("\n".join(json.dumps(r) for r in result.per_query) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(result.metrics))
-    else:
-        for k, v in result.metrics.items():
-            print(f"{k:>16}: {v}")
+    _print_metrics(result.metrics, args.json)
+    return 0
+
+
+def cmd_eval_answers(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.evaluation.answers import evaluate_answers
+    from bot.evaluation.beir import read_jsonl, read_qrels, read_reference_answers
+
+    queries = list(read_jsonl(Path(args.queries)))
+    qrels = read_qrels(Path(args.qrels))
+    references = read_reference_answers(Path(args.answers) if args.answers else None)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("", encoding="utf-8")  # fail now, not after answering every question
+        except OSError as exc:
+            raise InputError(f"cannot write {out}: {exc.strerror}") from exc
+    with _eval_runtime(args, settings) as rt:
+        with progress(len(queries), "questions") as advance:
+            result = evaluate_answers(rt.answers, rt.embedder, queries, qrels, references,
+                                      audience=Audience(args.audience), on_progress=advance)
+    if out is not None:
+        out.write_text("".join(json.dumps(r) + "\n" for r in result.rows), encoding="utf-8")
+    _print_metrics(result.metrics, args.json)
     return 0
 
 
@@ -344,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-scheduler", action="store_true", help="same as --role web (another process runs the scheduler)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("eval", help="evaluate retrieval quality")
+    p = sub.add_parser("eval", help="evaluate retrieval quality and answer text")
     esub = p.add_subparsers(dest="what", required=True)
     r = esub.add_parser("retrieval", help="index a BEIR corpus and score the retriever on its queries")
     r.add_argument("--corpus", required=True)
@@ -354,6 +396,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("--per-query", help="write per-query rankings (JSONL) to this file")
     r.set_defaults(func=cmd_eval_retrieval)
+    a = esub.add_parser("answers", help="index a BEIR corpus, answer every question with answer() and score the text")
+    a.add_argument("--corpus", required=True)
+    a.add_argument("--queries", required=True)
+    a.add_argument("--qrels", required=True, help="questions without a qrels row are unanswerable: declining is right")
+    a.add_argument("--answers", help="reference answers (JSONL: _id, reference_answer); without them nothing is scored")
+    a.add_argument("--index-dir", help="where to keep the index between runs (default: under the data dir)")
+    a.add_argument("--audience", choices=[x.value for x in Audience], default=Audience.CUSTOMER.value)
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.add_argument("--out", help="write one JSON line per question (_id, answer, abstained, citations)")
+    a.set_defaults(func=cmd_eval_answers)
     from bot.finetune.cli import add_parser as add_finetune_parser
 
     add_finetune_parser(sub)  # finetune export | train | openai (style adapter)

@@ -12,7 +12,7 @@ from bot.answer.composer import Composer
 from bot.answer.confidence import confidence as gate_confidence
 from bot.answer.confidence import should_abstain
 from bot.answer.extractive import ExtractiveComposer
-from bot.answer.retriever import Retriever
+from bot.answer.retriever import RetrievedChunk, Retriever
 from bot.errors import ComposerError, InputError
 from bot.models import Answer, Audience
 
@@ -56,6 +56,12 @@ class AnswerService:
         Raises:
             InputError: the question is empty or longer than the configured maximum.
         """
+        return self.answer_with_passages(question, audience, history)[0]
+
+    def answer_with_passages(
+        self, question: str, audience: Audience, history: Sequence[str] = ()
+    ) -> tuple[Answer, list[RetrievedChunk]]:
+        """:meth:`answer`, plus the passages it was composed from (or would have been, had it not abstained)."""
         started = time.perf_counter()
         question = (question or "").strip()
         if not question:
@@ -76,7 +82,7 @@ class AnswerService:
         if should_abstain(retrieval, self.min_confidence):
             timings["total_ms"] = (time.perf_counter() - started) * 1000
             log.info("answer_abstained", audience=audience.value, confidence=round(confidence, 3))
-            return Answer(
+            return _with(retrieval.chunks[:COMPOSE_CHUNKS], Answer(
                 text=(
                     "I don't know: I found nothing in the knowledge base that answers this confidently. "
                     f"Please ask {self.handoff}."
@@ -85,7 +91,7 @@ class AnswerService:
                 abstained=True,
                 composer="none",
                 timings=timings,
-            )
+            ))
         chunks = retrieval.chunks[:COMPOSE_CHUNKS]
         citations = number_sources(chunks)
         t = time.perf_counter()
@@ -100,14 +106,18 @@ class AnswerService:
         text, cited = renumber(text, citations)
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         if not cited:
-            return Answer(
+            return _with(chunks, Answer(
                 text=f"I don't know: the best sources did not contain a clear answer. Please ask {self.handoff}.",
                 confidence=confidence,
                 abstained=True,
                 composer=composer_name,
                 timings=timings,
-            )
+            ))
         log.info("answered", audience=audience.value, confidence=round(confidence, 3), sources=len(cited),
                  composer=composer_name, total_ms=round(timings["total_ms"], 1))
-        return Answer(text=text, citations=cited, confidence=confidence, abstained=False,
-                      composer=composer_name, timings=timings)
+        return _with(chunks, Answer(text=text, citations=cited, confidence=confidence, abstained=False,
+                                    composer=composer_name, timings=timings))
+
+
+def _with(passages: list[RetrievedChunk], answer: Answer) -> tuple[Answer, list[RetrievedChunk]]:
+    return answer, passages
