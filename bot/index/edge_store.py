@@ -17,17 +17,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from bot.errors import StoreError, StoreLockedError
-from bot.index.store import (
-    DENSE,
-    INTEGER_FIELDS,
-    KEYWORD_FIELDS,
-    SPARSE,
-    Filter,
-    Hit,
-    HybridQuery,
-    StoredPoint,
-    VectorStore,
-)
+from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
+from bot.index.store import Filter, Hit, HybridQuery, StoredPoint, VectorStore
 
 #: Points per update call: bounds the size of one WAL record.
 UPSERT_BATCH = 256

@@ -15,17 +15,8 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from bot.errors import StoreError, StoreUnavailableError
-from bot.index.store import (
-    DENSE,
-    INTEGER_FIELDS,
-    KEYWORD_FIELDS,
-    SPARSE,
-    Filter,
-    Hit,
-    HybridQuery,
-    StoredPoint,
-    VectorStore,
-)
+from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
+from bot.index.store import Filter, Hit, HybridQuery, StoredPoint, VectorStore
 
 UPSERT_BATCH = 256
 SCROLL_PAGE = 1000

@@ -7,15 +7,15 @@
   ``qdrant-client`` (``QDRANT_URL``); ``":memory:"`` runs qdrant-client's in-process stand-in
   for the server API (used by the tests).
 
-Both store the same points: a named dense vector (``dense``, cosine), a named sparse vector
-(``sparse``, Qdrant's IDF modifier) and the chunk's payload; both answer a hybrid query with
-two prefetches fused by reciprocal-rank fusion inside Qdrant.
+Both store the same points (:mod:`bot.index.schema`: a named dense vector, cosine; a named
+sparse vector, Qdrant's IDF modifier; the chunk's payload) and both answer a hybrid query with
+two prefetches fused by reciprocal-rank fusion inside Qdrant. :func:`bot.index.open.open_store`
+picks one from settings: this module knows neither backend, so each can import it.
 """
 
 from __future__ import annotations
 
 import abc
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,20 +24,7 @@ import numpy as np
 
 from bot.index.sparse import SparseVector
 
-DENSE = "dense"
-SPARSE = "sparse"
-#: Payload fields with an index (filters and deletes run on them).
-KEYWORD_FIELDS = ("doc_id", "source", "audience", "kind")
-INTEGER_FIELDS = ("chunk_no",)
-#: uuid5 namespace of point ids: uuid5(namespace, f"{doc_id}#{chunk_no}").
-POINT_NAMESPACE = uuid.UUID("5b0c3f8e-7d0e-4f58-9a51-4a1a3c2e8d11")
-
 Filter = Mapping[str, str | Sequence[str]]
-
-
-def point_id(doc_id: str, chunk_no: int) -> str:
-    """Stable id of a chunk: re-running a sync overwrites instead of duplicating."""
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}#{chunk_no}"))
 
 
 @dataclass(frozen=True)
@@ -125,14 +112,3 @@ class VectorStore(abc.ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def open_store(settings: Any) -> VectorStore:
-    """The store chosen by settings: a Qdrant server if ``QDRANT_URL`` is set, else embedded."""
-    if settings.qdrant_url:
-        from bot.index.server_store import ServerStore
-
-        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ServerStore(settings.qdrant_url, api_key=key, timeout_s=settings.qdrant_timeout_s)
-    from bot.index.edge_store import EdgeStore
-
-    return EdgeStore(settings.store_dir)

@@ -49,7 +49,7 @@ def sync_source(
     source = connector.name
     run_id = state.start_run(source)
     checkpoint = None if full else state.load_checkpoint(source)
-    known = indexer.existing_hashes(source=source)
+    stored = indexer.stored_hashes(source=source)
     deleted_ids: list[str] = []
     next_checkpoint: Checkpoint | None = None
 
@@ -68,8 +68,8 @@ def sync_source(
                 yield event
 
     try:
-        stats = indexer.index(documents(), existing=known, on_progress=on_progress)
-        stats.deleted += indexer.delete(deleted_ids, known=known)
+        stats = indexer.index(documents(), stored=stored, on_progress=on_progress)
+        stats.deleted += indexer.delete(deleted_ids, stored=stored)
         report = SyncReport(source=source, stats=stats, skipped=list(getattr(connector, "skipped", [])))
         if prune:
             try:
@@ -79,8 +79,8 @@ def sync_source(
                 log.warning("prune_skipped", source=source, reason=str(exc))
             else:
                 scope = connector.prune_scope()
-                stale = [d for v in known.values() for d in v if d.startswith(scope) and d not in live]
-                report.pruned = indexer.delete(stale, known=known)
+                stale = [d for v in stored.values() for d in v if d.startswith(scope) and d not in live]
+                report.pruned = indexer.delete(stale, stored=stored)
                 stats.deleted += report.pruned
         indexer.store.flush()
         # Only now, with every write acknowledged and flushed, does the checkpoint move.
