@@ -18,7 +18,7 @@ import structlog
 from bot.index.indexer import Indexer, IndexStats
 from bot.models import Deleted, Document
 from bot.state import StateStore
-from connectors.base import Checkpoint, Connector, ConnectorError
+from connectors.base import Connector, ConnectorError, Skipped, SyncRun
 
 log = structlog.get_logger(__name__)
 
@@ -51,26 +51,22 @@ def sync_source(
     checkpoint = None if full else state.load_checkpoint(source)
     stored = indexer.stored_hashes(source=source)
     deleted_ids: list[str] = []
-    next_checkpoint: Checkpoint | None = None
+    skipped: list[str] = []
 
     def documents() -> Iterator[Document]:
-        nonlocal next_checkpoint
-        events = connector.sync(checkpoint)
-        while True:
-            try:
-                event = next(events)
-            except StopIteration as stop:
-                next_checkpoint = stop.value
-                return
+        for event in run:
             if isinstance(event, Deleted):
                 deleted_ids.append(event.id)
+            elif isinstance(event, Skipped):
+                skipped.append(event.reason)
             else:
                 yield event
 
     try:
+        run = SyncRun(connector.sync(checkpoint))
         stats = indexer.index(documents(), stored=stored, on_progress=on_progress)
         stats.deleted += indexer.delete(deleted_ids, stored=stored)
-        report = SyncReport(source=source, stats=stats, skipped=list(getattr(connector, "skipped", [])))
+        report = SyncReport(source=source, stats=stats, skipped=skipped)
         if prune:
             try:
                 live = set(connector.list_ids())
@@ -84,8 +80,8 @@ def sync_source(
                 stats.deleted += report.pruned
         indexer.store.flush()
         # Only now, with every write acknowledged and flushed, does the checkpoint move.
-        if next_checkpoint is not None:
-            state.save_checkpoint(source, next_checkpoint)
+        if run.checkpoint is not None:
+            state.save_checkpoint(source, run.checkpoint)
     except Exception as exc:
         state.finish_run(run_id, status="failed", stats={}, error=f"{type(exc).__name__}: {exc}"[:500])
         raise
