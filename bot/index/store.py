@@ -16,12 +16,13 @@ picks one from settings: this module knows neither backend, so each can import i
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bot.index.schema import DENSE
 from bot.index.sparse import SparseVector
 
 Filter = Mapping[str, str | Sequence[str]]
@@ -82,9 +83,10 @@ class VectorStore(abc.ABC):
         rows = self.scroll_payloads(collection, filter=flt, fields=("doc_id", "doc_hash"))
         return {r["doc_id"]: r.get("doc_hash", "") for r in rows}
 
-    @abc.abstractmethod
     def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
         """``{chunk_hash: dense vector}`` of a stored document, to reuse unchanged chunks' vectors."""
+        rows = self.scroll(collection, filter={"doc_id": doc_id}, fields=("chunk_hash",), with_dense=True)
+        return {payload["chunk_hash"]: dense for payload, dense in rows if dense is not None and payload.get("chunk_hash")}
 
     @abc.abstractmethod
     def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
@@ -93,9 +95,19 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def count(self, collection: str, *, filter: Filter | None = None) -> int: ...
 
-    @abc.abstractmethod
     def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Payloads (selected fields) of every matching point."""
+        return [payload for payload, _ in self.scroll(collection, filter=filter, fields=fields)]
+
+    @abc.abstractmethod
+    def scroll(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = (),
+               with_dense: bool = False) -> Iterator[tuple[dict[str, Any], np.ndarray | None]]:
+        """``(payload, dense vector)`` of every matching point, read a page at a time.
+
+        Args:
+            fields: the payload fields to read; empty: all of them.
+            with_dense: read the dense vectors too (else each is None).
+        """
 
     def optimize(self, collection: str) -> None:  # noqa: B027 - optional for backends
         """Build indexes after a large write (off the answer path)."""
@@ -111,4 +123,10 @@ class VectorStore(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def dense_of(vector: Any) -> np.ndarray | None:
+    """The dense vector among a point's named vectors as a backend returns them (None when absent)."""
+    raw = vector.get(DENSE) if isinstance(vector, dict) else None
+    return np.asarray(raw, dtype=np.float32) if raw is not None else None
 
