@@ -173,13 +173,13 @@ class FreshdeskConnector(Connector):
         """
         report = not listing
         for category in self.client.get_list("/api/v2/solutions/categories"):
-            category_id = _int_id(category)
+            category_id = _record_id(category)
             if category_id is None:
                 if report:
                     yield self._skipped("solution category without a numeric id")
                 continue
             for folder in self.client.get_list(f"/api/v2/solutions/categories/{category_id}/folders"):
-                folder_id = _int_id(folder)
+                folder_id = _record_id(folder)
                 if folder_id is None:
                     if report:
                         yield self._skipped(f"solution folder in category {category_id} without a numeric id")
@@ -289,7 +289,7 @@ class FreshdeskConnector(Connector):
             while True:
                 items, more = self.client.page("/api/v2/tickets", base, page=page)
                 for raw in items:
-                    ticket_id = _int_id(raw)
+                    ticket_id = _record_id(raw)
                     updated = _datetime(raw.get("updated_at")) if isinstance(raw, dict) else None
                     if ticket_id is None or updated is None:
                         yield self._skipped(f"{what} {_describe_id(raw)}: missing numeric id or readable updated_at")
@@ -419,7 +419,7 @@ def _article_fields(raw: Any) -> _ArticleFields:
     """The fields an article needs, validated; raises RecordError naming what is wrong."""
     if not isinstance(raw, dict):
         raise RecordError("not an object")
-    article_id = _int_id(raw)
+    article_id = _record_id(raw)
     if article_id is None:
         raise RecordError("missing numeric id")
     status = raw.get("status")
@@ -460,7 +460,8 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _int_id(raw: Any) -> int | None:
+def _record_id(raw: Any) -> int | None:
+    """A record's numeric ``id`` (Freshdesk sends numbers); None when it has none."""
     if not isinstance(raw, dict):
         return None
     value = raw.get("id")
