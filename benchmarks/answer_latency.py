@@ -62,9 +62,9 @@ from _common import emit, note, peak_rss_mb, percentile, rss_mb, timed
 
 from bot.index.edge_store import EdgeStore
 from bot.index.embeddings import DIMENSIONS, Embedder
-from bot.index.indexer import collection_name
+from bot.index.schema import collection_name, point_id
 from bot.index.sparse import SparseEncoder
-from bot.index.store import StoredPoint, VectorStore, point_id
+from bot.index.store import StoredPoint, VectorStore
 from bot.models import Audience, Visibility
 from bot.runtime import Runtime
 from bot.settings import Settings

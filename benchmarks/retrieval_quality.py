@@ -100,7 +100,7 @@ def build_index(store: VectorStore, embedder: Embedder, sparse: SparseEncoder, s
     with timed() as t:
         stats = indexer.index(docs, on_progress=_progress_every(len(docs), "index"))
         ids = {d.id for d in docs}
-        stale = [d for v in indexer.existing_hashes().values() for d in v if d not in ids]
+        stale = [d for v in indexer.stored_hashes().values() for d in v if d not in ids]
         stats.deleted += indexer.delete(stale)
         store.flush()
         if stats.chunks_embedded or stats.deleted:

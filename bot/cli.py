@@ -220,7 +220,7 @@ def _eval_runtime(args: argparse.Namespace, settings: Settings) -> Iterator[Runt
         with progress(len(docs), "index") as advance:
             stats = rt.indexer.index(docs, on_progress=advance)
         ids = {d.id for d in docs}
-        rt.indexer.delete([d for v in rt.indexer.existing_hashes().values() for d in v if d not in ids])
+        rt.indexer.delete([d for v in rt.indexer.stored_hashes().values() for d in v if d not in ids])
         rt.store.flush()
         if stats.chunks_embedded:
             log.info("eval_indexed", **stats.as_dict())

@@ -12,9 +12,10 @@ from bot.answer.service import AnswerService
 from bot.index.chunking import Chunker
 from bot.index.embeddings import Embedder
 from bot.index.indexer import Indexer
+from bot.index.open import open_store
 from bot.index.pii import PiiMasker
 from bot.index.sparse import SparseEncoder
-from bot.index.store import VectorStore, open_store
+from bot.index.store import VectorStore
 from bot.models import Visibility
 from bot.settings import Settings
 from bot.state import StateStore

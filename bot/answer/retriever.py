@@ -14,10 +14,10 @@ from datetime import datetime
 import numpy as np
 
 from bot.index.embeddings import Embedder
-from bot.index.indexer import collection_name
+from bot.index.schema import collection_name
 from bot.index.sparse import SparseEncoder
-from bot.index.store import HybridQuery, VectorStore
-from bot.models import Audience, Visibility
+from bot.index.store import Hit, HybridQuery, VectorStore
+from bot.models import Audience, DocumentKind, Visibility
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,41 @@ class Retriever:
         chunks.sort(key=lambda c: c.score, reverse=True)
         timings["search_ms"] = (time.perf_counter() - t1) * 1000
         return Retrieval(chunks=chunks[: limit or p.limit], timings=timings)
+
+    def related(self, question: str, audience: Audience, *, kind: DocumentKind = DocumentKind.TICKET,
+                limit: int = 10) -> list[RetrievedChunk]:
+        """Internal documents of ``kind`` like ``question`` (similar solved tickets), best first.
+
+        Past tickets are agents' knowledge, so only the internal collection is searched, and only
+        when ``audience`` may read it: a customer audience gets nothing. The result is chunks, not
+        documents (a document may appear more than once); each carries its dense ``similarity``.
+        """
+        internal = Visibility.INTERNAL
+        collection = collection_name(self.prefix, internal)
+        if limit <= 0 or internal not in audience.visibilities or not self.store.has_collection(collection):
+            return []
+        dense = self.embedder.embed_one(question)
+        p = self.params
+        query = HybridQuery(
+            dense=dense, sparse=self.sparse.encode_query(question), limit=limit, prefetch_limit=p.prefetch_limit,
+            rrf_k=p.rrf_k, dense_weight=p.dense_weight, sparse_weight=p.sparse_weight,
+            filter={"audience": [internal.value], "kind": [kind.value]},
+        )
+        hits = self.store.hybrid_query(collection, query)
+        # Belt and braces, as in retrieve(): never trust a stray point.
+        return [_retrieved(hit, dense) for hit in hits if hit.payload.get("doc_id")
+                and hit.payload.get("audience") == internal.value and hit.payload.get("kind") == kind.value]
+
+
+def _retrieved(hit: Hit, dense: np.ndarray) -> RetrievedChunk:
+    """A store hit as a retrieved chunk; ``similarity`` is the cosine of its dense vector to ``dense``."""
+    pl = hit.payload
+    return RetrievedChunk(
+        doc_id=pl["doc_id"], chunk_no=int(pl.get("chunk_no", 0)), title=pl.get("title", ""), url=pl.get("url"),
+        source=pl.get("source", ""), audience=Visibility(pl["audience"]), section=pl.get("section", ""),
+        text=pl.get("text", ""), updated_at=_parse_dt(pl.get("updated_at")), score=hit.score,
+        similarity=float(np.dot(hit.dense, dense)) if hit.dense is not None else 0.0,
+    )
 
 
 def _parse_dt(value: object) -> datetime | None:

@@ -79,7 +79,7 @@ def cmd_export(args: argparse.Namespace, settings: Any) -> int:
         path = Path(args.conversations)
         report = export(conversations_from_jsonl(path), out, source=f"conversations:{path.name}", **options)
     else:
-        from bot.index.indexer import collection_name
+        from bot.index.schema import collection_name
         from bot.models import Visibility
         from bot.runtime import Runtime
 

@@ -24,7 +24,6 @@ from concurrent.futures import wait as wait_futures
 from typing import Any
 
 import httpx
-import numpy as np
 import structlog
 
 from bot.answer.retriever import Retriever
@@ -44,9 +43,7 @@ from bot.helpdesk.models import (
     message_key,
 )
 from bot.helpdesk.render import render_note
-from bot.index.indexer import collection_name
-from bot.index.store import HybridQuery
-from bot.models import Audience, DocumentKind, Visibility
+from bot.models import Audience, DocumentKind
 from bot.settings import Settings
 from bot.state import StateStore
 from connectors.base import ConnectorError, NotFound
@@ -118,34 +115,22 @@ class DraftService:
 
     def related_tickets(self, question: str, *, exclude: tuple[str, ...] = (), exclude_url: str | None = None,
                         limit: int | None = None) -> list[RelatedTicket]:
-        """Similar solved tickets from the internal collection (agent audience, kind ticket only)."""
+        """Similar solved tickets (the retriever's internal tickets, for the agents-only note), one entry per ticket."""
         limit = self.settings.draft_related_tickets if limit is None else limit
-        r = self.retriever
-        collection = collection_name(r.prefix, Visibility.INTERNAL)
-        if limit <= 0 or Visibility.INTERNAL not in Audience.AGENT.visibilities or not r.store.has_collection(collection):
+        if limit <= 0:
             return []
-        dense = r.embedder.embed_one(question)
-        query = HybridQuery(
-            dense=dense, sparse=r.sparse.encode_query(question), limit=limit * RELATED_OVERFETCH,
-            prefetch_limit=r.params.prefetch_limit, rrf_k=r.params.rrf_k, dense_weight=r.params.dense_weight,
-            sparse_weight=r.params.sparse_weight,
-            filter={"audience": [Visibility.INTERNAL.value], "kind": [DocumentKind.TICKET.value]},
-        )
+        candidates = self.retriever.related(question, Audience.AGENT, kind=DocumentKind.TICKET,
+                                            limit=limit * RELATED_OVERFETCH)
         out: list[RelatedTicket] = []
         seen = set(exclude)
-        for hit in r.store.hybrid_query(collection, query):
-            pl = hit.payload
-            doc_id = pl.get("doc_id")
-            if pl.get("kind") != DocumentKind.TICKET.value or pl.get("audience") != Visibility.INTERNAL.value:
-                continue  # belt and braces, as in the retriever
-            if not doc_id or doc_id in seen or (exclude_url and pl.get("url") == exclude_url):
+        for chunk in candidates:
+            if chunk.doc_id in seen or (exclude_url and chunk.url == exclude_url):
                 continue
-            similarity = float(np.dot(hit.dense, dense)) if hit.dense is not None else 0.0
-            if similarity < self.answers.min_confidence:
+            if chunk.similarity < self.answers.min_confidence:
                 continue
-            seen.add(doc_id)
-            out.append(RelatedTicket(doc_id=doc_id, title=pl.get("title") or doc_id, url=pl.get("url"),
-                                     similarity=similarity))
+            seen.add(chunk.doc_id)
+            out.append(RelatedTicket(doc_id=chunk.doc_id, title=chunk.title or chunk.doc_id, url=chunk.url,
+                                     similarity=chunk.similarity))
             if len(out) >= limit:
                 break
         return out

@@ -53,15 +53,13 @@ from typing import Any
 
 import numpy as np
 
-from bot.answer.retriever import Retrieval, RetrievalParams, Retriever
+from bot.answer.retriever import Retrieval, Retriever
 from bot.answer.service import AnswerService
-from bot.index.chunking import Chunker
 from bot.index.edge_store import EdgeStore
 from bot.index.embeddings import Embedder
-from bot.index.indexer import Indexer, collection_name
-from bot.index.pii import PiiMasker
-from bot.index.sparse import SparseEncoder
+from bot.index.schema import collection_name
 from bot.models import Audience, Document, DocumentKind, Visibility
+from bot.runtime import Runtime
 from bot.settings import Settings
 
 #: Where the shared data set lives relative to the project root (the repository's parent).
@@ -187,46 +185,39 @@ def run_simulation(
         kb = sample + rng.sample(others, max(0, min(len(others), kb_limit - len(sample))))
     if len(sample) < 2 or len(kb) < 2:
         return {"benchmark": "draft_quality", "skipped": f"too few usable conversations ({len(convs)})"}
-    embedder = embedder or Embedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
-                                    max_tokens=settings.embed_max_tokens)
-    sparse = SparseEncoder()
-    with tempfile.TemporaryDirectory(prefix="helpdesk-sim-") as tmp:
-        store = EdgeStore(Path(tmp) / "qdrant")
-        try:
-            progress(f"indexing {len(kb)} conversations as internal tickets")
-            t_index = time.perf_counter()
-            indexer = Indexer(store=store, embedder=embedder, sparse=sparse, masker=PiiMasker(),
-                              chunker=Chunker(chunk_tokens=settings.chunk_tokens,
-                                              overlap_tokens=settings.chunk_overlap_tokens),
-                              collection_prefix=PREFIX)
-            stats = indexer.index([conversation_document(c) for c in kb])
-            store.flush()
-            index_s = time.perf_counter() - t_index
-            internal = collection_name(PREFIX, Visibility.INTERNAL)
-            per_doc = Counter(p["doc_id"] for p in store.scroll_payloads(internal, fields=("doc_id",)))
-            params = RetrievalParams(limit=max(settings.top_k, 10), prefetch_limit=settings.prefetch_limit,
-                                     rrf_k=settings.rrf_k, dense_weight=settings.dense_weight,
-                                     sparse_weight=settings.sparse_weight)
-            retriever = LeaveOneOutRetriever(store=store, embedder=embedder, sparse=sparse, params=params,
-                                             collection_prefix=PREFIX, overfetch=max(per_doc.values(), default=1))
-            answers = AnswerService(retriever=retriever, min_confidence=settings.min_confidence,
-                                    max_question_chars=settings.max_question_chars)
-            progress(f"drafting {len(sample)} replies (leave-one-out)")
-            rows: list[dict[str, Any]] = []
-            draft_ms: list[float] = []
-            for conv in sample:
-                retriever.exclude = conv.doc_id
-                t = time.perf_counter()
-                answer = answers.answer(conv.question[: settings.max_question_chars], Audience.AGENT)
-                draft_ms.append((time.perf_counter() - t) * 1000)
-                cited = [c.doc_id for c in answer.citations]
-                if conv.doc_id in cited:  # the filter above makes this impossible; say so if it ever is not
-                    raise AssertionError(f"leave-one-out violated for {conv.id}")
-                rows.append({"id": conv.id, "company": conv.company, "abstained": answer.abstained,
-                             "cited": cited, "confidence": round(answer.confidence, 4),
-                             "draft": clean_draft(answer.text) if not answer.abstained else ""})
-        finally:
-            store.close()
+    # The product's own parts (indexer, retrieval settings) on a throwaway store of its own.
+    sim_settings = settings.model_copy(update={"collection_prefix": PREFIX})
+    with tempfile.TemporaryDirectory(prefix="helpdesk-sim-") as tmp, \
+            Runtime(sim_settings, store=EdgeStore(Path(tmp) / "qdrant"), embedder=embedder) as rt:
+        progress(f"indexing {len(kb)} conversations as internal tickets")
+        t_index = time.perf_counter()
+        stats = rt.indexer.index([conversation_document(c) for c in kb])
+        rt.store.flush()
+        index_s = time.perf_counter() - t_index
+        internal = collection_name(PREFIX, Visibility.INTERNAL)
+        per_doc = Counter(p["doc_id"] for p in rt.store.scroll_payloads(internal, fields=("doc_id",)))
+        # Configured like the runtime's retriever; extractive composer whatever HELPDESK_COMPOSER says.
+        base = rt.retriever
+        retriever = LeaveOneOutRetriever(store=base.store, embedder=base.embedder, sparse=base.sparse,
+                                         params=base.params, collection_prefix=base.prefix,
+                                         overfetch=max(per_doc.values(), default=1))
+        answers = AnswerService(retriever=retriever, min_confidence=settings.min_confidence,
+                                max_question_chars=settings.max_question_chars)
+        progress(f"drafting {len(sample)} replies (leave-one-out)")
+        rows: list[dict[str, Any]] = []
+        draft_ms: list[float] = []
+        for conv in sample:
+            retriever.exclude = conv.doc_id
+            t = time.perf_counter()
+            answer = answers.answer(conv.question[: settings.max_question_chars], Audience.AGENT)
+            draft_ms.append((time.perf_counter() - t) * 1000)
+            cited = [c.doc_id for c in answer.citations]
+            if conv.doc_id in cited:  # the filter above makes this impossible; say so if it ever is not
+                raise AssertionError(f"leave-one-out violated for {conv.id}")
+            rows.append({"id": conv.id, "company": conv.company, "abstained": answer.abstained,
+                         "cited": cited, "confidence": round(answer.confidence, 4),
+                         "draft": clean_draft(answer.text) if not answer.abstained else ""})
+        embedder = rt.embedder
     result = _score(sample, kb, rows, embedder, random.Random(seed + 1))
     result.update({
         "kb_documents": len(kb), "kb_chunks": stats.chunks_embedded, "index_s": round(index_s, 1),

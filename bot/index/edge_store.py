@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +17,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from bot.errors import StoreError, StoreLockedError
-from bot.index.store import (
-    DENSE,
-    INTEGER_FIELDS,
-    KEYWORD_FIELDS,
-    SPARSE,
-    Filter,
-    Hit,
-    HybridQuery,
-    StoredPoint,
-    VectorStore,
-)
+from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
+from bot.index.store import Filter, Hit, HybridQuery, StoredPoint, VectorStore, dense_of
 
 #: Points per update call: bounds the size of one WAL record.
 UPSERT_BATCH = 256
@@ -138,34 +129,19 @@ class EdgeStore(VectorStore):
             self._shard(collection).optimize()
 
     # --- reads ---------------------------------------------------------------------------------
-    def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
+    def scroll(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = (),
+               with_dense: bool = False) -> Iterator[tuple[dict[str, Any], np.ndarray | None]]:
         shard = self._shard(collection)
         selector: Any = list(fields) or True
-        out: list[dict[str, Any]] = []
         offset = None
         while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=_filter(filter), with_payload=selector, with_vector=False)
-            )
-            out.extend(dict(r.payload or {}) for r in records)
-            if offset is None:
-                return out
-
-    def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
-        shard = self._shard(collection)
-        out: dict[str, np.ndarray] = {}
-        offset = None
-        while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=_filter({"doc_id": doc_id}),
-                                 with_payload=["chunk_hash"], with_vector=[DENSE])
-            )
+            records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=_filter(filter),
+                                                            with_payload=selector,
+                                                            with_vector=[DENSE] if with_dense else False))
             for r in records:
-                vec = r.vector.get(DENSE) if isinstance(r.vector, dict) else None
-                if vec is not None and r.payload and r.payload.get("chunk_hash"):
-                    out[r.payload["chunk_hash"]] = np.asarray(vec, dtype=np.float32)
+                yield dict(r.payload or {}), dense_of(r.vector)
             if offset is None:
-                return out
+                return
 
     def count(self, collection: str, *, filter: Filter | None = None) -> int:
         return self._shard(collection).count(qe.CountRequest(filter=_filter(filter), exact=True))

@@ -6,7 +6,7 @@ tests use in place of a server (no server binary can run on the build machines).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,17 +15,8 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from bot.errors import StoreError, StoreUnavailableError
-from bot.index.store import (
-    DENSE,
-    INTEGER_FIELDS,
-    KEYWORD_FIELDS,
-    SPARSE,
-    Filter,
-    Hit,
-    HybridQuery,
-    StoredPoint,
-    VectorStore,
-)
+from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
+from bot.index.store import Filter, Hit, HybridQuery, StoredPoint, VectorStore, dense_of
 
 UPSERT_BATCH = 256
 SCROLL_PAGE = 1000
@@ -98,40 +89,20 @@ class ServerStore(VectorStore):
             must.append(qm.FieldCondition(key="chunk_no", range=qm.Range(gte=from_chunk)))
         self._call(self.client.delete, collection, points_selector=qm.FilterSelector(filter=qm.Filter(must=must)), wait=True)
 
-    def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
+    def scroll(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = (),
+               with_dense: bool = False) -> Iterator[tuple[dict[str, Any], np.ndarray | None]]:
         self._require(collection)
         selector: Any = list(fields) or True
-        out: list[dict[str, Any]] = []
         offset = None
         while True:
             records, offset = self._call(
-                self.client.scroll,
-                collection,
-                scroll_filter=_filter(filter),
-                limit=SCROLL_PAGE,
-                offset=offset,
-                with_payload=selector,
-                with_vectors=False,
-            )
-            out.extend(dict(r.payload or {}) for r in records)
-            if offset is None:
-                return out
-
-    def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
-        self._require(collection)
-        out: dict[str, np.ndarray] = {}
-        offset = None
-        while True:
-            records, offset = self._call(
-                self.client.scroll, collection, scroll_filter=_filter({"doc_id": doc_id}), limit=SCROLL_PAGE,
-                offset=offset, with_payload=["chunk_hash"], with_vectors=[DENSE],
+                self.client.scroll, collection, scroll_filter=_filter(filter), limit=SCROLL_PAGE, offset=offset,
+                with_payload=selector, with_vectors=[DENSE] if with_dense else False,
             )
             for r in records:
-                vec = r.vector.get(DENSE) if isinstance(r.vector, dict) else None
-                if vec is not None and r.payload and r.payload.get("chunk_hash"):
-                    out[r.payload["chunk_hash"]] = np.asarray(vec, dtype=np.float32)
+                yield dict(r.payload or {}), dense_of(r.vector)
             if offset is None:
-                return out
+                return
 
     def count(self, collection: str, *, filter: Filter | None = None) -> int:
         self._require(collection)

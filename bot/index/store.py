@@ -7,37 +7,25 @@
   ``qdrant-client`` (``QDRANT_URL``); ``":memory:"`` runs qdrant-client's in-process stand-in
   for the server API (used by the tests).
 
-Both store the same points: a named dense vector (``dense``, cosine), a named sparse vector
-(``sparse``, Qdrant's IDF modifier) and the chunk's payload; both answer a hybrid query with
-two prefetches fused by reciprocal-rank fusion inside Qdrant.
+Both store the same points (:mod:`bot.index.schema`: a named dense vector, cosine; a named
+sparse vector, Qdrant's IDF modifier; the chunk's payload) and both answer a hybrid query with
+two prefetches fused by reciprocal-rank fusion inside Qdrant. :func:`bot.index.open.open_store`
+picks one from settings: this module knows neither backend, so each can import it.
 """
 
 from __future__ import annotations
 
 import abc
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bot.index.schema import DENSE
 from bot.index.sparse import SparseVector
 
-DENSE = "dense"
-SPARSE = "sparse"
-#: Payload fields with an index (filters and deletes run on them).
-KEYWORD_FIELDS = ("doc_id", "source", "audience", "kind")
-INTEGER_FIELDS = ("chunk_no",)
-#: uuid5 namespace of point ids: uuid5(namespace, f"{doc_id}#{chunk_no}").
-POINT_NAMESPACE = uuid.UUID("5b0c3f8e-7d0e-4f58-9a51-4a1a3c2e8d11")
-
 Filter = Mapping[str, str | Sequence[str]]
-
-
-def point_id(doc_id: str, chunk_no: int) -> str:
-    """Stable id of a chunk: re-running a sync overwrites instead of duplicating."""
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}#{chunk_no}"))
 
 
 @dataclass(frozen=True)
@@ -95,9 +83,10 @@ class VectorStore(abc.ABC):
         rows = self.scroll_payloads(collection, filter=flt, fields=("doc_id", "doc_hash"))
         return {r["doc_id"]: r.get("doc_hash", "") for r in rows}
 
-    @abc.abstractmethod
     def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
         """``{chunk_hash: dense vector}`` of a stored document, to reuse unchanged chunks' vectors."""
+        rows = self.scroll(collection, filter={"doc_id": doc_id}, fields=("chunk_hash",), with_dense=True)
+        return {payload["chunk_hash"]: dense for payload, dense in rows if dense is not None and payload.get("chunk_hash")}
 
     @abc.abstractmethod
     def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
@@ -106,9 +95,19 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def count(self, collection: str, *, filter: Filter | None = None) -> int: ...
 
-    @abc.abstractmethod
     def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Payloads (selected fields) of every matching point."""
+        return [payload for payload, _ in self.scroll(collection, filter=filter, fields=fields)]
+
+    @abc.abstractmethod
+    def scroll(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = (),
+               with_dense: bool = False) -> Iterator[tuple[dict[str, Any], np.ndarray | None]]:
+        """``(payload, dense vector)`` of every matching point, read a page at a time.
+
+        Args:
+            fields: the payload fields to read; empty: all of them.
+            with_dense: read the dense vectors too (else each is None).
+        """
 
     def optimize(self, collection: str) -> None:  # noqa: B027 - optional for backends
         """Build indexes after a large write (off the answer path)."""
@@ -126,13 +125,8 @@ class VectorStore(abc.ABC):
         self.close()
 
 
-def open_store(settings: Any) -> VectorStore:
-    """The store chosen by settings: a Qdrant server if ``QDRANT_URL`` is set, else embedded."""
-    if settings.qdrant_url:
-        from bot.index.server_store import ServerStore
+def dense_of(vector: Any) -> np.ndarray | None:
+    """The dense vector among a point's named vectors as a backend returns them (None when absent)."""
+    raw = vector.get(DENSE) if isinstance(vector, dict) else None
+    return np.asarray(raw, dtype=np.float32) if raw is not None else None
 
-        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ServerStore(settings.qdrant_url, api_key=key, timeout_s=settings.qdrant_timeout_s)
-    from bot.index.edge_store import EdgeStore
-
-    return EdgeStore(settings.store_dir)

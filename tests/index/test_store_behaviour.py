@@ -8,9 +8,10 @@ import pytest
 
 from bot.errors import StoreError
 from bot.index.edge_store import EdgeStore
+from bot.index.schema import point_id
 from bot.index.server_store import ServerStore
 from bot.index.sparse import SparseEncoder
-from bot.index.store import HybridQuery, StoredPoint, VectorStore, point_id
+from bot.index.store import HybridQuery, StoredPoint, VectorStore
 
 TEXTS = {
     "doc:a": ["Reset your password from the sign-in page.", "The reset link expires after 60 minutes."],
