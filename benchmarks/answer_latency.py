@@ -277,7 +277,7 @@ def fill(settings: Settings, embedder: Embedder, args: argparse.Namespace) -> di
     with Runtime(settings, embedder=embedder) as rt:
         with timed() as t_sync:
             for connector in rt.connectors():
-                report = sync_source(connector, indexer=rt.indexer, state=rt.state, full=True)
+                report = sync_source(connector, indexer=rt.indexer, state=rt.state.ledger, full=True)
                 note(f"synced {connector.name}: {report.stats.added} docs, {report.stats.chunks_embedded} chunks")
         store = rt.store
         real = real_vectors(store, names)

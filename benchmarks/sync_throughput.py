@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         with httpx.Client(timeout=30) as client:
             rt = Runtime(settings, embedder=embedder)
             src = ZendeskSettings(name="zd", base_url=zd.url, include_articles=False)
-            service = SyncService(rt, [SourceConfig(name="zd", type="zendesk", schedule=Schedule(), settings=src)],
+            service = SyncService([SourceConfig(name="zd", type="zendesk", schedule=Schedule(), settings=src)],
+                                  ledger=rt.state.ledger, indexer=lambda: rt.indexer,
                                   client=client, environ=ENV, sleep=lambda s: None)
             with timed() as full:
                 report = service.run("zd")

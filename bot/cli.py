@@ -1,4 +1,4 @@
-"""``helpdesk-bot`` command line: demo, sync, ask, eval.
+"""``helpdesk-bot`` command line: demo, sync, sources, resync, schedule, ask, serve, eval, draft, simulate, finetune.
 
 Errors a user can cause print one line (``error: ...``) and exit non-zero, never a traceback.
 """
@@ -93,7 +93,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     header = ("SOURCE", "TYPE", "SCHEDULE", "LAST RUN", "STATUS", "DOCS", "LAG", "LAST ERROR")
     table = [header] + [(
         r.name, r.type, r.schedule, r.last_run.strftime("%Y-%m-%d %H:%M") if r.last_run else "never",
-        r.last_status or "-", str(r.docs), _duration(r.lag_s), (r.last_error or "")[:60],
+        r.last_status or "-", str(r.docs), r.lag, (r.last_error or "")[:60],
     ) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
@@ -112,7 +112,7 @@ def cmd_resync(args: argparse.Namespace, settings: Settings) -> int:
     # Only the state database is touched: the store may be held by the running scheduler.
     state = StateStore(settings.state_url)
     try:
-        req = state.request_resync(args.source, full=args.full, requested_by="cli")
+        req = state.ledger.request_resync(args.source, full=args.full, requested_by="cli")
     finally:
         state.close()
     print(f"resync of {args.source!r} requested (#{req}); the scheduler picks it up within seconds")
@@ -120,38 +120,11 @@ def cmd_resync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the sync scheduler in the foreground (``serve`` runs it beside the bot)."""
-    import signal
-    import threading
-
-    from bot.sync.scheduler import build_background_scheduler
+    """Run the scheduler of ``serve --role scheduler`` (sync and operations jobs) in the foreground, without HTTP."""
+    from bot.serve import run_scheduler
 
     with _runtime(settings) as rt:
-        scheduler = build_background_scheduler(rt.syncs)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        scheduler.start()
-        for job in scheduler.get_jobs():
-            print(f"scheduled: {job.name}: next run {job.next_run_time:%Y-%m-%d %H:%M:%S %Z}")
-        try:
-            if args.run_now:
-                for name in rt.syncs.sources:
-                    rt.syncs.run_scheduled(name)
-            stop.wait(args.seconds) if args.seconds else stop.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            scheduler.shutdown(wait=True)
-    return 0
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
+        return run_scheduler(rt, settings, run_now=args.run_now, seconds=args.seconds)
 
 
 class SyncFailed(HelpdeskBotError):
@@ -280,7 +253,7 @@ def cmd_eval_answers(args: argparse.Namespace, settings: Settings) -> int:
 # --- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run a role: ``all`` (Slack, webhooks, admin page, metrics and the scheduler), ``web`` or ``scheduler``."""
-    from bot.slack.server import serve
+    from bot.serve import serve
 
     if args.no_scheduler and args.role == "scheduler":
         raise InputError("--no-scheduler contradicts --role scheduler (use --role web for no scheduler)")
@@ -367,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true")
     p.set_defaults(func=cmd_resync)
 
-    p = sub.add_parser("schedule", help="run the sync scheduler in the foreground")
+    p = sub.add_parser("schedule", help="run the scheduler (sync and operations jobs) in the foreground, without HTTP "
+                                        "(serve --role scheduler adds /healthz, /readyz, /metrics)")
     p.add_argument("--run-now", action="store_true", help="sync every source once at start")
     p.add_argument("--seconds", type=float, default=0, help="stop after this many seconds (0 = run until stopped)")
     p.set_defaults(func=cmd_schedule)

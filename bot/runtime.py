@@ -1,14 +1,18 @@
-"""The composition root: build the store, models, indexer and answer service from settings."""
+"""The composition root: build the store, models, indexer, answer service, style router and state from settings.
+
+Everything above it (the CLI, ``serve`` and the surfaces it hosts) takes its parts from here;
+everything below takes the parts it needs, typed, and never the runtime itself.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.answer.composer import Composer
 from bot.answer.retriever import RetrievalParams, Retriever
 from bot.answer.service import AnswerService
+from bot.answer.style import StyleAdapter, StyleRouter, surface_backends
 from bot.index.chunking import Chunker
 from bot.index.embeddings import Embedder
 from bot.index.indexer import Indexer
@@ -24,9 +28,6 @@ from bot.sync.sources import Schedule, SourceConfig, load_sources
 from connectors.base import Connector
 from connectors.files import FilesConnectorSettings, sample_kb_path
 from connectors.registry import build_connector
-
-if TYPE_CHECKING:
-    from bot.finetune.adapters import StyleRouter
 
 
 class Runtime:
@@ -94,9 +95,13 @@ class Runtime:
     @cached_property
     def style(self) -> StyleRouter:
         """The style adapter of each surface (``none`` unless HELPDESK_STYLE_* says otherwise)."""
-        from bot.finetune.adapters import StyleRouter
+        return StyleRouter.from_backends(surface_backends(self.settings), build=self._style_backend)
 
-        return StyleRouter.from_settings(self.settings)
+    def _style_backend(self, backend: str) -> StyleAdapter:
+        # Imported only when a surface asks for a backend: the default (none) never loads bot.finetune.
+        from bot.finetune.adapters import build_backend
+
+        return build_backend(backend, self.settings)
 
     @cached_property
     def state(self) -> StateStore:
@@ -128,7 +133,7 @@ class Runtime:
 
     @cached_property
     def syncs(self) -> SyncService:
-        return SyncService(self, self.sources)
+        return SyncService(self.sources, ledger=self.state.ledger, indexer=lambda: self.indexer)
 
     def close(self) -> None:
         if self._store is not None:

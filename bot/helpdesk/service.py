@@ -28,7 +28,7 @@ import structlog
 
 from bot.answer.retriever import Retriever
 from bot.answer.service import AnswerService
-from bot.answer.style import StyleAdapter, apply_style
+from bot.answer.style import StyleAdapter, Surface, apply_style
 from bot.helpdesk.desks import Desk, desks_from_sources
 from bot.helpdesk.errors import NotConfigured, TicketUnavailable
 from bot.helpdesk.models import (
@@ -45,7 +45,8 @@ from bot.helpdesk.models import (
 from bot.helpdesk.render import render_note
 from bot.models import Audience, DocumentKind
 from bot.settings import Settings
-from bot.state import StateStore
+from bot.state.drafts import DraftLog
+from bot.state.events import EventClaims
 from connectors.base import ConnectorError, NotFound
 
 log = structlog.get_logger(__name__)
@@ -60,17 +61,19 @@ class DraftService:
     Args:
         answers: the one answer path (retrieve, gate, compose, check citations).
         retriever: for related tickets (the internal collection, tickets only).
-        state: claims and draft records.
+        events: claims of deliveries and customer messages.
+        drafts: the record of each draft.
         desks: one client per configured helpdesk.
         settings: drafting settings (``draft_*``, ``min_confidence``).
         style: optional style adapter; its output goes through :func:`bot.answer.style.guard_restyle`.
     """
 
-    def __init__(self, *, answers: AnswerService, retriever: Retriever, state: StateStore,
+    def __init__(self, *, answers: AnswerService, retriever: Retriever, events: EventClaims, drafts: DraftLog,
                  desks: Mapping[Provider, Desk], settings: Settings, style: StyleAdapter | None = None) -> None:
         self.answers = answers
         self.retriever = retriever
-        self.state = state
+        self.events = events
+        self.drafts = drafts
         self.desks = dict(desks)
         self.settings = settings
         self.style = style
@@ -80,18 +83,18 @@ class DraftService:
 
     @classmethod
     def from_runtime(cls, runtime: Any, *, settings: Settings | None = None, style: StyleAdapter | None = None,
+                     answers: AnswerService | None = None, drafts: DraftLog | None = None,
                      clients: Mapping[Provider, httpx.Client] | None = None, environ: Mapping[str, str] | None = None,
                      sleep: Callable[[float], None] = time.sleep) -> DraftService:
-        """Build on a :class:`bot.runtime.Runtime`: its answer service, retriever, state and sources."""
+        """Build on a :class:`bot.runtime.Runtime`: its answer service, retriever, state, style and sources
+        (``answers`` and ``drafts`` replace the runtime's own: ``serve`` passes counted ones)."""
         s = settings or runtime.settings
         desks = desks_from_sources(runtime.sources, only=s.draft_sources.split(","), intercom_admin_id=s.intercom_admin_id,
                                    clients=clients, environ=environ, sleep=sleep)
-        if style is None and hasattr(runtime, "style"):
-            from bot.finetune.adapters import Surface
-
+        if style is None:
             style = runtime.style.adapter(Surface.HELPDESK_DRAFTS)
-        return cls(answers=runtime.answers, retriever=runtime.retriever, state=runtime.state, desks=desks,
-                   settings=s, style=style)
+        return cls(answers=answers or runtime.answers, retriever=runtime.retriever, events=runtime.state.events,
+                   drafts=drafts or runtime.state.drafts, desks=desks, settings=s, style=style)
 
     def desk(self, provider: Provider) -> Desk:
         desk = self.desks.get(provider)
@@ -146,7 +149,7 @@ class DraftService:
             return DraftOutcome(status=status, provider=provider, ticket_id=tid, reason=reason,
                                 timings={"total_ms": ms}, **kw)
 
-        if event.key and not self.state.claim_event(event.key):
+        if event.key and not self.events.claim_event(event.key):
             bound.info("helpdesk_duplicate_delivery")
             return outcome(Status.DUPLICATE, "this delivery was handled already")
         try:
@@ -166,7 +169,7 @@ class DraftService:
         if not ticket.question.strip():
             bound.info("helpdesk_nothing_to_draft", reason="no customer text")
             return outcome(Status.SKIPPED, "the ticket has no customer text")
-        if not self.state.claim_event(message_key(provider, ticket.id, ticket.message_id)):
+        if not self.events.claim_event(message_key(provider, ticket.id, ticket.message_id)):
             bound.info("helpdesk_duplicate_message", message_id=ticket.message_id)
             return outcome(Status.DUPLICATE, "this customer message was drafted already")
         try:
@@ -202,8 +205,8 @@ class DraftService:
 
         if draft.abstained and s.draft_on_abstain == "skip":
             if not dry_run:
-                self.state.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
-                                        note_id=None, confidence=draft.confidence, abstained=True)
+                self.drafts.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
+                                         note_id=None, confidence=draft.confidence, abstained=True)
             bound.info("helpdesk_draft_abstained", posted=False, confidence=round(draft.confidence, 3))
             return outcome(Status.SKIPPED, "no confident source (HELPDESK_DRAFT_ON_ABSTAIN=skip)")
         note = render_note(draft, tag=s.draft_tag, min_confidence=self.answers.min_confidence)
@@ -216,8 +219,8 @@ class DraftService:
                 raise
             bound.error("helpdesk_note_failed", error=type(exc).__name__, reason=str(exc))
             return outcome(Status.FAILED, str(exc), note=note)
-        self.state.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
-                                note_id=note_id or None, confidence=draft.confidence, abstained=draft.abstained)
+        self.drafts.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
+                                 note_id=note_id or None, confidence=draft.confidence, abstained=draft.abstained)
         result = outcome(Status.POSTED, note=note, note_id=note_id or None)
         bound.info("helpdesk_note_posted", note_id=note_id, abstained=draft.abstained,
                    confidence=round(draft.confidence, 3), sources=len(draft.answer.citations),

@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.answer.citations import MARKER
 from bot.answer.retriever import Retrieval, Retriever
 from bot.answer.service import AnswerService
 from bot.index.edge_store import EdgeStore
@@ -70,7 +71,6 @@ PREFIX = "sim"
 SOURCE = "conversations"
 TITLE_CHARS = 120
 
-_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
 _HANDLE = re.compile(r"(?<!\w)@\w+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -156,7 +156,7 @@ def token_f1(prediction: str, reference: str) -> float:
 
 def clean_draft(text: str) -> str:
     """The draft as a reader sees it: no citation markers, no Markdown emphasis or quote marks."""
-    text = _MARKER.sub("", text).replace("**", "")
+    text = MARKER.sub("", text).replace("**", "")
     return "\n".join(line.lstrip("> ").rstrip() for line in text.splitlines()).strip()
 
 

@@ -176,7 +176,7 @@ class HelpdeskCommand:
             last = r.last_run.strftime("%Y-%m-%d %H:%M UTC") if r.last_run else "never"
             line = (f"• `{render.escape(r.name)}` ({render.escape(r.type)}, {render.escape(r.schedule)}): "
                     f"last sync {last}, {render.escape(r.last_status or 'not run')}, {r.docs} docs, "
-                    f"lag {_duration(r.lag_s)}")
+                    f"lag {r.lag}")
             if r.last_error:
                 line += f"\n    :warning: {render.mrkdwn(r.last_error[:200])}"
             lines.append(line)
@@ -193,11 +193,3 @@ class HelpdeskCommand:
                          f"{render.escape(schedule)}")
         return "\n".join(lines)
 
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"

@@ -17,14 +17,14 @@ from typing import Any, Protocol
 import structlog
 from slack_sdk import WebClient
 
+from bot.answer.context import answer_ref
+from bot.answer.style import StyleRouter, Surface
 from bot.errors import InputError
-from bot.finetune.adapters import StyleRouter, Surface
 from bot.models import Answer, Audience
 from bot.slack import render
 from bot.slack.audience import AudienceResolver
 from bot.slack.render import SlackMessage
 from bot.slack.webapi import SLACK_ERRORS, api_error
-from bot.web.context import answer_ref
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +42,9 @@ class AnswerSource(Protocol):
     def answer(self, question: str, audience: Audience, history: Sequence[str] = ()) -> Answer: ...
 
 
-class StateLike(Protocol):
+class EventClaimer(Protocol):
+    """Claims an inbound event once (:class:`bot.state.events.EventClaims`)."""
+
     def claim_event(self, key: str) -> bool: ...
 
 
@@ -109,15 +111,15 @@ class Conversations:
 
     Args:
         answerer: answers rendered as Slack messages.
-        state: claims each message once (``claim_event``).
+        events: claims each message once (``claim_event``).
         audiences: channel → audience.
         working_emoji: reaction shown while answering.
     """
 
-    def __init__(self, *, answerer: SlackAnswerer, state: StateLike, audiences: AudienceResolver,
+    def __init__(self, *, answerer: SlackAnswerer, events: EventClaimer, audiences: AudienceResolver,
                  working_emoji: str) -> None:
         self.answerer = answerer
-        self.state = state
+        self.events = events
         self.audiences = audiences
         self.working_emoji = working_emoji
 
@@ -161,7 +163,7 @@ class Conversations:
     # -- helpers --------------------------------------------------------------------------------
     def _answer(self, client: WebClient, *, body: dict[str, Any], channel: str, ts: str, reply_in: str | None,
                 question: str, history: list[str]) -> None:
-        if not self.state.claim_event(f"slack:msg:{channel}:{ts}"):
+        if not self.events.claim_event(f"slack:msg:{channel}:{ts}"):
             log.info("slack_message_already_answered", channel=channel, ts=ts)
             return
         self._reaction(client.reactions_add, channel, ts)

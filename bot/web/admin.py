@@ -42,9 +42,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 
 from bot.errors import ConfigError, InputError
+from bot.index.embeddings import Embedder
 from bot.settings import Settings
-from bot.web import queries
-from bot.web.gaps import GapFinder
+from bot.state.drafts import DraftLog
+from bot.state.questions import QuestionLog
+from bot.state.sync_ledger import SyncLedger
+from bot.sync.service import SyncService
+from bot.web.gaps import Gap, GapFinder
 from bot.web.templates import environment
 
 log = structlog.get_logger(__name__)
@@ -207,20 +211,28 @@ class AdminPage:
     """The routes and their handlers; see the module docstring.
 
     Args:
-        runtime: ``syncs`` (status, request_resync), ``state`` and ``embedder`` (knowledge gaps).
         settings: admin token, cookie and retention settings.
+        syncs: source status and resync requests.
+        ledger: the resync requests listed under the sources.
+        questions: the questions log (questions page, knowledge gaps).
+        drafts: the helpdesk drafts page.
+        embedder: gives the embedding model that groups knowledge gaps (loaded on first use).
         clock: wall clock for the session cookie.
     """
 
-    def __init__(self, runtime: Any, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, *, syncs: SyncService, ledger: SyncLedger, questions: QuestionLog,
+                 drafts: DraftLog, embedder: Callable[[], Embedder], clock: Callable[[], float] = time.time) -> None:
         token = settings.admin_token.get_secret_value() if settings.admin_token else ""
-        self.runtime = runtime
+        self.syncs = syncs
+        self.ledger = ledger
+        self.questions_log = questions
+        self.drafts_log = drafts
         self.settings = settings
         self.auth = AdminAuth(token, session_s=settings.admin_session_hours * 3600,
                               cookie_secure=settings.admin_cookie_secure, clock=clock)
         self.throttle = LoginThrottle()
         self.templates = environment()
-        self.gaps = GapFinder(lambda: runtime.embedder, threshold=settings.gap_similarity)
+        self.gaps = GapFinder(embedder, threshold=settings.gap_similarity)
 
     # --- plumbing -------------------------------------------------------------------------------------
     def render(self, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -324,11 +336,11 @@ class AdminPage:
     async def sources(self, request: Request, session: AdminSession) -> Response:
         status_error = ""
         try:
-            rows = await run_in_threadpool(self.runtime.syncs.status)
+            rows = await run_in_threadpool(self.syncs.status)
         except Exception as exc:  # noqa: BLE001 - the page still shows the requests and the error
             log.warning("admin_status_failed", error=type(exc).__name__)
             rows, status_error = [], f"{type(exc).__name__}: {str(exc)[:200]}"
-        requests = await run_in_threadpool(queries.recent_resync_requests, self.runtime.state, RESYNCS_SHOWN)
+        requests = await run_in_threadpool(self.ledger.recent_resync_requests, RESYNCS_SHOWN)
         flash = ""
         requested = request.query_params.get("requested")
         req_id = request.query_params.get("id", "")
@@ -345,7 +357,7 @@ class AdminPage:
         full = form.get("full") == "1"
         try:
             req_id = await run_in_threadpool(
-                lambda: self.runtime.syncs.request_resync(name, full=full, requested_by="admin page"))
+                lambda: self.syncs.request_resync(name, full=full, requested_by="admin page"))
         except InputError as exc:
             return self.message("No such source", str(exc), status=404, session=session)
         log.info("admin_resync_requested", source=name, full=full, request_id=req_id)
@@ -357,18 +369,17 @@ class AdminPage:
         return self.settings.question_log_days
 
     async def questions(self, request: Request, session: AdminSession) -> Response:
-        state = self.runtime.state
-        rows = await run_in_threadpool(queries.recent_questions, state, QUESTIONS_SHOWN)
+        rows = await run_in_threadpool(self.questions_log.recent_questions, QUESTIONS_SHOWN)
         since = datetime.now(UTC) - timedelta(days=max(self._days, 1))
-        totals = await run_in_threadpool(lambda: queries.question_totals(state, since=since))
+        totals = await run_in_threadpool(lambda: self.questions_log.question_totals(since=since))
         return self.render("questions.html", title="Questions", page="questions", csrf=session.csrf, questions=rows,
                            totals=totals, days=self._days, log_on=self._days > 0, limit=QUESTIONS_SHOWN)
 
     async def knowledge_gaps(self, request: Request, session: AdminSession) -> Response:
         since = datetime.now(UTC) - timedelta(days=max(self._days, 1))
 
-        def compute() -> list[Any]:
-            candidates = queries.gap_candidates(self.runtime.state, since=since, limit=GAP_QUESTIONS_MAX)
+        def compute() -> list[Gap]:
+            candidates = self.questions_log.gap_candidates(since=since, limit=GAP_QUESTIONS_MAX)
             return self.gaps.gaps(candidates)
 
         error = ""
@@ -381,12 +392,15 @@ class AdminPage:
                            days=self._days, threshold=self.settings.gap_similarity, error=error)
 
     async def drafts(self, request: Request, session: AdminSession) -> Response:
-        rows = await run_in_threadpool(queries.recent_drafts, self.runtime.state, DRAFTS_SHOWN)
+        rows = await run_in_threadpool(self.drafts_log.recent_drafts, DRAFTS_SHOWN)
         return self.render("drafts.html", title="Drafts", page="drafts", csrf=session.csrf, drafts=rows)
 
 
-def admin_routes(runtime: Any, settings: Settings, *, clock: Callable[[], float] = time.time) -> list[BaseRoute]:
-    """The admin page's routes, or (no ``HELPDESK_ADMIN_TOKEN``) routes that say it is off.
+def admin_routes(settings: Settings, *, syncs: SyncService, ledger: SyncLedger, questions: QuestionLog,
+                 drafts: DraftLog, embedder: Callable[[], Embedder], clock: Callable[[], float] = time.time,
+                 ) -> list[BaseRoute]:
+    """The admin page's routes (the parts as :class:`AdminPage` takes them), or (no ``HELPDESK_ADMIN_TOKEN``)
+    routes that say it is off.
 
     Raises:
         ConfigError: the token is set but too short.
@@ -396,4 +410,5 @@ def admin_routes(runtime: Any, settings: Settings, *, clock: Callable[[], float]
             return PlainTextResponse("The admin page is off: set HELPDESK_ADMIN_TOKEN to turn it on.\n", status_code=404)
 
         return [Route(PREFIX, off, methods=["GET", "POST"]), Route(f"{PREFIX}/{{rest:path}}", off, methods=["GET", "POST"])]
-    return AdminPage(runtime, settings, clock=clock).routes()
+    return AdminPage(settings, syncs=syncs, ledger=ledger, questions=questions, drafts=drafts, embedder=embedder,
+                     clock=clock).routes()

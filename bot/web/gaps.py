@@ -21,7 +21,8 @@ from datetime import datetime
 
 import numpy as np
 
-from bot.web.queries import QuestionView
+from bot.index.embeddings import Embedder
+from bot.state.questions import QuestionView
 
 #: Vectors kept between page views (384 floats each: ~1.5 KB).
 CACHE_SIZE = 5000
@@ -79,9 +80,9 @@ def group(questions: Sequence[QuestionView], vectors: np.ndarray, *, threshold: 
 
 
 class GapFinder:
-    """Groups gap questions with an embedder (anything with ``embed(texts) -> unit vectors``)."""
+    """Groups gap questions with the embedder ``embedder()`` gives (loaded on the first page view)."""
 
-    def __init__(self, embedder: Callable[[], object], *, threshold: float) -> None:
+    def __init__(self, embedder: Callable[[], Embedder], *, threshold: float) -> None:
         self._embedder = embedder
         self.threshold = threshold
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -91,7 +92,7 @@ class GapFinder:
         with self._lock:
             missing = [q for q in questions if q.id not in self._cache]
         if missing:
-            embedded = self._embedder().embed([q.question for q in missing])  # type: ignore[attr-defined]
+            embedded = self._embedder().embed([q.question for q in missing])
             with self._lock:
                 for q, v in zip(missing, embedded, strict=True):
                     self._cache[q.id] = np.asarray(v, dtype=np.float32)

@@ -114,7 +114,7 @@ source now (it polls for requests every few seconds); "full" ignores the checkpo
     <td>{{ s.last_run | when }}</td>
     <td class="status-{{ s.last_status or 'none' }}">{{ s.last_status or "never run" }}</td>
     <td class="num">{{ s.docs }}</td>
-    <td class="num">{{ s.lag_s | duration }}</td>
+    <td class="num">{{ s.lag }}</td>
     <td class="error">{{ (s.last_error or "") | truncate(300) }}</td>
     <td>
       <form method="post" action="/admin/sources/{{ s.name | urlencode }}/resync" class="inline">
@@ -246,15 +246,6 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
-
-
 def safe_url(value: str | None) -> str:
     """Only http(s) links: a document's URL is data from a source, never a ``javascript:`` link."""
     return value if isinstance(value, str) and value.lower().startswith(("https://", "http://")) else ""
@@ -268,6 +259,5 @@ def environment() -> Environment:
         trim_blocks=True, lstrip_blocks=True,
     )
     env.filters["when"] = when
-    env.filters["duration"] = duration
     env.filters["safe_url"] = safe_url
     return env

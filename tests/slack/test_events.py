@@ -20,7 +20,7 @@ from bot.state import StateStore
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.qdrant_server import FakeQdrant
 from tests.fakes.slack_server import BOT_ID, BOT_USER_ID, FakeSlack
-from tests.slack.conftest import (
+from tests.support.slack import (
     ABSTAIN_WORDS,
     AGENT_CHANNEL,
     ASKER,
@@ -38,7 +38,7 @@ from tests.slack.conftest import (
     SlackHarness,
     all_text,
     llm_answers,
-    slack_runtime,
+    slack_parts,
 )
 
 
@@ -139,7 +139,7 @@ def test_thread_messages_where_the_bot_did_not_answer_and_channel_chatter_are_ig
     assert harness.send_event(reply).status_code == 200
     assert harness.send_event(top_level).status_code == 200
     slack.wait_for("conversations.replies")
-    time.sleep(0.3)
+    harness.drain()  # every listener these two events started has finished
     assert answers.calls == []
     assert slack.calls_to("chat.postMessage") == []
 
@@ -161,7 +161,7 @@ def test_direct_message_is_answered_once_even_if_it_also_mentions_the_bot(
     # The same message delivered as an app_mention too (another event id): still one answer.
     again = payloads.mention(WEBHOOK_Q, channel=DM_CHANNEL, ts=dm["event"]["ts"])
     harness.send_event(again)
-    time.sleep(0.3)
+    harness.drain()
     assert len(slack.calls_to("chat.postMessage")) == 1
     assert len(answers.calls) == 1
 
@@ -178,7 +178,7 @@ def test_own_other_bots_and_edited_messages_are_ignored(
 
     for event in (other_bot, own, bot_mention, edited):
         assert harness.send_event(event).status_code == 200
-    time.sleep(0.4)
+    harness.drain()
     assert answers.calls == []
     assert [m for m in slack.methods() if m != "auth.test"] == []
 
@@ -242,7 +242,7 @@ def test_empty_question_and_a_failing_answer_get_a_reply_and_the_reaction_is_rem
             retriever = Retriever(store=store, embedder=real.embedder, sparse=real.sparse, params=real.params,
                                   collection_prefix=real.prefix)
             answers = RecordingAnswers(AnswerService(retriever=retriever, handoff=sample_runtime.answers.handoff))
-            harness = harness_factory(slack_runtime(answers, state))
+            harness = harness_factory(slack_parts(answers, state))
             harness.send_event(payloads.mention(""))
             harness.send_event(payloads.mention(RESET_Q))
             posts = slack.wait_for("chat.postMessage", 2)
@@ -266,7 +266,7 @@ def test_a_failing_llm_endpoint_falls_back_to_the_extractive_answer(
 ) -> None:
     openai_fake.status = 500
     answers = RecordingAnswers(llm_answers(sample_runtime, openai_fake))
-    harness = harness_factory(slack_runtime(answers, state))
+    harness = harness_factory(slack_parts(answers, state))
     harness.send_event(payloads.mention(RESET_Q))
     post = slack.wait_for("chat.postMessage")[0].args
     assert len(openai_fake.requests) == 1  # the composer was asked, and failed
@@ -298,7 +298,7 @@ def test_feedback_click_is_stored_acknowledged_and_tallied(
 
     harness.send_form(payloads.action(render.ACTION_NOT_HELPFUL, answer_id, user="U0OTHER1", message=posted))
     slack.wait_for("chat.update", 2)
-    rows = state.feedback_for(answer_id)
+    rows = state.feedback.feedback_for(answer_id)
     assert [(r.user, r.helpful, r.surface) for r in rows] == [(ASKER, True, "slack"), ("U0OTHER1", False, "slack")]
 
 
@@ -333,7 +333,7 @@ def test_long_answers_are_split_at_slack_limits(
                             for i in range(400))
     openai_fake.reply = lambda body: long_text  # a very long-winded LLM; retrieval and checks are real
     answers = RecordingAnswers(llm_answers(sample_runtime, openai_fake))
-    harness = harness_factory(slack_runtime(answers, state))
+    harness = harness_factory(slack_parts(answers, state))
     harness.send_event(payloads.mention(RESET_Q))
     slack.wait_for("reactions.remove", timeout_s=15)
     [answer] = answers.answered(RESET_Q)

@@ -18,14 +18,13 @@ from typing import Any
 
 import pytest
 
+from bot.answer.context import answer_ref
 from bot.models import Audience
 from bot.runtime import Runtime
+from bot.serve import HttpServer, asgi_app, build_routes, metered_answers
 from bot.settings import Settings
-from bot.slack.server import HttpServer, create_asgi_app
-from bot.web.app import build_routes
-from bot.web.context import answer_ref
-from bot.web.metrics import Metrics, ServedRuntime
-from tests.web.conftest import ADMIN_TOKEN, write_sources
+from bot.web.metrics import Metrics
+from tests.support.web import ADMIN_TOKEN, write_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin"
@@ -72,26 +71,26 @@ def site(tmp_path: Path, embedder: Any) -> Iterator[tuple[str, Runtime]]:
                         admin_token=ADMIN_TOKEN, embed_threads=2, gap_similarity=0.6)
     rt = Runtime(settings, embedder=embedder)
     assert rt.syncs.run("help-center") is not None
-    failed = rt.state.start_run("docs-site")
-    rt.state.finish_run(failed, status="failed", stats={}, error="TransientError: connection refused (http://127.0.0.1:9/)")
+    failed = rt.state.ledger.start_run("docs-site")
+    rt.state.ledger.finish_run(failed, status="failed", stats={}, error="TransientError: connection refused (http://127.0.0.1:9/)")
 
     # Answers through the Slack surface's wrapper: logged with the answer id feedback is recorded under.
-    slack = ServedRuntime(rt, metrics=Metrics(process=False), surface="slack", log_questions=True)
+    slack = metered_answers(rt, settings, Metrics(process=False), "slack")
     with answer_ref("ans-void"):
-        slack.answers.answer("How do I void a label?", Audience.CUSTOMER)
+        slack.answer("How do I void a label?", Audience.CUSTOMER)
     for q in ("Do you ship to Antarctica?", "Can I send parcels to Antarctica?", "What is your office dog called?"):
-        slack.answers.answer(q, Audience.CUSTOMER)
+        slack.answer(q, Audience.CUSTOMER)
     with answer_ref("ans-team"):
-        slack.answers.answer("How can I invite a colleague to my account?", Audience.AGENT)
-    rt.state.record_feedback(answer_id="ans-void", user="U1", helpful=True)
-    rt.state.record_feedback(answer_id="ans-team", user="U2", helpful=False)
-    rt.state.record_draft(provider="zendesk", ticket_id="4242", source_event="zendesk:event:1", note_id="9001",
-                          confidence=0.71, abstained=False)
+        slack.answer("How can I invite a colleague to my account?", Audience.AGENT)
+    rt.state.feedback.record_feedback(answer_id="ans-void", user="U1", helpful=True)
+    rt.state.feedback.record_feedback(answer_id="ans-team", user="U2", helpful=False)
+    rt.state.drafts.record_draft(provider="zendesk", ticket_id="4242", source_event="zendesk:event:1", note_id="9001",
+                                 confidence=0.71, abstained=False)
 
     closers: list[Any] = []
     metrics = Metrics(process=False)
-    server = HttpServer(create_asgi_app(None, routes=build_routes(rt, settings, role="web", metrics=metrics,
-                                                                  closers=closers)), host="127.0.0.1", port=0).start()
+    server = HttpServer(asgi_app(build_routes(rt, settings, role="web", metrics=metrics, closers=closers)),
+                        host="127.0.0.1", port=0).start()
     try:
         yield server.url, rt
     finally:
@@ -140,7 +139,7 @@ def test_admin_signs_in_sees_a_source_requests_a_resync_and_reads_questions_gaps
         assert "help-center" in request_row.inner_text() and "pending" in request_row.inner_text()
         assert "admin page" in request_row.inner_text()
         shot(page, "03-resync-requested")
-        assert rt.state.take_resync_requests() == [("help-center", False)]  # what the scheduler will pick up
+        assert rt.state.ledger.take_resync_requests() == [("help-center", False)]  # what the scheduler will pick up
 
         page.click("text=Questions")
         page.wait_for_url(f"{url}/admin/questions")
