@@ -14,7 +14,7 @@ from bot.answer.confidence import should_abstain
 from bot.answer.extractive import ExtractiveComposer
 from bot.answer.retriever import RetrievedChunk, Retriever
 from bot.errors import ComposerError, InputError
-from bot.models import Answer, Audience
+from bot.models import Answer, AnswerReason, Audience, Citation, Visibility
 
 log = structlog.get_logger(__name__)
 
@@ -80,8 +80,11 @@ class AnswerService:
         timings = dict(retrieval.timings)
         confidence = gate_confidence(retrieval)
         if should_abstain(retrieval, self.min_confidence):
+            reason = AnswerReason.NOTHING_RETRIEVED if not retrieval.chunks else AnswerReason.BELOW_GATE
+            if audience is Audience.CUSTOMER and self._internal_would_answer(query):
+                reason = AnswerReason.ONLY_INTERNAL
             timings["total_ms"] = (time.perf_counter() - started) * 1000
-            log.info("answer_abstained", audience=audience.value, confidence=round(confidence, 3))
+            log.info("answer_abstained", audience=audience.value, confidence=round(confidence, 3), reason=reason.value)
             return _with(retrieval.chunks[:COMPOSE_CHUNKS], Answer(
                 text=(
                     "I don't know: I found nothing in the knowledge base that answers this confidently. "
@@ -90,18 +93,22 @@ class AnswerService:
                 confidence=confidence,
                 abstained=True,
                 composer="none",
+                reason=reason,
+                closest=_closest(retrieval.chunks),
                 timings=timings,
             ))
         chunks = retrieval.chunks[:COMPOSE_CHUNKS]
         citations = number_sources(chunks)
         t = time.perf_counter()
         composer_name = self.composer.name
+        reason = AnswerReason.ANSWERED
         try:
             text = self.composer.compose(question, chunks, citations)
         except ComposerError as exc:
             log.warning("composer_fallback", composer=self.composer.name, reason=str(exc))
             text = self.extractive.compose(question, chunks, citations)
             composer_name = f"extractive (fallback from {self.composer.name})"
+            reason = AnswerReason.COMPOSER_FALLBACK
         timings["compose_ms"] = (time.perf_counter() - t) * 1000
         text, cited = renumber(text, citations)
         timings["total_ms"] = (time.perf_counter() - started) * 1000
@@ -111,12 +118,28 @@ class AnswerService:
                 confidence=confidence,
                 abstained=True,
                 composer=composer_name,
+                reason=AnswerReason.NO_ANSWERING_UNIT,
+                closest=_closest(chunks),
                 timings=timings,
             ))
         log.info("answered", audience=audience.value, confidence=round(confidence, 3), sources=len(cited),
                  composer=composer_name, total_ms=round(timings["total_ms"], 1))
         return _with(chunks, Answer(text=text, citations=cited, confidence=confidence, abstained=False,
-                                    composer=composer_name, timings=timings))
+                                    composer=composer_name, reason=reason, timings=timings))
+
+    def _internal_would_answer(self, query: str) -> bool:
+        """Whether internal knowledge alone would pass the gate (only recorded, never shown to the customer)."""
+        internal = self.retriever.retrieve(query, Audience.AGENT)
+        internal.chunks[:] = [c for c in internal.chunks if c.audience is Visibility.INTERNAL]
+        return not should_abstain(internal, self.min_confidence)
+
+
+def _closest(chunks: list[RetrievedChunk]) -> Citation | None:
+    """The nearest source of an abstention, numbered 0 (it is not cited in the text)."""
+    if not chunks:
+        return None
+    best = max(chunks, key=lambda c: (c.similarity, c.score))
+    return number_sources([best])[0].model_copy(update={"n": 0})
 
 
 def _with(passages: list[RetrievedChunk], answer: Answer) -> tuple[Answer, list[RetrievedChunk]]:
