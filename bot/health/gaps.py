@@ -43,7 +43,7 @@ LINKS_SHOWN = 5
 #: What each gap reason means for the team, and what usually fixes it.
 REASONS: dict[str, tuple[str, str]] = {
     "nothing_retrieved": ("Nothing in the knowledge base matched", "write an article about it"),
-    "below_gate": ("Sources came near, none close enough",
+    "below_gate": ("No source close enough to answer",
                    "the closest source may need a passage that answers this directly"),
     "only_internal": ("Only internal knowledge answers it (customer asked)",
                       "internal tickets or runbooks answer it: consider a public article"),

@@ -28,6 +28,7 @@ from bot.slack.actions import Actions, FeedbackStore
 from bot.slack.audience import AudienceResolver
 from bot.slack.commands import AdminPolicy, GapsSource, HelpdeskCommand, SyncsLike
 from bot.slack.conversation import AnswerSource, Conversations, EventClaimer, SlackAnswerer
+from bot.slack.links import Workspace
 from bot.slack.logfilter import slack_logger
 from bot.slack.webapi import build_client
 
@@ -114,13 +115,14 @@ def build_app(
     )
     audiences = AudienceResolver(client, customer_channels=settings.slack_customer_channel_set)
     answerer = SlackAnswerer(answers, handoff=handoff_markup(settings), now=now, style=style)
+    workspace = Workspace(client)  # for links to each question's thread in the questions log
     conversations = Conversations(answerer=answerer, events=events, audiences=audiences,
-                                  working_emoji=settings.slack_working_emoji)
+                                  working_emoji=settings.slack_working_emoji, workspace=workspace)
     actions = Actions(feedback=feedback, answerer=answerer, audiences=audiences)
     command = HelpdeskCommand(
         command=settings.slack_command, answerer=answerer, audiences=audiences,
         admins=AdminPolicy(client, users=settings.slack_admin_user_set, usergroup=settings.slack_admin_usergroup),
-        syncs=lambda: syncs, gaps=gaps,
+        syncs=lambda: syncs, gaps=gaps, workspace=workspace,
     )
 
     app.use(dedup_middleware(events))

@@ -28,7 +28,7 @@ from bot.models import Answer
 from bot.slack import digest, render
 from bot.slack.audience import AudienceResolver
 from bot.slack.conversation import SlackAnswerer, plain_text
-from bot.slack.links import channel_link, workspace_url
+from bot.slack.links import Workspace, channel_link
 from bot.slack.webapi import SLACK_ERRORS, api_error
 
 log = structlog.get_logger(__name__)
@@ -112,13 +112,15 @@ class HelpdeskCommand:
     """Handlers of the slash command: :meth:`ack` (within Slack's 3 s) and :meth:`run` (lazy)."""
 
     def __init__(self, *, command: str, answerer: SlackAnswerer, audiences: AudienceResolver,
-                 admins: AdminPolicy, syncs: Callable[[], SyncsLike], gaps: GapsSource | None = None) -> None:
+                 admins: AdminPolicy, syncs: Callable[[], SyncsLike], gaps: GapsSource | None = None,
+                 workspace: Workspace | None = None) -> None:
         self.command = command
         self.answerer = answerer
         self.audiences = audiences
         self.admins = admins
         self.syncs = syncs  # a callable: the sync service is built on first use, not at start-up
         self.gaps = gaps
+        self.workspace = workspace
 
     def ack(self, ack: Callable[..., Any], command: dict[str, Any]) -> None:
         sub, rest = _split(command.get("text"))
@@ -135,7 +137,7 @@ class HelpdeskCommand:
         sub, rest = _split(command.get("text"))
         user = command.get("user_id") or ""
         if sub == "ask" and rest:
-            self._ask(command, rest, respond, workspace=workspace_url(context))
+            self._ask(command, rest, respond, workspace=self.workspace.url(context) if self.workspace else None)
             return
         if sub not in ADMIN_SUBCOMMANDS:
             return  # answered in the ack

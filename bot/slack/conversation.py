@@ -24,7 +24,7 @@ from bot.health.origin import asked_in
 from bot.models import Answer, Audience
 from bot.slack import render
 from bot.slack.audience import AudienceResolver
-from bot.slack.links import message_link, workspace_url
+from bot.slack.links import Workspace, message_link
 from bot.slack.render import SlackMessage
 from bot.slack.webapi import SLACK_ERRORS, api_error
 
@@ -122,14 +122,20 @@ class Conversations:
         events: claims each message once (``claim_event``).
         audiences: channel → audience.
         working_emoji: reaction shown while answering.
+        workspace: the workspace's URL, for the link to each question's thread in the questions log.
     """
 
     def __init__(self, *, answerer: SlackAnswerer, events: EventClaimer, audiences: AudienceResolver,
-                 working_emoji: str) -> None:
+                 working_emoji: str, workspace: Workspace | None = None) -> None:
         self.answerer = answerer
         self.events = events
         self.audiences = audiences
         self.working_emoji = working_emoji
+        self.workspace = workspace
+
+    def _workspace(self, context: Any) -> str | None:
+        """The workspace URL the questions log's links are built on (None: no links)."""
+        return self.workspace.url(context) if self.workspace is not None else None
 
     # -- listeners ------------------------------------------------------------------------------
     def on_mention(self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: Any) -> None:
@@ -142,7 +148,7 @@ class Conversations:
             replies = self._thread(client, channel, thread_ts)
             history = self._history(replies or [], before=ts)
         self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts or ts,
-                     question=plain_text(event.get("text") or ""), history=history, workspace=workspace_url(context))
+                     question=plain_text(event.get("text") or ""), history=history, workspace=self._workspace(context))
 
     def on_message(self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: Any) -> None:
         if event.get("subtype") not in ANSWERABLE_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
@@ -157,7 +163,7 @@ class Conversations:
             replies = self._thread(client, channel, thread_ts) if in_thread else []
             history = self._history(replies or [], before=ts)
             self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts if in_thread else None,
-                         question=plain_text(text), history=history, workspace=workspace_url(context))
+                         question=plain_text(text), history=history, workspace=self._workspace(context))
             return
         bot = context.bot_user_id
         if not in_thread or (bot and f"<@{bot}>" in text):
@@ -166,7 +172,7 @@ class Conversations:
         if not replies or not any(self._is_ours(m, context) for m in replies):
             return
         self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts,
-                     question=plain_text(text), history=self._history(replies, before=ts), workspace=workspace_url(context))
+                     question=plain_text(text), history=self._history(replies, before=ts), workspace=self._workspace(context))
 
     # -- helpers --------------------------------------------------------------------------------
     def _answer(self, client: WebClient, *, body: dict[str, Any], channel: str, ts: str, reply_in: str | None,
