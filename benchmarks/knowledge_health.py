@@ -8,7 +8,8 @@ Part 1: contradictions (``planted``)
     embedded store with the real model; :class:`bot.health.finder.HealthFinder` runs over it.
 
     * ``recall``: planted conflicts flagged (the flag names the planted article and lists the
-      planted ticket with the planted value, or for an article change, the article's new value).
+      planted ticket with the planted value, or for an article change, the article's new value;
+      a renamed path may be flagged against another article that has the original path).
     * ``precision``: among (flag, ticket) pairs that involve a planted ticket or a changed article
       sentence, those that are a planted conflict. ``precision_all`` counts every other flag of
       the run (those on the unplanted knowledge base, which nobody labelled) as wrong too.
@@ -71,9 +72,18 @@ default_audience = "internal"
     return Runtime(settings, embedder=embedder)
 
 
+def _norm(s: str) -> str:
+    return " ".join(s.replace("**", "").replace(",", "").lower().split())
+
+
 def _value_in(planted_value: str, text: str) -> bool:
-    norm = lambda s: " ".join(s.replace("**", "").replace(",", "").lower().split())  # noqa: E731
-    return norm(planted_value) in norm(text)
+    return _norm(planted_value) in _norm(text)
+
+
+def _same_path(planted_path: str, flagged: str) -> bool:
+    """A path as planted and as flagged: the finder may cut the last step short in running text."""
+    a, b = _norm(planted_path), _norm(flagged)
+    return a == b or a.startswith(b + " ") or b.startswith(a + " ")
 
 
 def evaluate(report: Any, plants: planting.Planted) -> dict[str, Any]:
@@ -94,9 +104,16 @@ def evaluate(report: Any, plants: planting.Planted) -> dict[str, Any]:
                 else:
                     other += 1
                 continue
-            right = case.conflicts and flag.article.doc_id == case.article_doc_id and (
-                _value_in(case.planted_value, t.value) if case.case != "article_changed"
-                else _value_in(case.planted_value, flag.article_value))
+            # A renamed path also contradicts any other article that has the original path.
+            same_article = flag.article.doc_id == case.article_doc_id or (
+                case.case == "path_renamed" and _same_path(case.original_value, flag.article_value))
+            if case.case == "path_renamed":
+                value_right = _same_path(case.planted_value, t.value)
+            elif case.case == "article_changed":
+                value_right = _value_in(case.planted_value, flag.article_value)
+            else:
+                value_right = _value_in(case.planted_value, t.value)
+            right = case.conflicts and same_article and value_right
             if right:
                 tp += 1
                 detected.add(case.ticket_doc_id)

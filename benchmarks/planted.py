@@ -240,16 +240,18 @@ def plant(kb: Path, out: Path, *, seed: int, conflicting: int, agreeing: int, no
     planted = Planted(root=out)
     changed_sentences: set[tuple[str, str]] = set()
     used: set[tuple[str, str]] = set()
+    changed_units: set[tuple[str, str]] = set()
     plan = [rng.choice(CONFLICTING) for _ in range(conflicting)] + [rng.choice(AGREEING) for _ in range(agreeing)]
     rng.shuffle(plan)
     number = 90000
     for case in plan:
-        for _ in range(50):  # draw a fact that suits the case
-            fact = rng.choice(facts)
-            if (case.startswith("path")) != (fact.kind == "path"):
-                continue
-            if (fact.doc_id, fact.sentence) in changed_sentences or (fact.doc_id, _unit_key(fact)) in used:
-                continue  # one plant per article and unit: two would make each other's expected flag ambiguous
+        suitable = [f for f in facts if (f.kind == "path") == case.startswith("path")]
+        for _ in range(200):  # draw a fact that suits the case
+            fact = rng.choice(suitable)
+            unit = (fact.doc_id, _unit_key(fact))
+            if (fact.doc_id, fact.sentence) in changed_sentences or unit in changed_units \
+                    or (case == "article_changed" and unit in used):
+                continue  # an article change shares its article and unit with no other plant: they would blur
             made = _plant_one(case, fact, rng, all_paths)
             if made is not None:
                 break
@@ -273,6 +275,8 @@ def plant(kb: Path, out: Path, *, seed: int, conflicting: int, agreeing: int, no
             changed_sentences.add((fact.doc_id, new_article_sentence))
         changed_sentences.add((fact.doc_id, fact.sentence))
         used.add((fact.doc_id, _unit_key(fact)))
+        if case == "article_changed":
+            changed_units.add((fact.doc_id, _unit_key(fact)))
         planted.cases.append(Case(case=case, ticket_doc_id=f"{tickets_source}:file:{ticket_path.name}",
                                   article_doc_id=fact.doc_id, article_sentence=fact.sentence,
                                   planted_value=planted_value, original_value=original, reply=reply))

@@ -70,7 +70,9 @@ _PATH = re.compile(rf"[A-Z⋯…]{_STEP}(?:\s*(?:>|›|→)\s*{_STEP})+")
 #: Words that end the last step of a path written inside a sentence ("Settings > Team now").
 _AFTER_PATH = frozenset({"now", "and", "then", "to", "or", "in", "on", "at", "for", "if", "when", "where", "with",
                          "page", "tab", "menu", "screen", "section", "click", "tap", "select", "you", "your", "it",
-                         "this", "that", "is", "are", "will", "should", "from", "by", "as", "so", "but", "instead"})
+                         "this", "that", "is", "are", "will", "should", "from", "by", "as", "so", "but", "instead",
+                         "within", "after", "before", "under", "inside", "of", "about", "until", "once", "while",
+                         "since", "each", "every", "again", "first", "also", "too", "here", "there", "—", "–"})
 _MARKUP = re.compile(r"\*\*|__|`")
 _BOLD_SPAN = re.compile(r"\*\*([^*\n]{3,120}?)\*\*")
 _SEPARATOR = re.compile(r"\s*(?:>|›|→)\s*")
@@ -101,17 +103,17 @@ class Quantity:
     def allows(self, said: Quantity) -> bool:
         """Whether ``said`` (in a reply) agrees with this quantity (in an article).
 
-        Same family, and: a plain value within a bound the article sets ("212 orders" under "up to
-        250"); a value inside the article's range; two ranges only when they are the same; else
-        equal values.
+        Same family, and: under a bound the article sets ("up to 250"), a plain value or range within
+        it ("212 orders", "5-10 days" for "within 10 days") or the same bound (not "within 7 days");
+        a value inside the article's range; two ranges only when they are the same; else equal values.
         """
         if self.family != said.family:
             return False
         eps = 1e-9 * max(1.0, abs(self.high), abs(said.high))
-        if said.bound is None and self.bound == "upper":
-            return said.high <= self.high + eps
-        if said.bound is None and self.bound == "lower":
-            return said.low >= self.low - eps
+        if self.bound == "upper":  # "within 10 days": a plain value or range under it, or the same bound
+            return abs(said.high - self.high) <= eps if said.bound == "upper" else said.high <= self.high + eps
+        if self.bound == "lower":
+            return abs(said.low - self.low) <= eps if said.bound == "lower" else said.low >= self.low - eps
         if self.low < self.high and said.low < said.high:  # two ranges: the same range
             return abs(self.low - said.low) <= eps and abs(self.high - said.high) <= eps
         return self.low - eps <= said.low and said.high <= self.high + eps  # a value inside the range (or equal)
@@ -127,6 +129,17 @@ class UiPath:
     @property
     def key(self) -> tuple[str, ...]:
         return tuple(s.lower() for s in self.segments)
+
+    def same_as(self, other: UiPath) -> bool:
+        """The same path, allowing the last step of one to be cut short in running text ("Order status"
+        for "Order status after shipping")."""
+        return len(self.key) == len(other.key) and self.key[:-1] == other.key[:-1] \
+            and same_step(self.key[-1], other.key[-1], last=True)
+
+
+def same_step(a: str, b: str, *, last: bool = False) -> bool:
+    """Two steps of a path are the same (the last may be cut short in running text)."""
+    return a == b or (last and (a.startswith(b + " ") or b.startswith(a + " ")))
 
 
 @dataclass(frozen=True)
@@ -258,19 +271,21 @@ def ui_paths(sentence: str) -> list[UiPath]:
     out: list[UiPath] = []
     bold = [m.group(1) for m in _BOLD_SPAN.finditer(sentence)]
     rest = _BOLD_SPAN.sub(" . ", sentence)
-    for candidate in [*bold, *(m.group(0) for m in _PATH.finditer(_MARKUP.sub("", rest)))]:
+    written = [(c, True) for c in bold] + [(m.group(0), False) for m in _PATH.finditer(_MARKUP.sub("", rest))]
+    for candidate, exact in written:
         if not _SEPARATOR.search(candidate):
             continue
         segments = [" ".join(s.split()) for s in _SEPARATOR.split(candidate) if s.strip()]
         if len(segments) < 2:
             continue
         segments[0] = _first_step(segments[0])
-        last = segments[-1].split()
-        for i, w in enumerate(last):
-            if i and w.lower().strip(".,;:!?") in _AFTER_PATH:
-                last = last[:i]
-                break
-        segments[-1] = " ".join(last).rstrip(".,;:")
+        if not exact:  # in running text, the sentence goes on after the last step: cut it there
+            last = segments[-1].split()
+            for i, w in enumerate(last):
+                if i and w.lower().strip(".,;:!?") in _AFTER_PATH:
+                    last = last[:i]
+                    break
+            segments[-1] = " ".join(last).rstrip(".,;:")
         if all(0 < len(s) <= 40 and (s[0].isupper() or s[0] in "⋯…") for s in segments):
             out.append(UiPath(segments=tuple(segments), text=" > ".join(segments)))
     return out

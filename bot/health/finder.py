@@ -33,6 +33,7 @@ the article, or a helpdesk draft cited it).
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -44,7 +45,16 @@ import structlog
 
 from bot.answer.retriever import RetrievedChunk, Retriever
 from bot.health.corpus import Article, KnowledgeIndex, TicketText, public_replies
-from bot.health.facts import PER_UNITS, TIME_UNITS, Quantity, Statement, UiPath, plan_names, statements
+from bot.health.facts import (
+    PER_UNITS,
+    TIME_UNITS,
+    Quantity,
+    Statement,
+    UiPath,
+    plan_names,
+    same_step,
+    statements,
+)
 from bot.health.report import (
     ArticleRef,
     CitingTicket,
@@ -134,7 +144,9 @@ def _renamed(article: UiPath, reply: UiPath) -> bool:
     """Same depth, exactly one step different: a menu item renamed (or the reply's is wrong)."""
     if len(article.key) != len(reply.key):
         return False
-    return sum(x != y for x, y in zip(article.key, reply.key, strict=True)) == 1
+    n = len(article.key)
+    return sum(not same_step(x, y, last=i == n - 1) for i, (x, y) in enumerate(zip(article.key, reply.key,
+                                                                                    strict=True))) == 1
 
 
 def _ref(article: Article) -> ArticleRef:
@@ -228,8 +240,8 @@ class HealthFinder:
         plans = plan_names(a.text for a in articles)
         mine = {a.doc_id: [(p.section, s) for p in a.passages for s in statements(p.text, plans=plans)]
                 for a in articles}
-        known_paths = {s.paths[i].key[:n] for stmts in mine.values() for _, s in stmts for i in range(len(s.paths))
-                       for n in range(2, len(s.paths[i].key) + 1)}
+        known_paths = [UiPath(segments=p.segments[:n], text="") for stmts in mine.values() for _, s in stmts
+                       for p in s.paths for n in range(2, len(p.segments) + 1)]
         since = now - timedelta(days=self.t.ticket_days)
         related = {a.doc_id: self.related_replies(a, since=since, plans=plans) for a in articles}
         readers: dict[tuple[str, int], list[str]] = {}  # ticket chunk -> the articles it was found for
@@ -275,13 +287,17 @@ class HealthFinder:
         return out, {doc_id: {c.doc_id for c in chunks} for doc_id, chunks in related.items()}
 
     def _compare(self, article: Article, mine: list[tuple[str, Statement]], reply: Statement, vectors: _Vectors,
-                 *, plans: frozenset[str], known_paths: set[tuple[str, ...]]) -> list[_Finding]:
+                 *, plans: frozenset[str], known_paths: Sequence[UiPath]) -> list[_Finding]:
         """What ``reply`` says that ``article`` (its statements ``mine``) says otherwise."""
         out: list[_Finding] = []
         claim = self.t.claim_similarity
         for q in reply.quantities:
-            same = [(vectors.cos(s.text, reply.text), section, s, qa) for section, s in mine for qa in s.quantities
-                    if qa.family == q.family and _compatible(s, reply)]
+            # Per article sentence, the quantity of the family nearest in value ("$25 and $5,000": $5,000 to $5,001).
+            same = []
+            for section, s in mine:
+                mates = [qa for qa in s.quantities if qa.family == q.family]
+                if mates and _compatible(s, reply):
+                    same.append((vectors.cos(s.text, reply.text), section, s, min(mates, key=lambda a: _distance(a, q))))
             words = _content_words(reply.text, q)
             close = [x for x in same if x[0] >= claim and words & _content_words(x[2].text, x[3])]
             if not close:
@@ -290,8 +306,7 @@ class HealthFinder:
             near = [x for x in same if x[0] >= sim - AGREE_MARGIN]
             if any(a.allows(q) for _, _, _, a in near):
                 continue  # the article says so too, in a sentence about as alike
-            others = [o for o in reply.quantities if o is not q and o.family == q.family]
-            if any(a.allows(o) for _, _, _, a in near for o in others):
+            if any(qa.allows(o) for o in reply.quantities if o is not q):
                 continue  # the reply states the article's value too: this number is about something else
             if _apart(qa, q):
                 continue
@@ -299,7 +314,7 @@ class HealthFinder:
                                 section=section, article_text=s.text, article_value=qa.text, reply_value=q.text,
                                 similarity=sim, quantity=q))
         for path in reply.paths:
-            if path.key in known_paths:
+            if any(path.same_as(known) for known in known_paths):
                 continue
             renamed = [(vectors.cos(s.text, reply.text), section, s, pa) for section, s in mine for pa in s.paths
                        if _renamed(pa, path)]
@@ -394,6 +409,10 @@ def _linking(tickets: Sequence[TicketText], article: Article) -> list[TicketText
         return []
     url = article.url.rstrip("/").split("://", 1)[-1]
     return [t for t in tickets if url in t.replies]
+
+
+def _distance(a: Quantity, b: Quantity) -> float:
+    return abs(math.log(max(a.high, 1e-9) / max(b.high, 1e-9)))
 
 
 def _apart(a: Quantity, b: Quantity) -> bool:

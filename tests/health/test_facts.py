@@ -53,6 +53,9 @@ def test_a_reply_value_agrees_within_a_bound_or_range_and_not_otherwise() -> Non
     assert span.allows(_one("It takes 7 business days.")) and not span.allows(_one("It takes 3 business days."))
     assert not span.allows(_one("It takes 5-12 business days."))  # two ranges: only the same range agrees
     assert not window.allows(_one("Refund within 14 business days."))  # another unit family
+    card = _one("Refunded to your card within 10 business days.")
+    assert card.allows(_one("You'll see it within 5-10 business days."))  # a range under the same bound
+    assert not card.allows(_one("You'll see it within 7 business days."))  # a tighter promise is another policy
 
 
 def test_ui_paths_as_written_in_sentences() -> None:
