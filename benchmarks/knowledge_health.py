@@ -39,6 +39,7 @@ Output: one JSON line.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,17 +187,12 @@ def run_reasons(args: argparse.Namespace, embedder: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="helpdesk-reasons-") as tmp:
         root = Path(tmp)
         for part in ("articles", "tickets"):
-            (root / "kb").mkdir(exist_ok=True)
-            import shutil
-
             shutil.copytree(sample_kb_path() / part, root / "kb" / part)
+            (root / "empty" / part).mkdir(parents=True)
         with _runtime(root / "kb", root / "data", embedder) as rt:
             for name in ("articles", "tickets"):
                 rt.syncs.run(name)
-            empty = _runtime(root / "empty", root / "empty-data", embedder)
-            (root / "empty" / "articles").mkdir(parents=True)
-            (root / "empty" / "tickets").mkdir(parents=True)
-            with empty:
+            with _runtime(root / "empty", root / "empty-data", embedder) as empty:
                 out["planted_causes"] = planted_reason_cases(rt, empty, sample_kb_path(), seed=args.seed,
                                                              per_cause=args.per_cause)
     if args.simulate_limit > 0:

@@ -53,7 +53,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.errors import ConfigError, StoreError, StoreUnavailableError
-from bot.health.gaps import GapFinder
+from bot.health.gaps import Gap, GapFinder
 from bot.health.runs import HealthRuns
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -287,11 +287,11 @@ def build_slack(runtime: Runtime, settings: Settings, metrics: Metrics, *,
     Raises:
         ConfigError: a token or the signing secret the mode needs is missing.
     """
-    gaps: Callable[[int], list[Any]] | None = None
+    gaps: Callable[[int], list[Gap]] | None = None
     if settings.question_log_days > 0:  # /helpdesk gaps reads the questions log
         finder = GapFinder(lambda: runtime.embedder, threshold=settings.gap_similarity)
 
-        def find_gaps(days: int) -> list[Any]:
+        def find_gaps(days: int) -> list[Gap]:
             return finder.find(runtime.state.questions, days=days)
 
         gaps = find_gaps

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import TypeAdapter, ValidationError
+
 from bot.answer.retriever import Retriever
 from bot.index.chunking import SECTION_SEPARATOR
 from bot.models import Audience, DocumentKind, Visibility
@@ -66,13 +68,15 @@ class TicketText:
     replies: str
 
 
+_DATETIME = TypeAdapter(datetime)
+
+
 def _parse_dt(value: object) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
+    """A payload's ``updated_at`` (ISO 8601), or None when it is missing or not a date."""
+    try:
+        return _DATETIME.validate_python(value) if value else None
+    except ValidationError:
+        return None
 
 
 def public_replies(text: str, section: str) -> list[str]:

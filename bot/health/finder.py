@@ -12,15 +12,21 @@ these hold:
   (days, business days, months, a price in one currency and period, a percentage, a rate, a count
   of the same thing); the two sentences say the same kind of thing (cosine of their embeddings at
   least ``HELPDESK_HEALTH_CLAIM_SIMILARITY``, and at least one content word in common); they are
-  not about different plans or different named things (USPS vs UPS); and the reply's value agrees
+  not about different plans or different named things (USPS vs UPS); the reply's value agrees
   with *no* quantity of that family the article states in a sentence nearly as alike (so "USPS
   refunds take up to 21 days" is not flagged against the 30-day void window of an article that
-  also says 21 days for USPS).
+  also says 21 days for USPS), nor with one the reply itself states beside it ("within 14 days;
+  yours was 20 days old"); the two values are less than ``MAX_RATIO`` apart (15 minutes and 7 days
+  are not one policy restated); and no other article the same ticket was found for states the
+  replied value in a sentence about as alike (the reply is about that article). A quantity is
+  compared with the one of the article's sentence nearest in value ("$25 and $5,000"), and a
+  bound with a bound: "within 10 days" allows "5-10 days" and "8 days", not "within 7 days".
 * **menu paths**: the reply names a path that no public article has, while this article has one
   of the same depth that differs in exactly one step (a renamed menu item), in a sentence alike.
 * **plan names**: the reply names a "<Name> plan" the help center never mentions, in a sentence
   alike to one of the article's that names the real plans.
 
+A claim of a reply is held against one article only, the one whose sentence is most alike.
 Findings with the same article sentence and the same replied value are one finding with every
 ticket as evidence. Precision over recall: each rule errs towards silence.
 
@@ -201,7 +207,7 @@ class HealthFinder:
         report = HealthReport(
             generated_at=now, articles=len(articles), tickets=len({t for ts in matched.values() for t in ts}),
             contradictions=contradictions, not_helpful=self.not_helpful(articles, answered),
-            stale=self.stale(articles, now=now, matched=matched, answered=answered),
+            stale=self.stale(articles, now=now, answered=answered),
             settings={k: float(v) for k, v in asdict(self.t).items()},
         )
         log.info("health_report", articles=report.articles, tickets=report.tickets,
@@ -376,8 +382,7 @@ class HealthFinder:
                     for q in down[:EVIDENCE_SHOWN]]))
         return sorted(out, key=lambda f: (-f.not_helpful, f.article.title))
 
-    def stale(self, articles: Sequence[Article], *, now: datetime, matched: dict[str, set[str]],
-              answered: Sequence[QuestionView]) -> list[Stale]:
+    def stale(self, articles: Sequence[Article], *, now: datetime, answered: Sequence[QuestionView]) -> list[Stale]:
         """Articles not updated for ``stale_days`` that recent tickets keep citing."""
         old = [a for a in articles if a.updated_at is not None
                and (now - a.updated_at).days >= self.t.stale_days]
