@@ -277,8 +277,8 @@ def test_gaps_page_groups_by_topic_and_reason_with_closest_source_and_links(
 
 
 def test_gap_grouping_with_the_real_model(embedder) -> None:  # type: ignore[no-untyped-def]
-    from bot.state.questions import QuestionView
     from bot.health.gaps import GapFinder
+    from bot.state.questions import QuestionView
 
     texts = ["Do you ship to Antarctica?", "Can I send parcels to Antarctica?", "Is shipping to Antarctica supported?",
              "How do I integrate with SAP?", "Is there an SAP integration?", "What is your office dog's name?"]
