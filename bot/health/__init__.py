@@ -9,6 +9,7 @@
 ``corpus``      the public articles and the tickets' public replies, read through the retriever
 ``finder``      the contradiction and staleness finder (:class:`~bot.health.finder.HealthFinder`)
 ``report``      what it reports (:class:`~bot.health.report.HealthReport`) and its plain-text form
+``runs``        one finder run at a time in a process, each report stored (admin page, digest)
 ``reasons``     whether a recorded abstention reason is right (a counterfactual check)
 ==============  ===========================================================================
 
