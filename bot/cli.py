@@ -1,4 +1,5 @@
-"""``helpdesk-bot`` command line: demo, sync, sources, resync, schedule, ask, serve, eval, draft, simulate, finetune.
+"""``helpdesk-bot`` command line: demo, sync, sources, resync, schedule, ask, serve, gaps, health, eval, draft,
+simulate, finetune.
 
 Errors a user can cause print one line (``error: ...``) and exit non-zero, never a traceback.
 """
@@ -18,7 +19,7 @@ import structlog
 
 from bot.errors import HelpdeskBotError, InputError
 from bot.logging import configure_logging
-from bot.models import Answer, Audience
+from bot.models import Answer, AnswerReason, Audience
 from bot.settings import Settings
 from connectors.base import ConnectorError
 
@@ -140,6 +141,13 @@ def render_answer(answer: Answer) -> str:
             where = f" ({c.url})" if c.url else ""
             section = f" › {c.section}" if c.section else ""
             lines.append(f"  [{c.n}] {c.title}{section}{where}  [{c.audience.value}]")
+    if answer.abstained or answer.reason is not AnswerReason.ANSWERED:
+        # Why it stayed silent (or fell back), and what came nearest: what a person checking the knowledge base needs.
+        why = f"reason: {answer.reason.value}"
+        if answer.closest is not None:
+            c = answer.closest
+            why += f"; closest: {c.title}{f' › {c.section}' if c.section else ''} ({c.score:.2f}, {c.audience.value})"
+        lines.append(f"({why})")
     lines.append(f"(confidence {answer.confidence:.2f}, {answer.composer}, {answer.timings.get('total_ms', 0):.0f} ms)")
     return "\n".join(lines)
 
@@ -152,6 +160,39 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(answer.model_dump_json())
     else:
         print(render_answer(answer))
+    return 0
+
+
+# --- knowledge health ---------------------------------------------------------------------
+def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    """Knowledge gaps from the questions log, grouped by topic and reason (reads no store: safe beside ``serve``)."""
+    from bot.health.gaps import GapFinder, gaps_text
+    from bot.index.embeddings import Embedder
+    from bot.state import StateStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    state = StateStore(settings.state_url)
+    try:
+        finder = GapFinder(lambda: Embedder(threads=settings.embed_threads), threshold=settings.gap_similarity)
+        gaps = finder.find(state.questions, days=args.days or settings.question_log_days)
+    finally:
+        state.close()
+    if args.json:
+        print(json.dumps([g.as_dict() for g in gaps[: args.limit]]))
+    else:
+        print(gaps_text(gaps, limit=args.limit))
+    return 0
+
+
+def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """Contradictions between articles and recent replies, not-helpful and stale articles; saved for the admin page."""
+    from bot.health.report import report_text
+
+    with _runtime(settings) as rt:
+        report = rt.health.report()
+        if not args.no_save:
+            rt.state.health.save_report(report.model_dump(mode="json"), trigger="cli")
+    print(report.model_dump_json() if args.json else report_text(report, limit=args.limit))
     return 0
 
 
@@ -295,7 +336,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         print(message, file=sys.stderr, flush=True)
 
     result = run_simulation(settings, conversations=Path(args.conversations), limit=args.limit, seed=args.seed,
-                            kb_limit=args.kb_limit, progress=note)
+                            kb_limit=args.kb_limit, check_reasons=args.check_reasons, progress=note)
     print(json.dumps(result))
     return 0
 
@@ -314,6 +355,8 @@ def _add_helpdesk_parsers(sub: Any) -> None:
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="conversations drafted (a seeded sample)")
     p.add_argument("--kb-limit", type=int, default=None, help="documents in the knowledge base (default: all)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--check-reasons", action="store_true",
+                   help="check each abstention's recorded reason by asking again without its obstacle")
     p.set_defaults(func=cmd_simulate)
 
 
@@ -359,6 +402,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "scheduler: the sync scheduler with /healthz, /readyz, /metrics only")
     p.add_argument("--no-scheduler", action="store_true", help="same as --role web (another process runs the scheduler)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("gaps", help="knowledge gaps: unanswered and 'not helpful' questions by topic and reason")
+    p.add_argument("--days", type=int, default=0, help="look back this many days (default: HELPDESK_QUESTION_LOG_DAYS)")
+    p.add_argument("--limit", type=int, default=20, help="groups shown")
+    p.add_argument("--json", action="store_true", help="print the groups as JSON")
+    p.set_defaults(func=cmd_gaps)
+
+    p = sub.add_parser("health", help="articles that recent replies contradict, not-helpful and stale articles")
+    p.add_argument("--limit", type=int, default=20, help="findings shown per kind")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-save", action="store_true", help="do not store the report for the admin page")
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("eval", help="evaluate retrieval quality and answer text")
     esub = p.add_subparsers(dest="what", required=True)

@@ -13,6 +13,7 @@ from bot.answer.composer import Composer
 from bot.answer.retriever import RetrievalParams, Retriever
 from bot.answer.service import AnswerService
 from bot.answer.style import StyleAdapter, StyleRouter, surface_backends
+from bot.health.finder import HealthFinder, HealthThresholds
 from bot.index.chunking import Chunker
 from bot.index.embeddings import Embedder
 from bot.index.indexer import Indexer
@@ -107,6 +108,16 @@ class Runtime:
     def state(self) -> StateStore:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         return StateStore(self.settings.state_url)
+
+    @cached_property
+    def health(self) -> HealthFinder:
+        """The knowledge-health finder (contradictions, not-helpful and stale articles) over the index and state."""
+        s = self.settings
+        thresholds = HealthThresholds(
+            ticket_days=s.health_ticket_days, topic_similarity=s.health_topic_similarity,
+            claim_similarity=s.health_claim_similarity, stale_days=s.health_stale_days,
+            stale_min_tickets=s.health_stale_min_tickets, min_not_helpful=s.health_min_not_helpful)
+        return HealthFinder(retriever=self.retriever, questions=self.state.questions, thresholds=thresholds)
 
     @cached_property
     def sources(self) -> list[SourceConfig]:

@@ -26,8 +26,10 @@ scheduler  the scheduler, with ``/healthz``, ``/readyz`` and ``/metrics`` only (
 =========  ==========================================================================================
 
 The scheduler (:func:`build_scheduler`, also what ``helpdesk-bot schedule`` runs) carries the sync
-jobs of :mod:`bot.sync.scheduler` and the operations jobs: trimming processed-event keys and the
-questions log's retention.
+jobs of :mod:`bot.sync.scheduler` and the operations jobs: trimming processed-event keys, the
+questions log's retention, and (``HELPDESK_HEALTH_DIGEST_CHANNEL``) the knowledge-health digest:
+the finder's report and the week's top knowledge gaps posted to an admin channel on
+``HELPDESK_HEALTH_DIGEST_CRON``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from starlette.applications import Starlette
@@ -50,10 +53,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.errors import ConfigError, StoreError, StoreUnavailableError
+from bot.health.gaps import Gap, GapFinder
+from bot.health.runs import HealthRuns
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.app import build_app
+from bot.slack.digest import health_digest
 from bot.slack.transport import SlackIngress, slack_ingress
+from bot.slack.webapi import SLACK_ERRORS, api_error, build_client
 from bot.state import StateStore
 from bot.sync.scheduler import JOB_DEFAULTS, add_sync_jobs
 from bot.web.admin import admin_routes
@@ -68,6 +75,8 @@ HEALTH_PATH = "/healthz"
 EVENT_KEYS_KEEP_S = 7 * 24 * 3600
 #: How often the operations jobs (event keys, questions log retention) run.
 OPS_JOBS_EVERY_H = 6
+#: Days of knowledge gaps in the weekly digest.
+DIGEST_GAP_DAYS = 7
 
 #: Builds the (not yet started) scheduler of a process; tests pass one that records what it built.
 SchedulerFactory = Callable[[], BaseScheduler]
@@ -93,12 +102,52 @@ def add_ops_jobs(scheduler: BaseScheduler, state: StateStore, settings: Settings
     scheduler.add_job(forget_questions, every, id="forget-questions", name="questions log retention", **JOB_DEFAULTS)
 
 
-def build_scheduler(runtime: Runtime, settings: Settings, *,
-                    factory: SchedulerFactory = background_scheduler) -> BaseScheduler:
-    """The scheduler of a process with the scheduler role: every sync job and every operations job (not started)."""
+def add_health_digest(scheduler: BaseScheduler, runtime: Runtime, settings: Settings, *,
+                      health: HealthRuns | None = None, client: WebClient | None = None) -> None:
+    """The weekly knowledge-health digest (``health-digest``), when ``HELPDESK_HEALTH_DIGEST_CHANNEL`` is set.
+
+    Raises:
+        ConfigError: the cron line is not valid, or there is no Slack bot token to post with.
+    """
+    channel = settings.health_digest_channel.strip()
+    if not channel:
+        return
+    try:
+        trigger = CronTrigger.from_crontab(settings.health_digest_cron, timezone="UTC")
+    except ValueError as exc:
+        raise ConfigError(f"HELPDESK_HEALTH_DIGEST_CRON={settings.health_digest_cron!r} is not a crontab line "
+                          f"(minute hour day month weekday, e.g. '0 9 * * mon'): {exc}") from exc
+    slack = client or build_client(settings)  # a missing bot token stops start-up, not the first digest
+    runs = health or HealthRuns(lambda: runtime.health, lambda: runtime.state.health)
+    gaps = GapFinder(lambda: runtime.embedder, threshold=settings.gap_similarity)
+
+    def digest() -> None:
+        report = runs.run(trigger="weekly digest")
+        found = gaps.find(runtime.state.questions, days=DIGEST_GAP_DAYS) if settings.question_log_days > 0 else []
+        message = health_digest(report, found, days=DIGEST_GAP_DAYS)
+        try:
+            slack.chat_postMessage(channel=channel, **message.as_kwargs())
+        except SLACK_ERRORS as exc:
+            log.error("health_digest_post_failed", channel=channel, error=api_error(exc))
+            return
+        log.info("health_digest_posted", channel=channel, contradictions=len(report.contradictions),
+                 not_helpful=len(report.not_helpful), stale=len(report.stale), gaps=len(found))
+
+    scheduler.add_job(digest, trigger, id="health-digest", name="knowledge-health digest", **JOB_DEFAULTS)
+
+
+def build_scheduler(runtime: Runtime, settings: Settings, *, factory: SchedulerFactory = background_scheduler,
+                    health: HealthRuns | None = None, client: WebClient | None = None) -> BaseScheduler:
+    """The scheduler of a process with the scheduler role: every sync job and every operations job (not started).
+
+    Args:
+        health: the process's finder runs (shared with its admin page); default: a new one.
+        client: the Slack Web API client the digest posts with (default: from settings).
+    """
     scheduler = factory()
     add_sync_jobs(scheduler, runtime.syncs)
     add_ops_jobs(scheduler, runtime.state, settings)
+    add_health_digest(scheduler, runtime, settings, health=health, client=client)
     return scheduler
 
 
@@ -203,12 +252,13 @@ def helpdesk_routes(runtime: Runtime, settings: Settings, metrics: Metrics, *,
 
 
 def build_routes(runtime: Runtime, settings: Settings, *, role: str, metrics: Metrics,
-                 closers: list[Callable[[], None]]) -> list[BaseRoute]:
+                 closers: list[Callable[[], None]], health: HealthRuns | None = None) -> list[BaseRoute]:
     """The routes of ``role`` besides ``/healthz`` and Slack's: ``/readyz`` and ``/metrics`` in every role;
     ``/admin`` and ``/webhooks/*`` in ``all`` and ``web``.
 
     Args:
         closers: called at shutdown (the helpdesk draft workers are appended here).
+        health: the process's knowledge-health runs for the admin page's tab (default: a new one).
 
     Raises:
         ConfigError: the role is unknown, or the admin token is set but too short.
@@ -223,8 +273,9 @@ def build_routes(runtime: Runtime, settings: Settings, *, role: str, metrics: Me
     if role == "scheduler":
         return routes
     state = runtime.state
+    health = health or HealthRuns(lambda: runtime.health, lambda: state.health)
     routes.extend(admin_routes(settings, syncs=runtime.syncs, ledger=state.ledger, questions=state.questions,
-                               drafts=state.drafts, embedder=lambda: runtime.embedder))
+                               drafts=state.drafts, embedder=lambda: runtime.embedder, health=health))
     routes.extend(helpdesk_routes(runtime, settings, metrics, closers=closers))
     return routes
 
@@ -236,9 +287,18 @@ def build_slack(runtime: Runtime, settings: Settings, metrics: Metrics, *,
     Raises:
         ConfigError: a token or the signing secret the mode needs is missing.
     """
+    gaps: Callable[[int], list[Gap]] | None = None
+    if settings.question_log_days > 0:  # /helpdesk gaps reads the questions log
+        finder = GapFinder(lambda: runtime.embedder, threshold=settings.gap_similarity)
+
+        def find_gaps(days: int) -> list[Gap]:
+            return finder.find(runtime.state.questions, days=days)
+
+        gaps = find_gaps
+
     bolt_app = build_app(settings, answers=metered_answers(runtime, settings, metrics, "slack"),
                          events=runtime.state.events, feedback=MeteredFeedback(runtime.state.db, metrics=metrics),
-                         syncs=runtime.syncs, style=runtime.style, client=client)
+                         syncs=runtime.syncs, style=runtime.style, client=client, gaps=gaps)
     return slack_ingress(bolt_app, settings)  # checks the app token (Socket Mode)
 
 
@@ -270,7 +330,9 @@ def serve(runtime: Runtime, settings: Settings, *, mode: str | None = None, sche
     metrics = Metrics()
     metrics.watch_state(lambda: runtime.state.ledger, lambda: [s.name for s in runtime.sources])
     closers: list[Callable[[], None]] = []
-    routes = build_routes(runtime, settings, role=role, metrics=metrics, closers=closers)  # checks the admin token
+    health = HealthRuns(lambda: runtime.health, lambda: runtime.state.health)  # one finder run at a time in this process
+    routes = build_routes(runtime, settings, role=role, metrics=metrics, closers=closers,
+                          health=health)  # checks the admin token
     slack = None
     if web:
         slack = build_slack(runtime, settings, metrics, client=client)  # checks the Slack tokens
@@ -284,7 +346,7 @@ def serve(runtime: Runtime, settings: Settings, *, mode: str | None = None, sche
     jobs = None
     try:
         if run_scheduler:
-            jobs = build_scheduler(runtime, settings, factory=scheduler_factory)
+            jobs = build_scheduler(runtime, settings, factory=scheduler_factory, health=health, client=client)
             jobs.start()
         http.start()
         if slack is not None:

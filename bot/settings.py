@@ -137,6 +137,16 @@ class Settings(BaseSettings):
     gap_similarity: float = Field(default=0.6, ge=0, le=1, description="Cosine above which knowledge-gap questions group")
     readiness_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Seconds /readyz waits for each dependency")
 
+    # --- knowledge health: contradictions between articles and replies, stale articles, digest ---
+    health_ticket_days: int = Field(default=90, ge=1, le=3650, description="Tickets and answers this recent are checked")
+    health_topic_similarity: float = Field(default=0.4, ge=0, le=1, description="Cosine above which a ticket is on an article's topic")
+    health_claim_similarity: float = Field(default=0.6, ge=0, le=1, description="Cosine above which two sentences state the same thing")
+    health_stale_days: int = Field(default=180, ge=1, le=3650, description="An article not updated for this long is old")
+    health_stale_min_tickets: int = Field(default=3, ge=1, description="Recent tickets citing an old article before it is flagged")
+    health_min_not_helpful: int = Field(default=3, ge=1, description="Answers voted not helpful before their article is flagged")
+    health_digest_channel: str = Field(default="", description="Slack channel id of the weekly digest; empty = no digest")
+    health_digest_cron: str = Field(default="0 9 * * mon", description="When the digest is posted (crontab, UTC)")
+
     # --- logging -----------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"

@@ -29,6 +29,7 @@ import structlog
 from bot.answer.retriever import Retriever
 from bot.answer.service import AnswerService
 from bot.answer.style import StyleAdapter, Surface, apply_style
+from bot.health.origin import asked_in
 from bot.helpdesk.desks import Desk, desks_from_sources
 from bot.helpdesk.errors import NotConfigured, TicketUnavailable
 from bot.helpdesk.models import (
@@ -108,8 +109,10 @@ class DraftService:
     def compose(self, ticket: Ticket) -> Draft:
         """The draft for ``ticket``: public knowledge only, in the customer's own words."""
         question = ticket.question[: self.answers.max_question_chars]
-        # Customer-facing text: Audience.CUSTOMER, so only kb_public can be quoted or cited.
-        answer = self.answers.answer(question, Audience.CUSTOMER)
+        # Customer-facing text: Audience.CUSTOMER, so only kb_public can be quoted or cited. The questions
+        # log files it with a link to the ticket (the knowledge-gap view links there).
+        with asked_in(ticket.url):
+            answer = self.answers.answer(question, Audience.CUSTOMER)
         text, style = answer.text, "unchanged"
         if not answer.abstained:
             text, style = apply_style(self.style, answer.text)
@@ -206,8 +209,10 @@ class DraftService:
         if draft.abstained and s.draft_on_abstain == "skip":
             if not dry_run:
                 self.drafts.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
-                                         note_id=None, confidence=draft.confidence, abstained=True)
-            bound.info("helpdesk_draft_abstained", posted=False, confidence=round(draft.confidence, 3))
+                                         note_id=None, confidence=draft.confidence, abstained=True,
+                                         reason=draft.answer.reason.value)
+            bound.info("helpdesk_draft_abstained", posted=False, confidence=round(draft.confidence, 3),
+                       reason=draft.answer.reason.value)
             return outcome(Status.SKIPPED, "no confident source (HELPDESK_DRAFT_ON_ABSTAIN=skip)")
         note = render_note(draft, tag=s.draft_tag, min_confidence=self.answers.min_confidence)
         if dry_run:
@@ -220,9 +225,10 @@ class DraftService:
             bound.error("helpdesk_note_failed", error=type(exc).__name__, reason=str(exc))
             return outcome(Status.FAILED, str(exc), note=note)
         self.drafts.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
-                                 note_id=note_id or None, confidence=draft.confidence, abstained=draft.abstained)
+                                 note_id=note_id or None, confidence=draft.confidence, abstained=draft.abstained,
+                                 reason=draft.answer.reason.value)
         result = outcome(Status.POSTED, note=note, note_id=note_id or None)
-        bound.info("helpdesk_note_posted", note_id=note_id, abstained=draft.abstained,
+        bound.info("helpdesk_note_posted", note_id=note_id, abstained=draft.abstained, reason=draft.answer.reason.value,
                    confidence=round(draft.confidence, 3), sources=len(draft.answer.citations),
                    related=len(draft.related), style=draft.style, note_chars=len(note.text),
                    total_ms=round(result.timings["total_ms"], 1))

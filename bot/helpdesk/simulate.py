@@ -27,6 +27,9 @@ Leave-one-out
 
 Metrics (over the sample)
     * ``cite_rate``: drafts with at least one citation; ``abstain_rate``: drafts that abstained.
+    * ``reasons``: the reason recorded with each abstention (:class:`bot.models.AnswerReason`); with
+      ``check_reasons``, ``reasons_right_share``: the abstentions whose reason a counterfactual
+      check confirms (:func:`bot.health.reasons.check_reason`: remove the named obstacle, ask again).
     * Similarity of each non-abstained draft (citation markers and Markdown removed) to the agent's
       real first reply: ``cosine`` of the project's :class:`Embedder` vectors (all-MiniLM-L6-v2,
       normalised), and ``token_f1`` (SQuAD-style: lower case, URLs, @handles, punctuation and
@@ -56,6 +59,7 @@ import numpy as np
 from bot.answer.citations import MARKER
 from bot.answer.retriever import Retrieval, Retriever
 from bot.answer.service import AnswerService
+from bot.health.reasons import check_reason
 from bot.index.edge_store import EdgeStore
 from bot.index.embeddings import Embedder
 from bot.index.schema import collection_name
@@ -169,6 +173,7 @@ def run_simulation(
     kb_limit: int | None = None,
     embedder: Embedder | None = None,
     per_conversation: bool = False,
+    check_reasons: bool = False,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Index, draft leave-one-out, score; returns the JSON-able result (see the module docstring)."""
@@ -214,9 +219,14 @@ def run_simulation(
             cited = [c.doc_id for c in answer.citations]
             if conv.doc_id in cited:  # the filter above makes this impossible; say so if it ever is not
                 raise AssertionError(f"leave-one-out violated for {conv.id}")
-            rows.append({"id": conv.id, "company": conv.company, "abstained": answer.abstained,
-                         "cited": cited, "confidence": round(answer.confidence, 4),
-                         "draft": clean_draft(answer.text) if not answer.abstained else ""})
+            row = {"id": conv.id, "company": conv.company, "abstained": answer.abstained, "reason": answer.reason.value,
+                   "cited": cited, "confidence": round(answer.confidence, 4),
+                   "closest": answer.closest.doc_id if answer.closest else None,
+                   "draft": clean_draft(answer.text) if not answer.abstained else ""}
+            if check_reasons and answer.abstained:
+                question = conv.question[: settings.max_question_chars]
+                row["reason_right"] = check_reason(answer, question, Audience.AGENT, service=answers)
+            rows.append(row)
         embedder = rt.embedder
     result = _score(sample, kb, rows, embedder, random.Random(seed + 1))
     result.update({
@@ -272,7 +282,17 @@ def _score(sample: list[Conversation], kb: list[Conversation], rows: list[dict[s
     def mean(values: list[float]) -> float | None:
         return round(statistics.fmean(values), 4) if values else None
 
+    abstentions = [r for r in rows if r["abstained"]]
+    checked = [r for r in abstentions if "reason_right" in r]
+    reasons = {
+        "abstentions": len(abstentions),
+        "reasons": dict(Counter(r["reason"] for r in abstentions)),
+        **({"reasons_right": sum(r["reason_right"] for r in checked),
+            "reasons_right_share": round(sum(r["reason_right"] for r in checked) / len(checked), 4) if checked else None}
+           if checked else {}),
+    }
     return {
+        **reasons,
         "conversations": n,
         "cite_rate": round(sum(1 for r in rows if r["cited"]) / n, 4) if n else 0.0,
         "abstain_rate": round(sum(1 for r in rows if r["abstained"]) / n, 4) if n else 0.0,

@@ -26,8 +26,9 @@ from bot.settings import Settings
 from bot.slack import render
 from bot.slack.actions import Actions, FeedbackStore
 from bot.slack.audience import AudienceResolver
-from bot.slack.commands import AdminPolicy, HelpdeskCommand, SyncsLike
+from bot.slack.commands import AdminPolicy, GapsSource, HelpdeskCommand, SyncsLike
 from bot.slack.conversation import AnswerSource, Conversations, EventClaimer, SlackAnswerer
+from bot.slack.links import Workspace
 from bot.slack.logfilter import slack_logger
 from bot.slack.webapi import build_client
 
@@ -77,6 +78,7 @@ def build_app(
     client: WebClient | None = None,
     now: Callable[[], datetime] | None = None,
     listener_executor: Executor | None = None,
+    gaps: GapsSource | None = None,
 ) -> App:
     """Build the Bolt app and register its listeners.
 
@@ -91,6 +93,7 @@ def build_app(
         now: the clock for "updated N days ago".
         listener_executor: where Bolt runs acks and listeners (default: its own thread pool; tests
             pass one they can wait on).
+        gaps: the knowledge gaps of the last N days, for ``/helpdesk gaps`` (None: not offered here).
 
     Raises:
         ConfigError: the bot token is missing, or HTTP mode has no signing secret.
@@ -112,13 +115,14 @@ def build_app(
     )
     audiences = AudienceResolver(client, customer_channels=settings.slack_customer_channel_set)
     answerer = SlackAnswerer(answers, handoff=handoff_markup(settings), now=now, style=style)
+    workspace = Workspace(client)  # for links to each question's thread in the questions log
     conversations = Conversations(answerer=answerer, events=events, audiences=audiences,
-                                  working_emoji=settings.slack_working_emoji)
+                                  working_emoji=settings.slack_working_emoji, workspace=workspace)
     actions = Actions(feedback=feedback, answerer=answerer, audiences=audiences)
     command = HelpdeskCommand(
         command=settings.slack_command, answerer=answerer, audiences=audiences,
         admins=AdminPolicy(client, users=settings.slack_admin_user_set, usergroup=settings.slack_admin_usergroup),
-        syncs=lambda: syncs,
+        syncs=lambda: syncs, gaps=gaps, workspace=workspace,
     )
 
     app.use(dedup_middleware(events))

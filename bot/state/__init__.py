@@ -9,8 +9,9 @@ and its queries in one module:
                     also across processes sharing the database (:class:`EventClaims`)
 ``feedback``        "helpful / not helpful" votes on answers (:class:`FeedbackLog`)
 ``drafts``          the drafts posted into helpdesk tickets (:class:`DraftLog`)
-``questions``       the questions log the admin page shows, kept ``HELPDESK_QUESTION_LOG_DAYS``
-                    (:class:`QuestionLog`)
+``questions``       the questions log the admin page shows, kept ``HELPDESK_QUESTION_LOG_DAYS``,
+                    each with why it was answered so and where it was asked (:class:`QuestionLog`)
+``health``          the knowledge-health finder's latest reports (:class:`HealthReports`)
 ``engine``          the engine they share (:class:`StateDatabase`)
 ==================  ========================================================================
 
@@ -23,10 +24,12 @@ from bot.state.drafts import DraftLog
 from bot.state.engine import StateDatabase
 from bot.state.events import EventClaims
 from bot.state.feedback import FeedbackLog
+from bot.state.health import HealthReports
 from bot.state.questions import QuestionLog
 from bot.state.sync_ledger import SyncLedger
 
-__all__ = ["DraftLog", "EventClaims", "FeedbackLog", "QuestionLog", "StateDatabase", "StateStore", "SyncLedger"]
+__all__ = ["DraftLog", "EventClaims", "FeedbackLog", "HealthReports", "QuestionLog", "StateDatabase", "StateStore",
+           "SyncLedger"]
 
 
 class StateStore:
@@ -43,6 +46,7 @@ class StateStore:
         self.feedback = FeedbackLog(self.db)
         self.drafts = DraftLog(self.db)
         self.questions = QuestionLog(self.db)
+        self.health = HealthReports(self.db)
 
     def close(self) -> None:
         self.db.close()

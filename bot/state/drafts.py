@@ -23,6 +23,8 @@ class DraftRecord(Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     abstained: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Why the answer came out so (an :class:`~bot.models.AnswerReason` value); None in rows of older versions.
+    reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class DraftView:
     note_id: str | None
     confidence: float
     abstained: bool
+    reason: str | None = None
 
 
 class DraftLog:
@@ -45,12 +48,13 @@ class DraftLog:
         self.db = db
 
     def record_draft(self, *, provider: str, ticket_id: str, source_event: str, note_id: str | None,
-                     confidence: float, abstained: bool) -> int:
-        """Remember a draft written for a ticket (``note_id`` None: nothing was posted)."""
+                     confidence: float, abstained: bool, reason: str | None = None) -> int:
+        """Remember a draft written for a ticket (``note_id`` None: nothing was posted; ``reason``: why it
+        came out so, an :class:`~bot.models.AnswerReason` value)."""
         with Session(self.db.engine) as s, s.begin():
             row = DraftRecord(provider=provider[:20], ticket_id=ticket_id[:100], source_event=source_event[:300],
                               note_id=note_id[:100] if note_id else None, confidence=float(confidence),
-                              abstained=abstained, created_at=datetime.now(UTC))
+                              abstained=abstained, created_at=datetime.now(UTC), reason=reason[:30] if reason else None)
             s.add(row)
             s.flush()
             return row.id
@@ -65,5 +69,6 @@ class DraftLog:
         with Session(self.db.engine) as s:
             rows = s.scalars(select(DraftRecord).order_by(DraftRecord.id.desc()).limit(limit))
             return [DraftView(id=r.id, created_at=aware(r.created_at) or r.created_at, provider=r.provider,
-                              ticket_id=r.ticket_id, note_id=r.note_id, confidence=r.confidence, abstained=r.abstained)
+                              ticket_id=r.ticket_id, note_id=r.note_id, confidence=r.confidence, abstained=r.abstained,
+                              reason=r.reason)
                     for r in rows]

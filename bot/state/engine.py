@@ -5,6 +5,10 @@ Each repository module (:mod:`~bot.state.sync_ledger`, :mod:`~bot.state.events`,
 own tables on :class:`Base` and its own queries beside them; :class:`StateDatabase` owns the
 engine they share and creates the schema on first use, so that opening it never connects: a
 process starts (and ``/readyz`` reports the database) while the database is still coming up.
+
+Schema changes are additive only: a column added to a table in a later version must be nullable,
+and is added to an existing database (``ALTER TABLE ... ADD COLUMN``) when the schema is first
+used, so a database written by an older version keeps its rows (their new fields read as None).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, text
+from sqlalchemy import Engine, Table, create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
@@ -70,14 +74,30 @@ class StateDatabase:
         for attempt in range(attempts):
             try:
                 Base.metadata.create_all(self._engine)
+                self._add_missing_columns()
                 return
             except SQLAlchemyError as exc:
                 # Another process sharing the database created a table between our check and our
                 # CREATE ("already exists", or PostgreSQL's unique violation on its type catalogue):
                 # look again. Anything else (the database is down) is reported at once.
-                raced = isinstance(exc, IntegrityError) or "already exists" in str(exc)
+                raced = isinstance(exc, IntegrityError) or "already exists" in str(exc) or "duplicate column" in str(exc)
                 if not raced or attempt == attempts - 1:
                     raise _error(exc) from exc
+
+    def _add_missing_columns(self) -> None:
+        """Add the nullable columns a newer version declares to the tables an older version created."""
+        existing = inspect(self._engine)
+        for table in Base.metadata.sorted_tables:
+            present = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                if not column.nullable:
+                    raise StoreError(f"the state database's table {table.name} lacks the required column "
+                                     f"{column.name}: it was written by an incompatible version")
+                kind = column.type.compile(dialect=self._engine.dialect)
+                with self._engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     @property
     def dialect(self) -> str:

@@ -1,4 +1,4 @@
-"""The admin page (``/admin``): sources and resync, recent questions, knowledge gaps, drafts.
+"""The admin page (``/admin``): sources and resync, recent questions, knowledge gaps, knowledge health, drafts.
 
 Server-rendered HTML (Jinja2, autoescaped), no script. Access:
 
@@ -42,13 +42,14 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 
 from bot.errors import ConfigError, InputError
+from bot.health.gaps import Gap, GapFinder
+from bot.health.runs import HealthRuns
 from bot.index.embeddings import Embedder
 from bot.settings import Settings
 from bot.state.drafts import DraftLog
 from bot.state.questions import QuestionLog
 from bot.state.sync_ledger import SyncLedger
 from bot.sync.service import SyncService
-from bot.web.gaps import Gap, GapFinder
 from bot.web.templates import environment
 
 log = structlog.get_logger(__name__)
@@ -217,11 +218,13 @@ class AdminPage:
         questions: the questions log (questions page, knowledge gaps).
         drafts: the helpdesk drafts page.
         embedder: gives the embedding model that groups knowledge gaps (loaded on first use).
+        health: runs the knowledge-health finder and reads its latest report (None: the tab says it is off).
         clock: wall clock for the session cookie.
     """
 
     def __init__(self, settings: Settings, *, syncs: SyncService, ledger: SyncLedger, questions: QuestionLog,
-                 drafts: DraftLog, embedder: Callable[[], Embedder], clock: Callable[[], float] = time.time) -> None:
+                 drafts: DraftLog, embedder: Callable[[], Embedder], health: HealthRuns | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         token = settings.admin_token.get_secret_value() if settings.admin_token else ""
         self.syncs = syncs
         self.ledger = ledger
@@ -233,6 +236,7 @@ class AdminPage:
         self.throttle = LoginThrottle()
         self.templates = environment()
         self.gaps = GapFinder(embedder, threshold=settings.gap_similarity)
+        self.health_runs = health
 
     # --- plumbing -------------------------------------------------------------------------------------
     def render(self, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -286,6 +290,8 @@ class AdminPage:
             Route(f"{PREFIX}/sources/{{name}}/resync", self.action(self.resync), methods=["POST"]),
             Route(f"{PREFIX}/questions", self.page(self.questions), methods=["GET"]),
             Route(f"{PREFIX}/gaps", self.page(self.knowledge_gaps), methods=["GET"]),
+            Route(f"{PREFIX}/health", self.page(self.health), methods=["GET"]),
+            Route(f"{PREFIX}/health/check", self.action(self.health_check), methods=["POST"]),
             Route(f"{PREFIX}/drafts", self.page(self.drafts), methods=["GET"]),
         ]
 
@@ -379,8 +385,7 @@ class AdminPage:
         since = datetime.now(UTC) - timedelta(days=max(self._days, 1))
 
         def compute() -> list[Gap]:
-            candidates = self.questions_log.gap_candidates(since=since, limit=GAP_QUESTIONS_MAX)
-            return self.gaps.gaps(candidates)
+            return self.gaps.gaps(self.questions_log.gap_candidates(since=since, limit=GAP_QUESTIONS_MAX))
 
         error = ""
         try:
@@ -391,14 +396,40 @@ class AdminPage:
         return self.render("gaps.html", title="Knowledge gaps", page="gaps", csrf=session.csrf, gaps=gaps,
                            days=self._days, threshold=self.settings.gap_similarity, error=error)
 
+    async def health(self, request: Request, session: AdminSession) -> Response:
+        runs = self.health_runs
+        latest, error = None, ""
+        if runs is not None:
+            try:
+                latest = await run_in_threadpool(runs.latest)
+            except Exception as exc:  # noqa: BLE001 - the page says so instead of failing
+                log.warning("admin_health_failed", error=type(exc).__name__)
+                error = f"The latest report is unavailable: {type(exc).__name__}: {str(exc)[:200]}"
+            error = error or (f"The last check failed: {runs.last_error}" if runs.last_error else "")
+        started = request.query_params.get("started")
+        flash = {"1": "Check started: it reads every public article and recent tickets; reload in a minute.",
+                 "0": "A check is already running; reload in a minute."}.get(started or "", "")
+        stored_at, trigger, report = latest if latest else (None, "", None)
+        return self.render("health.html", title="Knowledge health", page="health", csrf=session.csrf, report=report,
+                           stored_at=stored_at, trigger=trigger, running=bool(runs and runs.running), on=runs is not None,
+                           error=error, flash=flash)
+
+    async def health_check(self, request: Request, session: AdminSession, form: dict[str, str]) -> Response:
+        if self.health_runs is None:
+            return self.message("Not available", "Knowledge health is not available in this process.", status=404,
+                                session=session)
+        started = self.health_runs.start(trigger="admin page")
+        log.info("admin_health_check", started=started)
+        return RedirectResponse(f"{PREFIX}/health?started={1 if started else 0}", status_code=303)
+
     async def drafts(self, request: Request, session: AdminSession) -> Response:
         rows = await run_in_threadpool(self.drafts_log.recent_drafts, DRAFTS_SHOWN)
         return self.render("drafts.html", title="Drafts", page="drafts", csrf=session.csrf, drafts=rows)
 
 
 def admin_routes(settings: Settings, *, syncs: SyncService, ledger: SyncLedger, questions: QuestionLog,
-                 drafts: DraftLog, embedder: Callable[[], Embedder], clock: Callable[[], float] = time.time,
-                 ) -> list[BaseRoute]:
+                 drafts: DraftLog, embedder: Callable[[], Embedder], health: HealthRuns | None = None,
+                 clock: Callable[[], float] = time.time) -> list[BaseRoute]:
     """The admin page's routes (the parts as :class:`AdminPage` takes them), or (no ``HELPDESK_ADMIN_TOKEN``)
     routes that say it is off.
 
@@ -411,4 +442,4 @@ def admin_routes(settings: Settings, *, syncs: SyncService, ledger: SyncLedger, 
 
         return [Route(PREFIX, off, methods=["GET", "POST"]), Route(f"{PREFIX}/{{rest:path}}", off, methods=["GET", "POST"])]
     return AdminPage(settings, syncs=syncs, ledger=ledger, questions=questions, drafts=drafts, embedder=embedder,
-                     clock=clock).routes()
+                     health=health, clock=clock).routes()

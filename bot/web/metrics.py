@@ -40,7 +40,8 @@ from prometheus_client.registry import Collector
 
 from bot.answer.context import current_answer_ref
 from bot.answer.service import AnswerService
-from bot.models import Answer, Audience
+from bot.health.origin import current_link
+from bot.models import Answer, Audience, Citation
 from bot.state.drafts import DraftLog
 from bot.state.engine import StateDatabase
 from bot.state.feedback import FeedbackLog
@@ -68,6 +69,9 @@ class Metrics:
                                  ["surface", "audience"], registry=r)
         self.abstentions = Counter("helpdesk_abstentions", "Questions the bot abstained on (said it does not know).",
                                    ["surface", "audience"], registry=r)
+        self.answer_reasons = Counter("helpdesk_answer_reasons", "Answers by why they came out so: answered, "
+                                      "composer_fallback, or the reason of an abstention (nothing_retrieved, "
+                                      "below_gate, only_internal, no_answering_unit).", ["surface", "reason"], registry=r)
         self.answer_errors = Counter("helpdesk_answer_errors", "answer() calls that raised, by error type.",
                                      ["surface", "error"], registry=r)
         self.answer_latency = Histogram("helpdesk_answer_latency_seconds", "Time answer() took (retrieve, gate, compose).",
@@ -193,6 +197,7 @@ class MeteredAnswerService:
         self._metrics.questions.labels(self._surface, aud).inc()
         if answer.abstained:
             self._metrics.abstentions.labels(self._surface, aud).inc()
+        self._metrics.answer_reasons.labels(self._surface, answer.reason.value).inc()
         self._metrics.answer_latency.labels(self._surface).observe(elapsed)
         if self._questions is not None:
             self._log(self._questions, question, aud, answer, elapsed)
@@ -204,10 +209,21 @@ class MeteredAnswerService:
                 surface=self._surface, audience=audience, question=(question or "").strip(), answer=answer.text,
                 confidence=answer.confidence, abstained=answer.abstained, composer=answer.composer,
                 latency_ms=elapsed_s * 1000, answer_id=current_answer_ref(), max_chars=QUESTION_LOG_MAX_CHARS,
-                citations=[{"n": c.n, "title": c.title, "url": c.url, "source": c.source} for c in answer.citations],
+                citations=[{"n": c.n, "doc_id": c.doc_id, "title": c.title, "url": c.url, "source": c.source}
+                           for c in answer.citations],
+                reason=answer.reason.value, closest=closest_source(answer), link=current_link(),
             )
         except Exception as exc:  # noqa: BLE001 - the asker gets the answer even if the log write fails
             log.warning("question_log_failed", surface=self._surface, error=type(exc).__name__)
+
+
+def closest_source(answer: Answer) -> dict[str, Any] | None:
+    """The source recorded beside a question: the nearest one of an abstention, else the first cited."""
+    c: Citation | None = answer.closest if answer.abstained else (answer.citations[0] if answer.citations else None)
+    if c is None:
+        return None
+    return {"doc_id": c.doc_id, "title": c.title, "url": c.url, "section": c.section, "source": c.source,
+            "audience": c.audience.value, "score": round(float(c.score), 4)}
 
 
 class MeteredFeedback(FeedbackLog):
@@ -230,9 +246,9 @@ class MeteredDrafts(DraftLog):
         self._metrics = metrics
 
     def record_draft(self, *, provider: str, ticket_id: str, source_event: str, note_id: str | None,
-                     confidence: float, abstained: bool) -> int:
+                     confidence: float, abstained: bool, reason: str | None = None) -> int:
         row = super().record_draft(provider=provider, ticket_id=ticket_id, source_event=source_event,
-                                   note_id=note_id, confidence=confidence, abstained=abstained)
+                                   note_id=note_id, confidence=confidence, abstained=abstained, reason=reason)
         outcome = "skipped" if not note_id else "abstain_note" if abstained else "posted"
         self._metrics.drafts.labels(provider, outcome).inc()
         return row

@@ -115,4 +115,13 @@ def test_ask_prints_sources(sample_runtime, audience: str) -> None:  # type: ign
     from bot.models import Audience
 
     text = render_answer(sample_runtime.answers.answer("How do I invite a team member?", Audience(audience)))
-    assert "Sources:" in text and "[1]" in text
+    assert "Sources:" in text and "[1]" in text and "reason:" not in text
+
+
+def test_ask_says_why_it_abstained(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli import render_answer
+    from bot.models import Audience
+
+    text = render_answer(sample_runtime.answers.answer("What is the boiling point of tungsten on Mars?",
+                                                       Audience.CUSTOMER))
+    assert text.startswith("I don't know") and "(reason: below_gate; closest: " in text

@@ -3,6 +3,7 @@ and what each page shows."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
@@ -14,7 +15,8 @@ from sqlalchemy import update
 
 from bot.answer.context import answer_ref
 from bot.errors import ConfigError
-from bot.models import Answer, Audience, Citation, Visibility
+from bot.health.origin import asked_in
+from bot.models import Answer, AnswerReason, Audience, Citation, Visibility
 from bot.state import StateStore
 from bot.state.questions import QuestionRecord
 from bot.web.admin import LOGIN_COOKIE, SESSION_COOKIE, AdminAuth
@@ -211,19 +213,32 @@ def test_questions_page_shows_answers_confidence_feedback_and_escapes_text(web_f
     assert "2</b>questions" in page.replace("\n", "")
 
 
-def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[..., WebApp], state: StateStore,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    abstain = Answer(text="I don't know.", abstained=True, confidence=0.1, composer="none")
+def test_gaps_page_groups_by_topic_and_reason_with_closest_source_and_links(
+        web_factory: Callable[..., WebApp], state: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    near = Citation(n=0, doc_id="kb:shipping", title="International shipping", url="https://help.example/shipping",
+                    source="kb", audience=Visibility.PUBLIC, score=0.37)
+    runbook = Citation(n=0, doc_id="kb:runbook", title="Polar shipping runbook", source="kb",
+                       audience=Visibility.INTERNAL, score=0.71)
+    below = Answer(text="I don't know.", abstained=True, confidence=0.37, composer="none",
+                   reason=AnswerReason.BELOW_GATE, closest=near)
+    internal = Answer(text="I don't know.", abstained=True, confidence=0.3, composer="none",
+                      reason=AnswerReason.ONLY_INTERNAL, closest=runbook)
+    nothing = Answer(text="I don't know.", abstained=True, composer="none", reason=AnswerReason.NOTHING_RETRIEVED)
     fine = Answer(text="Click Void [1].", confidence=0.8,
-                  citations=[Citation(n=1, doc_id="d", title="t", source="s", audience=Visibility.PUBLIC)])
+                  citations=[Citation(n=1, doc_id="kb:void", title="Void a label", source="s", audience=Visibility.PUBLIC)])
     answers = _answers(state, {
-        "ship to antarctica please": abstain, "ship parcels to antarctica": abstain,
-        "antarctica ship": abstain, "sap erp integration": abstain, "how do I void a label": fine,
-        "void label refund": fine,
+        "ship to antarctica please": below, "ship parcels to antarctica": below, "antarctica ship": internal,
+        "sap erp integration": nothing, "how do I void a label": fine, "void label refund": fine,
     })
-    for q in ("ship to antarctica please", "ship parcels to antarctica", "antarctica ship", "sap erp integration",
-              "how do I void a label"):
-        answers.answer(q, Audience.CUSTOMER)
+    thread = "https://parcelly.slack.com/archives/C1/p1700000000000100"
+    for q in ("ship to antarctica please", "ship parcels to antarctica"):
+        with asked_in(thread):
+            answers.answer(q, Audience.CUSTOMER)
+    with asked_in("https://acme.zendesk.com/agent/tickets/77"):
+        answers.answer("antarctica ship", Audience.CUSTOMER)
+    with asked_in("javascript:alert(1)"):  # never stored: only http(s) links
+        answers.answer("sap erp integration", Audience.CUSTOMER)
+    answers.answer("how do I void a label", Audience.CUSTOMER)
     with answer_ref("ans-refund"):
         answers.answer("void label refund", Audience.AGENT)
     state.feedback.record_feedback(answer_id="ans-refund", user="U9", helpful=False)
@@ -240,10 +255,20 @@ def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[...
     monkeypatch.setattr(embedder, "embed", counting_embed)
     app.login()
     page = app.http.get("/admin/gaps").text
-    rows = page.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
-    assert len(rows) == 3, page
-    assert "<strong>3</strong>" in rows[0] and "antarctica" in rows[0] and "2 similar" in rows[0]
-    assert any("sap erp integration" in r for r in rows) and any("void label refund" in r for r in rows)
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr data-reason="([a-z_]+)">(.*?)</tr>', page, re.S)}
+    assert set(rows) == {"below_gate", "only_internal", "nothing_retrieved", "not_helpful"}, page
+    first = page.split('<tr data-reason="')[1]
+    assert first.startswith("below_gate") and "<strong>2</strong>" in first  # the biggest group first
+    # One topic, two reasons: the two below-gate questions and the one only internal knowledge answers.
+    assert "antarctica" in rows["below_gate"] and "1 similar" in rows["below_gate"]
+    assert "1 more on this topic" in rows["below_gate"] and "2 more on this topic" in rows["only_internal"]
+    assert 'href="https://help.example/shipping"' in rows["below_gate"] and "0.37" in rows["below_gate"]
+    assert "Polar shipping runbook" in rows["only_internal"] and "internal" in rows["only_internal"]
+    assert f'href="{thread}"' in rows["below_gate"] and "thread 1" in rows["below_gate"]
+    assert 'href="https://acme.zendesk.com/agent/tickets/77"' in rows["only_internal"]
+    assert "Nothing in the knowledge base matched" in rows["nothing_retrieved"]
+    assert "javascript:" not in page
+    assert "void label refund" in rows["not_helpful"] and "Void a label" in rows["not_helpful"]
     assert "how do I void a label" not in page  # answered and nobody complained: not a gap
     embedded = sum(calls)
     assert embedded == 5  # the five gap candidates, each embedded once
@@ -252,8 +277,8 @@ def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[...
 
 
 def test_gap_grouping_with_the_real_model(embedder) -> None:  # type: ignore[no-untyped-def]
+    from bot.health.gaps import GapFinder
     from bot.state.questions import QuestionView
-    from bot.web.gaps import GapFinder
 
     texts = ["Do you ship to Antarctica?", "Can I send parcels to Antarctica?", "Is shipping to Antarctica supported?",
              "How do I integrate with SAP?", "Is there an SAP integration?", "What is your office dog's name?"]

@@ -3,7 +3,8 @@
 Everything behind the page is real: a files source synced into an embedded Qdrant Edge store with
 the real model, the SQLite state store, answers logged through the Slack surface's wrapper. A person's
 path: sign in, see the source with its documents, press Resync, see the request appear; then the
-questions, knowledge gaps and drafts pages. Screenshots go to test-artifacts/admin/ (git-ignored).
+questions, knowledge gaps (with why each went unanswered, the closest source and the thread's link),
+knowledge health (run a check, read the report) and drafts pages. Screenshots go to test-artifacts/admin/ (git-ignored).
 
 Skips with the reason when Playwright or Chromium is missing (``.ci/run`` installs Debian's chromium).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from bot.answer.context import answer_ref
+from bot.health.origin import asked_in
 from bot.models import Audience
 from bot.runtime import Runtime
 from bot.serve import HttpServer, asgi_app, build_routes, metered_answers
@@ -33,6 +36,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-default-apps", "--disable-extensions", "--metrics-recording-only", "--mute-audio"]
 
+THREAD = "https://parcelly.slack.com/archives/C0AGENT1/p1759300001000200"
 KB = {
     "void-a-label.md": "# Void a label\n\nOpen the shipment, click **Void label** and confirm. Voided labels are "
                        "refunded to your balance within 3 business days.\n",
@@ -78,8 +82,10 @@ def site(tmp_path: Path, embedder: Any) -> Iterator[tuple[str, Runtime]]:
     slack = metered_answers(rt, settings, Metrics(process=False), "slack")
     with answer_ref("ans-void"):
         slack.answer("How do I void a label?", Audience.CUSTOMER)
-    for q in ("Do you ship to Antarctica?", "Can I send parcels to Antarctica?", "What is your office dog called?"):
-        slack.answer(q, Audience.CUSTOMER)
+    for q in ("Do you ship to Antarctica?", "Can I send parcels to Antarctica?"):
+        with asked_in(THREAD):  # the Slack surface files each question with its thread's permalink
+            slack.answer(q, Audience.CUSTOMER)
+    slack.answer("What is your office dog called?", Audience.CUSTOMER)
     with answer_ref("ans-team"):
         slack.answer("How can I invite a colleague to my account?", Audience.AGENT)
     rt.state.feedback.record_feedback(answer_id="ans-void", user="U1", helpful=True)
@@ -155,12 +161,32 @@ def test_admin_signs_in_sees_a_source_requests_a_resync_and_reads_questions_gaps
         gaps = page.inner_text("#gaps")
         assert "invite a colleague" in gaps  # voted not helpful
         assert "How do I void a label?" not in gaps
+        # Why it stayed silent, the source that came closest, and the way back to the Slack thread.
+        assert first.get_attribute("data-reason") == "below_gate"
+        assert "No source close enough to answer" in first.inner_text()
+        assert "score 0." in first.locator("td.closest").inner_text()
+        assert first.locator("td.where a").first.get_attribute("href") == THREAD
+        assert page.locator('#gaps tr[data-reason="not_helpful"]').count() == 1
         shot(page, "05-knowledge-gaps")
+
+        page.click("text=Knowledge health")
+        page.wait_for_url(f"{url}/admin/health")
+        assert "No report yet" in page.inner_text("main")
+        page.click("button:has-text('Check now')")
+        page.wait_for_url("**/admin/health?started=1")
+        assert "Check started" in page.inner_text(".flash")
+        deadline = time.monotonic() + 60
+        while "Report of" not in page.inner_text("main") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            page.reload()
+        assert "Report of" in page.inner_text("main") and "(admin page)" in page.inner_text("main")
+        assert "No contradictions found." in page.inner_text("#contradictions")  # no tickets in this help center
+        shot(page, "06-knowledge-health")
 
         page.click("text=Drafts")
         page.wait_for_url(f"{url}/admin/drafts")
         assert "4242" in page.inner_text("#drafts") and "posted (9001)" in page.inner_text("#drafts")
-        shot(page, "06-drafts")
+        shot(page, "07-drafts")
 
         page.click("text=Log out")
         page.wait_for_url(f"{url}/admin/login")

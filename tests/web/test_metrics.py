@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 
 from bot.answer.context import answer_ref
 from bot.errors import InputError
-from bot.models import Answer, Audience
+from bot.models import Answer, AnswerReason, Audience
 from bot.state import StateStore
 from bot.state.sync_ledger import SyncLedger, SyncRun
 from bot.web.metrics import MeteredAnswerService, MeteredDrafts, MeteredFeedback, Metrics
@@ -43,7 +43,8 @@ class Replies:
         if not question.strip():
             raise InputError("the question is empty")
         if "Antarctica" in question:
-            return Answer(text="I don't know.", abstained=True, confidence=0.2, composer="none")
+            return Answer(text="I don't know.", abstained=True, confidence=0.2, composer="none",
+                          reason=AnswerReason.ONLY_INTERNAL)
         return Answer(text="Click Void [1].", confidence=0.8)
 
 
@@ -70,6 +71,8 @@ def test_metered_parts_count_time_and_log_answers(state: StateStore) -> None:
     assert got[("helpdesk_questions_total", (("audience", "customer"), ("surface", "slack")))] == 1
     assert got[("helpdesk_questions_total", (("audience", "agent"), ("surface", "slack")))] == 1
     assert got[("helpdesk_abstentions_total", (("audience", "agent"), ("surface", "slack")))] == 1
+    assert got[("helpdesk_answer_reasons_total", (("reason", "only_internal"), ("surface", "slack")))] == 1
+    assert got[("helpdesk_answer_reasons_total", (("reason", "answered"), ("surface", "slack")))] == 1
     assert got[("helpdesk_answer_errors_total", (("error", "InputError"), ("surface", "slack")))] == 1
     assert got[("helpdesk_answer_latency_seconds_count", (("surface", "slack"),))] == 2
     assert got[("helpdesk_feedback_total", (("helpful", "false"), ("surface", "slack")))] == 1
@@ -81,6 +84,7 @@ def test_metered_parts_count_time_and_log_answers(state: StateStore) -> None:
     assert [(q.question, q.abstained, q.answer_id, q.surface) for q in logged] == [
         ("Do you ship to Antarctica?", True, "a-1", "slack"), (SECRET_QUESTION, False, "a-1", "slack")]
     assert logged[1].confidence == pytest.approx(0.8) and logged[1].latency_ms >= 0
+    assert [q.reason for q in logged] == ["only_internal", "answered"]
     # The question is the admin's data: stored, never in metrics or logs.
     assert "4111" not in text and "4111" not in repr(logs)
 
