@@ -69,7 +69,7 @@ class Runtime:
     @cached_property
     def retriever(self) -> Retriever:
         s = self.settings
-        params = RetrievalParams(limit=max(s.top_k, 10), prefetch_limit=s.prefetch_limit, rrf_k=s.rrf_k,
+        params = RetrievalParams(limit=max(s.top_k, 10), prefetch_limit=s.prefetch_limit,
                                  dense_weight=s.dense_weight, sparse_weight=s.sparse_weight)
         return Retriever(store=self.store, embedder=self.embedder, sparse=self.sparse, params=params,
                          collection_prefix=s.collection_prefix)

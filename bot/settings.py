@@ -49,10 +49,10 @@ class Settings(BaseSettings):
     # --- retrieval ---------------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=50)
     prefetch_limit: int = Field(default=100, ge=5, le=1000)
-    rrf_k: int = Field(default=10, ge=1)
-    dense_weight: float = Field(default=1.0, ge=0)
-    sparse_weight: float = Field(default=1.0, ge=0)
-    min_confidence: float = Field(default=0.42, ge=0, le=1)
+    # z-score fusion of the two signals (bot/answer/fusion.py); only their ratio matters.
+    dense_weight: float = Field(default=0.4, ge=0)
+    sparse_weight: float = Field(default=0.6, ge=0)
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
     max_question_chars: int = Field(default=4000, ge=100)
 
     # --- answering ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import qdrant_edge as qe
 
 from bot.errors import StoreError, StoreLockedError
 from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
-from bot.index.store import Filter, Hit, HybridQuery, StoredPoint, VectorStore, dense_of
+from bot.index.store import Filter, Hit, Scored, SignalQuery, StoredPoint, VectorStore, dense_of
 
 #: Points per update call: bounds the size of one WAL record.
 UPSERT_BATCH = 256
@@ -146,27 +146,33 @@ class EdgeStore(VectorStore):
     def count(self, collection: str, *, filter: Filter | None = None) -> int:
         return self._shard(collection).count(qe.CountRequest(filter=_filter(filter), exact=True))
 
-    def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
+    def search(self, collection: str, queries: Sequence[SignalQuery]) -> list[list[Scored]]:
         shard = self._shard(collection)
-        flt = _filter(query.filter)
-        dense = np.asarray(query.dense, dtype=np.float32).tolist()
-        prefetches = [qe.Prefetch(limit=query.prefetch_limit, query=qe.Query.Nearest(dense, using=DENSE), filter=flt)]
-        if len(query.sparse):
-            sparse = qe.SparseVector(indices=query.sparse.indices, values=query.sparse.values)
-            prefetches.append(qe.Prefetch(limit=query.prefetch_limit, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt))
-            weights = [query.dense_weight, query.sparse_weight]
-        else:
-            weights = [1.0]
-        request = qe.QueryRequest(
-            limit=query.limit,
-            prefetches=prefetches,
-            query=qe.Fusion.Rrf(k=query.rrf_k, weights=weights),
-            filter=flt,
-            with_payload=True,
-            with_vector=[DENSE] if query.with_dense else False,
-        )
-        points = shard.query(request)
-        return [_hit(p) for p in points]
+        requests: list[qe.QueryRequest] = []
+        slots: list[int] = []
+        for n, q in enumerate(queries):
+            if q.sparse is not None and not len(q.sparse):
+                continue  # no terms: nothing to find
+            vector: Any = (np.asarray(q.dense, dtype=np.float32).tolist() if q.dense is not None
+                           else qe.SparseVector(indices=q.sparse.indices, values=q.sparse.values))  # type: ignore[union-attr]
+            requests.append(qe.QueryRequest(
+                limit=q.limit, query=qe.Query.Nearest(vector, using=DENSE if q.dense is not None else SPARSE),
+                filter=_filter(q.filter), with_payload=False, with_vector=False,
+            ))
+            slots.append(n)
+        out: list[list[Scored]] = [[] for _ in queries]
+        if requests:
+            for n, points in zip(slots, shard.query_batch(qe.QueryBatchRequest(requests)), strict=True):
+                out[n] = [Scored(str(p.id), float(p.score)) for p in points]
+        return out
+
+    def retrieve(self, collection: str, ids: Sequence[str], *, with_dense: bool = True) -> list[Hit]:
+        if not ids:
+            return []
+        records = self._shard(collection).retrieve(list(ids), True, [DENSE] if with_dense else False)
+        by_id = {str(r.id): r for r in records}
+        return [Hit(id=i, score=0.0, payload=dict(by_id[i].payload or {}), dense=dense_of(by_id[i].vector))
+                for i in ids if i in by_id]
 
     def close(self) -> None:
         with self._lock:
@@ -177,15 +183,6 @@ class EdgeStore(VectorStore):
                 except Exception:  # closing is best effort; the WAL keeps what was acknowledged
                     pass
             self._shards.clear()
-
-
-def _hit(point: Any) -> Hit:
-    vec = None
-    if point.vector is not None:
-        raw = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
-        if raw is not None:
-            vec = np.asarray(raw, dtype=np.float32)
-    return Hit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}), dense=vec)
 
 
 def _filter(flt: Filter | None) -> qe.Filter | None:

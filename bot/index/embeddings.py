@@ -99,27 +99,12 @@ class Embedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts``; returns float32 of shape (len(texts), 384), rows in input order."""
-        return self.embed_with_spans(texts)[0]
-
-    def embed_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None = None
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Embed ``texts``, and pool the same forward pass over character ``spans`` of each text.
-
-        A span's vector is the mean of the contextual token vectors that fall inside it
-        ("late chunking"): a sentence read in the context of its passage, at no extra model cost.
-        A span with no token inside the truncated input gets the whole text's vector.
-
-        Returns:
-            (vectors of shape (len(texts), 384), per text an array of shape (len(spans[i]), 384)).
-        """
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32), []
+            return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
             encodings = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        span_out: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             width = max(len(encodings[i].ids) for i in idx)
@@ -134,30 +119,10 @@ class Embedder:
                 feed["token_type_ids"] = np.zeros_like(ids)
             hidden = self.session.run(None, feed)[0]
             summed = (hidden * mask[..., None]).sum(axis=1)
-            pooled = _normalise(summed / np.maximum(mask.sum(axis=1, keepdims=True), 1))
-            out[idx] = pooled
-            if spans is not None:
-                for row, i in enumerate(idx):
-                    span_out[i] = _pool_spans(hidden[row], encodings[i].offsets, spans[i], pooled[row])
-        return out, span_out
+            pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[idx] = pooled / np.maximum(norms, 1e-12)
+        return out
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
-
-
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
-
-
-def _pool_spans(
-    hidden: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], fallback: np.ndarray
-) -> np.ndarray:
-    """Mean of the token vectors inside each character span (special tokens have empty offsets)."""
-    starts = np.array([s for s, _ in offsets], dtype=np.int64)
-    ends = np.array([e for _, e in offsets], dtype=np.int64)
-    real = ends > starts
-    out = np.empty((len(spans), hidden.shape[-1]), dtype=np.float32)
-    for k, (a, b) in enumerate(spans):
-        inside = real & (starts >= a) & (ends <= b)
-        out[k] = hidden[: len(offsets)][inside].mean(axis=0) if inside.any() else fallback
-    return _normalise(out)

@@ -81,7 +81,8 @@ class Indexer:
         self.collections = {v: collection_name(collection_prefix, v) for v in Visibility}
         # Stored hashes cover how a document was indexed, not only what it says: a new chunker
         # configuration re-chunks every document, a new model re-embeds every chunk.
-        self._doc_salt = f"{CHUNKING_VERSION}|{chunker.chunk_tokens}|{chunker.overlap_tokens}|{embedder.name}"
+        self._doc_salt = (f"{CHUNKING_VERSION}|{chunker.chunk_tokens}|{chunker.overlap_tokens}|{embedder.name}|"
+                          f"{self.sparse.signature}")
         self._chunk_salt = embedder.name
         for name in self.collections.values():
             store.ensure_collection(name, embedder.dim)
@@ -164,7 +165,7 @@ class Indexer:
                     StoredPoint(
                         id=point_id(doc.id, chunk.chunk_no),
                         dense=dense,
-                        sparse=self.sparse.encode_document(chunk.text),
+                        sparse=self.sparse.encode_document(chunk.text, heading=chunk.heading),
                         payload=_payload(doc, chunk, len(item.chunks), self.doc_hash(doc), self.chunk_hash(chunk)),
                     )
                 )
@@ -221,6 +222,7 @@ def _payload(doc: Document, chunk: Chunk, n_chunks: int, doc_hash: str, chunk_ha
         title=doc.title,
         url=doc.url,
         section=chunk.section,
+        context=chunk.context,
         text=chunk.passage,
         updated_at=doc.updated_at.isoformat() if doc.updated_at else None,
         doc_hash=doc_hash,

@@ -52,6 +52,9 @@ class ChunkPayload(TypedDict):
     title: str
     url: str | None
     section: str
+    context: str
+    """The heading or label line in effect where the passage starts, when it starts mid-section
+    ("RESOLVING THE PROBLEM" above a cut); "" otherwise. Not embedded: only read by composers."""
     text: str
     """The passage a reader quotes (section heading included)."""
     updated_at: str | None

@@ -16,7 +16,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from bot.errors import StoreError, StoreUnavailableError
 from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
-from bot.index.store import Filter, Hit, HybridQuery, StoredPoint, VectorStore, dense_of
+from bot.index.store import Filter, Hit, Scored, SignalQuery, StoredPoint, VectorStore, dense_of
 
 UPSERT_BATCH = 256
 SCROLL_PAGE = 1000
@@ -108,32 +108,38 @@ class ServerStore(VectorStore):
         self._require(collection)
         return self._call(self.client.count, collection, count_filter=_filter(filter), exact=True).count
 
-    def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
+    def search(self, collection: str, queries: Sequence[SignalQuery]) -> list[list[Scored]]:
         self._require(collection)
-        flt = _filter(query.filter)
-        dense = np.asarray(query.dense, dtype=np.float32).tolist()
-        prefetch = [qm.Prefetch(query=dense, using=DENSE, limit=query.prefetch_limit, filter=flt)]
-        weights = [query.dense_weight]
-        if len(query.sparse):
-            sparse = qm.SparseVector(indices=query.sparse.indices, values=query.sparse.values)
-            prefetch.append(qm.Prefetch(query=sparse, using=SPARSE, limit=query.prefetch_limit, filter=flt))
-            weights.append(query.sparse_weight)
-        response = self._call(
-            self.client.query_points,
-            collection,
-            prefetch=prefetch,
-            query=qm.RrfQuery(rrf=qm.Rrf(k=query.rrf_k, weights=weights)),
-            query_filter=flt,
-            limit=query.limit,
-            with_payload=True,
-            with_vectors=[DENSE] if query.with_dense else False,
-        )
-        hits = []
-        for p in response.points:
-            vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
-            hits.append(Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}),
-                            dense=np.asarray(vec, dtype=np.float32) if vec is not None else None))
-        return hits
+        requests: list[qm.QueryRequest] = []
+        slots: list[int] = []
+        for n, q in enumerate(queries):
+            if q.sparse is not None and not len(q.sparse):
+                continue  # no terms: nothing to find
+            if q.dense is not None:
+                vector: Any = np.asarray(q.dense, dtype=np.float32).tolist()
+                using = DENSE
+            else:
+                vector, using = qm.SparseVector(indices=q.sparse.indices, values=q.sparse.values), SPARSE  # type: ignore[union-attr]
+            requests.append(qm.QueryRequest(query=vector, using=using, limit=q.limit, filter=_filter(q.filter),
+                                            with_payload=False, with_vector=False))
+            slots.append(n)
+        out: list[list[Scored]] = [[] for _ in queries]
+        if requests:
+            # One HTTP round trip for every signal.
+            responses = self._call(self.client.query_batch_points, collection, requests=requests)
+            for n, response in zip(slots, responses, strict=True):
+                out[n] = [Scored(str(p.id), float(p.score)) for p in response.points]
+        return out
+
+    def retrieve(self, collection: str, ids: Sequence[str], *, with_dense: bool = True) -> list[Hit]:
+        if not ids:
+            return []
+        self._require(collection)
+        records = self._call(self.client.retrieve, collection, ids=list(ids), with_payload=True,
+                             with_vectors=[DENSE] if with_dense else False)
+        by_id = {str(r.id): r for r in records}
+        return [Hit(id=i, score=0.0, payload=dict(by_id[i].payload or {}), dense=dense_of(by_id[i].vector))
+                for i in ids if i in by_id]
 
     def close(self) -> None:
         try:

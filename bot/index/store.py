@@ -8,9 +8,11 @@
   for the server API (used by the tests).
 
 Both store the same points (:mod:`bot.index.schema`: a named dense vector, cosine; a named
-sparse vector, Qdrant's IDF modifier; the chunk's payload) and both answer a hybrid query with
-two prefetches fused by reciprocal-rank fusion inside Qdrant. :func:`bot.index.open.open_store`
-picks one from settings: this module knows neither backend, so each can import it.
+sparse vector, Qdrant's IDF modifier; the chunk's payload). Reading is two steps, the same on
+both: :meth:`VectorStore.search` runs one nearest-neighbour search per signal (dense, sparse)
+and returns ids and scores only; the retriever fuses them and :meth:`VectorStore.retrieve`
+reads the payloads of the few points kept. :func:`bot.index.open.open_store` picks a backend
+from settings: this module knows neither backend, so each can import it.
 """
 
 from __future__ import annotations
@@ -45,16 +47,25 @@ class Hit:
 
 
 @dataclass(frozen=True)
-class HybridQuery:
-    dense: np.ndarray
-    sparse: SparseVector
-    limit: int = 10
-    prefetch_limit: int = 50
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    sparse_weight: float = 1.0
+class Scored:
+    """A point found by one signal: its id and that signal's score (cosine, or BM25 with IDF)."""
+
+    id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SignalQuery:
+    """One signal's nearest-neighbour search: a dense vector or a sparse one (exactly one of them)."""
+
+    dense: np.ndarray | None = None
+    sparse: SparseVector | None = None
+    limit: int = 100
     filter: Filter | None = None
-    with_dense: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.dense is None) == (self.sparse is None):
+            raise ValueError("a SignalQuery takes a dense vector or a sparse one, not both and not neither")
 
 
 class VectorStore(abc.ABC):
@@ -89,8 +100,16 @@ class VectorStore(abc.ABC):
         return {payload["chunk_hash"]: dense for payload, dense in rows if dense is not None and payload.get("chunk_hash")}
 
     @abc.abstractmethod
-    def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
-        """Dense and sparse prefetches fused by RRF, filtered on payload."""
+    def search(self, collection: str, queries: Sequence[SignalQuery]) -> list[list[Scored]]:
+        """Each query's nearest points, best first (ids and scores only; one round trip where it can).
+
+        A sparse query with no terms finds nothing (an empty list), as a search for no words should.
+        """
+
+    @abc.abstractmethod
+    def retrieve(self, collection: str, ids: Sequence[str], *, with_dense: bool = True) -> list[Hit]:
+        """The points with these ids (payload, and the dense vector unless told not to), in the order
+        given; ids not in the collection are left out. ``Hit.score`` is 0: scores come from :meth:`search`."""
 
     @abc.abstractmethod
     def count(self, collection: str, *, filter: Filter | None = None) -> int: ...
