@@ -223,22 +223,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 @contextmanager
 def _eval_runtime(args: argparse.Namespace, settings: Settings) -> Iterator[Runtime]:
     """A runtime over an index of the corpus alone (its own store and collection prefix), brought up to date."""
-    from bot.evaluation.beir import corpus_documents
+    from bot.evaluation.beir import index_corpus
     from bot.index.edge_store import EdgeStore
     from bot.runtime import Runtime
 
     index_dir = Path(args.index_dir) if args.index_dir else settings.data_dir / "eval" / Path(args.corpus).resolve().parent.name
     eval_settings = settings.model_copy(update={"collection_prefix": "eval"})
     with Runtime(eval_settings, store=EdgeStore(index_dir)) as rt:
-        docs = list(corpus_documents(Path(args.corpus)))
-        with progress(len(docs), "index") as advance:
-            stats = rt.indexer.index(docs, on_progress=advance)
-        ids = {d.id for d in docs}
-        rt.indexer.delete([d for v in rt.indexer.stored_hashes().values() for d in v if d not in ids])
-        rt.store.flush()
-        if stats.chunks_embedded:
+        with progress(None, "index") as advance:
+            stats = index_corpus(rt.indexer, Path(args.corpus), on_progress=advance)
+        if stats.chunks_embedded or stats.updated or stats.deleted:
             log.info("eval_indexed", **stats.as_dict())
-            rt.indexer.optimize()
         yield rt
 
 
@@ -260,7 +255,7 @@ def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
     qrels = read_qrels(Path(args.qrels))
     with _eval_runtime(args, settings) as rt:
         with progress(len(queries), "queries") as advance:
-            result = evaluate(rt.retriever, queries, qrels, min_confidence=settings.min_confidence, on_progress=advance)
+            result = evaluate(rt.answers, queries, qrels, on_progress=advance)
     if args.per_query:
         Path(args.per_query).write_text("\n".join(json.dumps(r) for r in result.per_query) + "\n", encoding="utf-8")
     _print_metrics(result.metrics, args.json)

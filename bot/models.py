@@ -81,6 +81,12 @@ class Chunk(BaseModel):
     text: str = Field(description="What is embedded: title, section path, then the passage")
     passage: str = Field(description="The passage alone, as shown to a reader")
     section: str = ""
+    context: str = Field(default="", description="The label line in effect where a mid-section passage starts")
+
+    @property
+    def heading(self) -> str:
+        """The title and section path the embedded text starts with."""
+        return self.text[: len(self.text) - len(self.passage)].strip()
 
     @property
     def content_hash(self) -> str:

@@ -7,11 +7,12 @@ line) instead of a traceback: these files come from users.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from bot.errors import InputError
+from bot.index.indexer import Indexer, IndexStats
 from bot.models import Document, DocumentKind, Visibility
 
 
@@ -72,3 +73,18 @@ def read_reference_answers(path: Path | None) -> dict[str, str]:
             raise InputError(f"{path}: every line needs an '_id' and a 'reference_answer' string")
         out[str(row["_id"])] = row["reference_answer"]
     return out
+
+
+def index_corpus(indexer: Indexer, corpus: Path, *, on_progress: Callable[[int], None] | None = None) -> IndexStats:
+    """Bring an evaluation index in step with ``corpus``: new and changed documents written, others removed.
+
+    Unchanged documents cost a hash look-up, so a second run over a cached index is quick.
+    """
+    docs = list(corpus_documents(corpus))
+    stats = indexer.index(docs, on_progress=on_progress)
+    ids = {d.id for d in docs}
+    stats.deleted += indexer.delete([d for v in indexer.stored_hashes().values() for d in v if d not in ids])
+    indexer.store.flush()
+    if stats.chunks_embedded or stats.updated or stats.deleted:
+        indexer.optimize()
+    return stats

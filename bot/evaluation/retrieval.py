@@ -12,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.answer.confidence import should_abstain
-from bot.answer.retriever import Retriever
+from bot.answer.service import AnswerService
 from bot.models import Audience
 
 #: Chunks retrieved per query before collapsing to documents.
@@ -52,13 +51,13 @@ class EvalResult:
 
 
 def evaluate(
-    retriever: Retriever,
+    service: AnswerService,
     queries: list[dict[str, Any]],
     qrels: dict[str, dict[str, float]],
     *,
-    min_confidence: float,
     on_progress: Callable[[int], None] | None = None,
 ) -> EvalResult:
+    """Score ``service``'s retriever on ``queries``; abstention is ``service``'s own gate on the same retrieval."""
     answerable = {"recall@5": 0.0, "ndcg@10": 0.0, "mrr@10": 0.0}
     n = 0
     answered = 0
@@ -67,9 +66,10 @@ def evaluate(
     per_query = []
     for q in queries:
         qid, text = str(q["_id"]), str(q.get("text", ""))
-        retrieval = retriever.retrieve(text, Audience.AGENT, limit=EVAL_CHUNKS)
+        retrieval = service.retriever.retrieve(text, Audience.AGENT, limit=EVAL_CHUNKS)
         ranked = rank_documents([c.doc_id for c in retrieval.chunks])
-        abstain = should_abstain(retrieval, min_confidence)
+        assessment = service.assess_retrieval(text, retrieval)
+        abstain = not assessment.passages or assessment.confidence < service.min_confidence
         relevant = qrels.get(qid)
         if relevant:
             n += 1

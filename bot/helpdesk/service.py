@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import structlog
 
+from bot.answer.confidence import DEFAULT_SIMILARITY_FLOOR
 from bot.answer.retriever import Retriever
 from bot.answer.service import AnswerService
 from bot.answer.style import StyleAdapter, Surface, apply_style
@@ -132,7 +133,7 @@ class DraftService:
         for chunk in candidates:
             if chunk.doc_id in seen or (exclude_url and chunk.url == exclude_url):
                 continue
-            if chunk.similarity < self.answers.min_confidence:
+            if chunk.similarity < DEFAULT_SIMILARITY_FLOOR:  # not about the question at all
                 continue
             seen.add(chunk.doc_id)
             out.append(RelatedTicket(doc_id=chunk.doc_id, title=chunk.title or chunk.doc_id, url=chunk.url,

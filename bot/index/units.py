@@ -50,6 +50,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*“‘\[])")
 #: stop, then a capital starting a word of two or more letters; "U.S.A" and "e.g.X" stay whole).
 _GLUED = re.compile(r"(?<=[a-z0-9)\]][.!?])(?=[A-Z][a-z])")
 #: "Step 2 | Use the ..." / "Step 3:" inside a line starts a new step.
+#: "statusesDepending": five lower-case letters, then a word that starts with a capital (fewer
+#: would split product names: "QuickBooks", "SharePoint", "WordPress").
+_GLUED_HEADING = re.compile(r"(?<=[a-z][a-z][a-z][a-z][a-z])(?=[A-Z][a-z]{2,})")
 _STEP_MARK = re.compile(r"(?<=\S)\s*(?=\bStep \d+\s*[|:.-])")
 _BULLET = re.compile(r"^\s*[-*+•]\s+")
 _NUMBERED = re.compile(r"^\s*(?:\d+[.)]|Step \d+\s*[|:.-])\s*")
@@ -62,7 +65,7 @@ _WORDS = re.compile(r"[A-Za-z]+")
 
 
 def is_label(line: str) -> bool:
-    """A label line: a short ALL-CAPS line ("RESOLVING THE PROBLEM", "TECHNOTE (FAQ)") or "Word(s):"."""
+    """A label line: a short ALL-CAPS line ("RESOLVING THE PROBLEM", "TECHNOTE (FAQ)") or a short Title Case one."""
     s = line.strip().rstrip(":").strip()
     words = _WORDS.findall(s)
     if not words or len(words) > 8 or len(s) > 80:
@@ -72,9 +75,8 @@ def is_label(line: str) -> bool:
         return True
     if re.search(r"[.!?,;]$", s) or len(words) > 6:
         return False
-    if line.strip().endswith(":"):
-        return len(words) <= 5
-    # "Problem Solution", "Related Information": short, every longer word capitalised, no full stop.
+    # "Problem Solution", "Related Information:": short, every longer word capitalised, no full stop.
+    # ("To verify your identity:" introduces a list: it is content, not a label.)
     return all(w[0].isupper() for w in words if len(w) > 3) and any(len(w) > 3 for w in words)
 
 
@@ -122,13 +124,14 @@ def split_units(passage: str, *, section: str = "") -> list[Unit]:
             # "**The refund was rejected.** The carrier ...": a FAQ's question and its answer.
             lead = bold.group(1).strip()
             units.append(Unit(lead, UnitKind.HEADING, lead, line=i * 100))
-            units.extend(_line_units(bold.group(2), lead, i))
+            units.extend(_line_units(bold.group(2), lead, i)[0])
             continue
         if bold and not bold.group(2):
             current = bold.group(1).strip().rstrip(":")
             units.append(Unit(current, UnitKind.HEADING, current, line=i * 100))
             continue
-        units.extend(_line_units(line, current, i))
+        line_units, current = _line_units(line, current, i)
+        units.extend(line_units)
     return _with_spans(passage, units)
 
 
@@ -154,7 +157,8 @@ _META_LABELS = frozenset({"title", "text", "subject", "product", "component", "v
                           "modified date", "created", "updated", "keywords", "tags"})
 
 
-def _line_units(text: str, section: str, line: int) -> list[Unit]:
+def _line_units(text: str, section: str, line: int) -> tuple[list[Unit], str]:
+    """The units of one line, and the section in effect after it (a glued heading changes it)."""
     out: list[Unit] = []
     for n, piece in enumerate(_STEP_MARK.split(text)):
         piece = piece.strip()
@@ -173,14 +177,41 @@ def _line_units(text: str, section: str, line: int) -> list[Unit]:
         parts = [s.strip() for part in _SENTENCE_END.split(rest) for s in _GLUED.split(part)]
         if prefix and parts:
             parts[0] = prefix + parts[0]
-        for m, sentence in enumerate(parts):
-            callout = _CALLOUT.match(sentence)
-            if callout:
-                sentence = sentence[callout.end() :].strip()
-            if not sentence:
-                continue
-            # A list item's later sentences continue the item (same paragraph), as sentences.
-            out.append(Unit(sentence, kind if m == 0 else UnitKind.SENTENCE, section, line=paragraph))
+        m = 0
+        for part in parts:
+            for fragment, is_heading in _unglue_headings(part):
+                callout = _CALLOUT.match(fragment)
+                if callout:
+                    fragment = fragment[callout.end() :].strip()
+                if not fragment:
+                    continue
+                if is_heading and not (m == 0 and kind is UnitKind.STEP):
+                    section = fragment
+                    out.append(Unit(fragment, UnitKind.HEADING, section, line=paragraph))
+                    continue
+                # A list item's later sentences continue the item (same paragraph), as sentences.
+                out.append(Unit(fragment, kind if m == 0 else UnitKind.SENTENCE, section, line=paragraph))
+                m += 1
+    return out, section
+
+
+def _unglue_headings(sentence: str) -> list[tuple[str, bool]]:
+    """Split headings glued to the next sentence by a lossy HTML-to-text conversion:
+    "Understanding payment statusesDepending on the nature..." is a heading, then a sentence.
+
+    A split needs a run of five lower-case letters, then a capital and lower-case letters, and
+    a heading-like fragment before it (2 to 8 words, no punctuation): product names such as
+    "WordPress", "QuickBooks" or "LinkedIn" stay whole.
+    """
+    out: list[tuple[str, bool]] = []
+    start = 0
+    for match in _GLUED_HEADING.finditer(sentence):
+        fragment = sentence[start : match.start()].strip()
+        words = fragment.split()
+        if 2 <= len(words) <= 8 and not re.search(r"[.!?:;,()]", fragment):
+            out.append((fragment, True))
+            start = match.start()
+    out.append((sentence[start:].strip(), False))
     return out
 
 
