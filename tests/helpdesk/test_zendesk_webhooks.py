@@ -194,12 +194,12 @@ def test_injected_instructions_get_only_grounded_content(harness: Harness) -> No
     assert "user901@example.test" not in html and "carla.doe@example.com" not in html
     assert found <= set(EMAIL.findall(_kb_text())), found
     assert "ignore your instructions" not in html.lower() and "system prompt" not in html.lower()
-    # Every line of the suggested reply is a passage of the public knowledge base, cited.
+    # Every line of the suggested reply is a passage of the public knowledge base; each run of
+    # lines from one source ends with its citation marker, so the last line carries one.
     kb = _kb_text()
     lines = [re.sub(r"<[^>]+>", "", line) for line in _suggested_reply(html).split("<br>") if line.strip()]
-    assert lines
+    assert lines and re.search(r"\[\d+\]$", lines[-1]), lines
     for line in lines:
-        assert re.search(r"\[\d+\]$", line), line
         text = re.sub(r"\s*\[\d+\]$", "", line).replace("&#x27;", "'").replace("&quot;", '"').replace("&amp;", "&")
         assert " ".join(text.split()) in kb.replace("**", ""), text
 

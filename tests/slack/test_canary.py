@@ -20,7 +20,8 @@ from tests.support.slack import (
     slack_parts,
 )
 
-QUESTION = "Which Slack channel do I post in to escalate a carrier outage?"
+#: Public articles answer it for customers (failed labels); the internal runbook answers it for agents.
+QUESTION = "Labels fail because a carrier is down, what now?"
 CANARIES = ("carrier-escalations", "Escalating carrier outages", "escalating-carrier-outages", "agents only",
             "Internal runbook", "carrier-oncall", "Includes internal sources")
 

@@ -14,7 +14,7 @@ from bot.answer.retriever import Retriever
 from bot.answer.service import AnswerService
 from bot.errors import StoreError
 from bot.index.server_store import ServerStore
-from bot.models import Audience
+from bot.models import Answer, AnswerReason, Audience
 from bot.slack import render
 from bot.state import StateStore
 from tests.fakes.openai_server import FakeOpenAI
@@ -30,6 +30,7 @@ from tests.support.slack import (
     CUSTOMER_CHANNEL,
     DM_CHANNEL,
     OFF_TOPIC_Q,
+    RESET_LINK,
     RESET_Q,
     RESET_URL,
     WEBHOOK_Q,
@@ -78,17 +79,17 @@ def test_mention_reacts_answers_in_thread_with_sources_and_buttons(
     assert "Click *Forgot password?*" in blocks[0]["text"]["text"] and "[1]" in blocks[0]["text"]["text"]
     assert "**" not in blocks[0]["text"]["text"]
     # reset-your-password.md is dated 2026-09-14; the harness clock says 2026-10-01 12:00 UTC.
-    assert f"[1] <{RESET_URL}|Reset your password> · sample-articles · updated 17 days ago" in _sources(post)
+    assert f"[1] {RESET_LINK} · sample-articles · updated 17 days ago" in _sources(post)
     actions = next(b for b in blocks if b["type"] == "actions")
     assert [e["action_id"] for e in actions["elements"]] == [render.ACTION_HELPFUL, render.ACTION_NOT_HELPFUL]
     assert actions["elements"][0]["value"] == actions["elements"][1]["value"]
-    assert post["text"].startswith("If you forgot your Parcelly password") and "[1]" in post["text"]
+    assert post["text"].startswith("1. Go to the sign-in page")  # the notification preview
 
 
 def test_mention_in_a_thread_uses_the_thread_as_context(
     harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: RecordingAnswers
 ) -> None:
-    parent = slack.add_message(AGENT_CHANNEL, "1759200000.000100", "Merchant can't log in to Parcelly")
+    parent = slack.add_message(AGENT_CHANNEL, "1759200000.000100", "Merchant can't log in to Parcelly, forgot the password")
     slack.add_message(AGENT_CHANNEL, "1759200001.000100", "they use <https://shop.example|their shop> login",
                       thread_ts=parent["ts"])
     event = payloads.mention("what should they do?", thread_ts=parent["ts"], ts="1759200002.000100")
@@ -99,7 +100,7 @@ def test_mention_in_a_thread_uses_the_thread_as_context(
     post = slack.wait_for("chat.postMessage")[0].args
     assert post["thread_ts"] == parent["ts"]
     assert answers.calls == [("what should they do?", Audience.AGENT,
-                              ["Merchant can't log in to Parcelly", "they use their shop login"])]
+                              ["Merchant can't log in to Parcelly, forgot the password", "they use their shop login"])]
     replies = slack.calls_to("conversations.replies")[0].args
     assert replies["channel"] == AGENT_CHANNEL and replies["ts"] == parent["ts"]
     # On its own "what should they do?" finds nothing; with the thread it is about signing in.
@@ -197,8 +198,12 @@ def test_audience_per_channel(harness: SlackHarness, slack: FakeSlack, payloads:
     # Real retrieval decides what each audience can read: the internal runbook reaches agents only.
     for channel in (CUSTOMER_CHANNEL, CONNECT_CHANNEL):
         text = all_text(by_channel[channel])
-        assert "[1]" in text  # a cited answer from public articles, not an abstention
         assert CARRIER_CANARY not in text and "Includes internal sources" not in text
+    # Only the internal runbook answers it: customers are told so, not given a public near-miss.
+    customer = [r for (_, aud, _), r in answers.outcomes if aud is Audience.CUSTOMER]
+    assert len(customer) == 2
+    for answer in customer:
+        assert isinstance(answer, Answer) and answer.abstained and answer.reason is AnswerReason.ONLY_INTERNAL and not answer.citations
     agent = all_text(by_channel[AGENT_CHANNEL])
     assert f"#{CARRIER_CANARY}" in agent and "Escalating carrier outages (agents only)" in agent
     assert "Includes internal sources" in agent
@@ -217,7 +222,8 @@ def test_event_flag_for_slack_connect_wins_over_a_stale_cache(
     assert [a for _, a, _ in answers.calls] == [Audience.AGENT, Audience.CUSTOMER]
     first, second = (all_text(p.args) for p in slack.calls_to("chat.postMessage"))
     assert f"#{CARRIER_CANARY}" in first  # the channel was internal, the runbook may be quoted
-    assert "[1]" in second and CARRIER_CANARY not in second  # now Slack Connect: public articles only
+    assert CARRIER_CANARY not in second and "[1]" not in second  # now Slack Connect: public articles only,
+    # and they do not answer it: the customer is told to ask a person.
 
 
 def test_abstention_says_so_and_points_to_a_human(
@@ -259,7 +265,7 @@ def test_empty_question_and_a_failing_answer_get_a_reply_and_the_reaction_is_rem
     assert isinstance(outcomes[RESET_Q], StoreError) and qdrant.error in str(outcomes[RESET_Q])
     for t in texts:  # what went wrong inside stays inside
         assert qdrant.error not in t and "corrupted" not in t and qdrant_url not in t and "500" not in t
-    assert any(r.path.endswith("/points/query") for r in qdrant.requests)  # it really queried the server
+    assert any(r.path.endswith("/points/query/batch") for r in qdrant.requests)  # it really queried the server
 
 
 def test_a_failing_llm_endpoint_falls_back_to_the_extractive_answer(
@@ -275,7 +281,7 @@ def test_a_failing_llm_endpoint_falls_back_to_the_extractive_answer(
     [answer] = answers.answered(RESET_Q)
     assert answer.composer == "extractive (fallback from openai)" and not answer.abstained
     text = all_text(post)
-    assert "Click *Forgot password?*" in text and f"<{RESET_URL}|Reset your password>" in text
+    assert "Click *Forgot password?*" in text and RESET_LINK in text
     assert any(b["type"] == "actions" for b in post["blocks"])
 
 

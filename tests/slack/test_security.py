@@ -188,7 +188,7 @@ def test_a_slow_answer_still_acks_fast(
     for message in (post, hook):
         text = all_text(message)
         assert "Click *Forgot password?* on the sign-in page [1]" in text
-        assert f"<{RESET_URL}|Reset your password>" in text
+        assert f"<{RESET_URL}|Reset your password" in text
     assert {a.composer for a in answers.answered(RESET_Q)} == {"openai"}
     assert [a for _, a, _ in answers.calls] == [Audience.AGENT, Audience.AGENT]
     prompts = [r.json["messages"][-1]["content"] for r in openai_fake.requests]
@@ -199,7 +199,7 @@ def test_logs_hold_no_tokens_secrets_or_message_text(
     harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: RecordingAnswers,
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    question = "Where is the zebra-unicorn-7731 refund form?"
+    question = "zebra-unicorn-7731: I can't sign in, how do I request a refund by email?"
     # The real answer quotes the article "Request a subscription refund", whose example invoice
     # number is as unmistakable in a log as the question's marker.
     secret_answer = "PCI-2026-004512"

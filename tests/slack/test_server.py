@@ -21,8 +21,8 @@ from tests.fakes.slack_server import FakeSlack, FakeSocketMode
 from tests.support.servers import Served, free_port
 from tests.support.slack import (
     AGENT_CHANNEL,
+    RESET_LINK,
     RESET_Q,
-    RESET_URL,
     SHOPIFY_Q,
     Payloads,
     RecordingAnswers,
@@ -63,7 +63,7 @@ def test_http_mode_serves_slack_health_and_runs_the_scheduler(serve_slack: Calla
     assert resp.status_code == 200
     post = slack.wait_for("chat.postMessage")[0].args
     assert post["channel"] == AGENT_CHANNEL
-    assert f"[1] <{RESET_URL}|Reset your password>" in all_text(post)  # the real answer, through serve()
+    assert "[1] " + RESET_LINK in all_text(post)  # the real answer, through serve()
     [jobs] = s.schedulers
     assert jobs.running and {j.id for j in jobs.get_jobs()} >= {"prune", "resync-requests"}
     s.close()
@@ -83,7 +83,7 @@ def test_socket_mode_answers_acks_envelopes_and_drops_retries(serve_slack: Calla
         ws.wait_for_ack(first)
         post = slack.wait_for("chat.postMessage")[0].args
         assert post["thread_ts"] == event["event"]["ts"]
-        assert "[1]" in all_text(post) and "|Connect your Shopify store>" in all_text(post)
+        assert "[1]" in all_text(post) and "|Connect your Shopify store ›" in all_text(post)
         retry = ws.send_envelope(event, retry_attempt=1)  # Slack redelivers: same event_id
         ws.wait_for_ack(retry)
 

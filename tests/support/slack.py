@@ -47,6 +47,8 @@ ASKER = "U0ASKER1"
 ADMIN = "U0ADMIN1"
 
 RESET_URL = "https://help.parcelly.example/articles/reset-your-password"
+#: How the password article is cited: title and the section quoted from.
+RESET_LINK = f"<{RESET_URL}|Reset your password › Reset a forgotten password>"
 
 # Questions over the bundled sample knowledge base (bot/sample_kb/) that sample_runtime holds; the
 # extractive composer answers them deterministically.
