@@ -33,6 +33,9 @@ class RetrievedChunk:
     updated_at: datetime | None
     score: float
     similarity: float
+    #: ``[start, end)`` spans of ``text`` flagged at ingest as instructions to an assistant
+    #: (:mod:`bot.index.instructions`); :mod:`bot.answer.safety` keeps them out of every answer.
+    instruction_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -111,6 +114,7 @@ class Retriever:
                         updated_at=_parse_dt(pl.get("updated_at")),
                         score=hit.score,
                         similarity=similarity,
+                        instruction_spans=tuple((int(a), int(b)) for a, b in pl.get("instruction_spans") or ()),
                     )
                 )
         chunks.sort(key=lambda c: c.score, reverse=True)
@@ -150,6 +154,7 @@ def _retrieved(hit: Hit, dense: np.ndarray) -> RetrievedChunk:
         source=pl.get("source", ""), audience=Visibility(pl["audience"]), section=pl.get("section", ""),
         text=pl.get("text", ""), updated_at=_parse_dt(pl.get("updated_at")), score=hit.score,
         similarity=float(np.dot(hit.dense, dense)) if hit.dense is not None else 0.0,
+        instruction_spans=tuple((int(a), int(b)) for a, b in pl.get("instruction_spans") or ()),
     )
 
 

@@ -13,6 +13,7 @@ from bot.answer.confidence import confidence as gate_confidence
 from bot.answer.confidence import should_abstain
 from bot.answer.extractive import ExtractiveComposer
 from bot.answer.retriever import RetrievedChunk, Retriever
+from bot.answer.safety import neutralise_answer, screen
 from bot.errors import ComposerError, InputError
 from bot.models import Answer, AnswerReason, Audience, Citation, Visibility
 
@@ -76,7 +77,7 @@ class AnswerService:
             # Follow-ups ("and for Freshdesk?") need the thread's topic to retrieve well.
             context = " ".join(h.strip() for h in history[-HISTORY_TURNS:] if h.strip())
             query = f"{context[-1000:]} {question}".strip()
-        retrieval = self.retriever.retrieve(query, audience)
+        retrieval = screen(self.retriever.retrieve(query, audience))  # content is data: flagged instructions cut out
         timings = dict(retrieval.timings)
         confidence = gate_confidence(retrieval)
         if should_abstain(retrieval, self.min_confidence):
@@ -143,4 +144,4 @@ def _closest(chunks: list[RetrievedChunk]) -> Citation | None:
 
 
 def _with(passages: list[RetrievedChunk], answer: Answer) -> tuple[Answer, list[RetrievedChunk]]:
-    return answer, passages
+    return neutralise_answer(answer), passages  # every answer leaves here: no source can ping a channel
