@@ -32,7 +32,8 @@ from tests.support.process import FD_SECRET, IC_SECRET, SLACK_SECRET, ZD_SECRET,
 #: Examples per property (HELPDESK_FUZZ_EXAMPLES=5000 for a deeper hunt by hand).
 EXAMPLES = int(os.environ.get("HELPDESK_FUZZ_EXAMPLES", "300"))
 PATHS = ["/slack/events", "/webhooks/zendesk", "/webhooks/intercom", "/webhooks/freshdesk", "/admin", "/admin/",
-         "/admin/login", "/admin/logout", "/admin/questions", "/admin/gaps", "/admin/drafts",
+         "/admin/login", "/admin/logout", "/admin/questions", "/admin/gaps", "/admin/health", "/admin/health/check",
+         "/admin/drafts",
          "/admin/sources/docs/resync", "/healthz", "/readyz", "/metrics"]
 HEADERS = ["X-Slack-Request-Timestamp", "X-Slack-Signature", "X-Slack-Retry-Num", "X-Zendesk-Webhook-Signature",
            "X-Zendesk-Webhook-Signature-Timestamp", "X-Zendesk-Webhook-Invocation-Id", "X-Hub-Signature",
@@ -90,7 +91,7 @@ _body = st.one_of(
 _request = st.fixed_dictionaries({
     "method": st.sampled_from(["POST", "POST", "POST", "GET", "PUT", "DELETE"]),
     "path": st.sampled_from(PATHS),
-    "query": st.sampled_from(["", "?ticket_id=42", "?ticket_id=²", "?requested=docs&id=²", "?%ff=%fe"]),
+    "query": st.sampled_from(["", "?ticket_id=42", "?ticket_id=²", "?requested=docs&id=²", "?started=²", "?%ff=%fe"]),
     "headers": st.dictionaries(st.sampled_from(HEADERS), _header_value, max_size=6),
     "body": _body,
 })
