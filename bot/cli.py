@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from bot.errors import HelpdeskBotError, InputError
-from bot.logging import configure_logging
+from bot.logging import configure_logging, mask_url_credentials
 from bot.models import Answer, AnswerReason, Audience
 from bot.settings import Settings
 from connectors.base import ConnectorError
@@ -55,34 +56,74 @@ def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
 
 # --- sync ---------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    """Sync sources now. SIGTERM or Ctrl-C stops at the next document boundary (a second Ctrl-C at once);
+    the exit is non-zero when a source failed, was interrupted, or is being synced by someone else."""
+    from bot.sync.runner import SyncInterrupted
+
     with _runtime(settings) as rt:
         service = rt.syncs
         names = [service.source(args.source).name] if args.source else list(service.sources)
         if not names:
             raise InputError("no sources configured: set HELPDESK_SOURCES_FILE, HELPDESK_FILES_DIR or HELPDESK_SAMPLE_KB=true")
-        failed = 0
-        for name in names:
-            try:
-                with progress(None, f"sync {name}") as advance:
-                    report = service.run(name, full=args.full, on_progress=advance)
-            except ConnectorError as exc:
-                failed += 1
-                print(f"{name}: failed: {exc}", file=sys.stderr)
-                continue
-            if report is None:
-                print(f"{name}: skipped, a sync of this source is already running")
-                continue
-            s = report.stats
-            print(f"{report.source}: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, "
-                  f"{s.deleted} deleted; {s.chunks_embedded} chunks embedded"
-                  + (f"; {len(report.skipped)} records skipped" if report.skipped else "")
-                  + (f"; PII masked: {s.pii}" if s.pii else "")
-                  + (f"; not pruned: {report.prune_error}" if report.prune_error else ""))
-            for reason in report.skipped:
-                print(f"  skipped: {reason}")
-    if failed:
-        raise SyncFailed(f"{failed} of {len(names)} sources failed (see above); nothing of theirs was lost, rerun to resume")
+        failed, busy = 0, 0
+        with _stop_on_signals(service.interrupt):
+            for name in names:
+                try:
+                    with progress(None, f"sync {name}") as advance:
+                        report = service.run(name, full=args.full, on_progress=advance)
+                except ConnectorError as exc:
+                    failed += 1
+                    print(f"{name}: failed: {mask_url_credentials(str(exc))}", file=sys.stderr)
+                    continue
+                except SyncInterrupted as exc:
+                    print(f"{exc}", file=sys.stderr)
+                    raise SyncFailed(f"interrupted: {name} and the sources after it were not finished; "
+                                     "nothing was lost, rerun to resume") from None
+                if report is None:
+                    busy += 1
+                    held = service.holder_of(name)
+                    who = held.describe() if held is not None else "another process"
+                    print(f"{name}: not run: a sync of this source is already running ({who})", file=sys.stderr)
+                    continue
+                s = report.stats
+                print(f"{report.source}: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, "
+                      f"{s.deleted} deleted; {s.chunks_embedded} chunks embedded"
+                      + (f"; {len(report.skipped)} records skipped" if report.skipped else "")
+                      + (f"; PII masked: {s.pii}" if s.pii else "")
+                      + (f"; credentials masked: {s.credentials}" if s.credentials else "")
+                      + (f"; instructions to an assistant flagged in {s.flagged_chunks} chunks (never quoted)"
+                         if s.flagged_chunks else "")
+                      + (f"; not pruned: {report.prune_error}" if report.prune_error else ""))
+                for reason in report.skipped:
+                    print(f"  skipped: {reason}")
+    if failed or busy:
+        parts = [f"{failed} of {len(names)} sources failed (see above)" if failed else "",
+                 f"{busy} of {len(names)} sources are being synced by another process" if busy else ""]
+        raise SyncFailed("; ".join(p for p in parts if p) + "; nothing of theirs was lost, rerun to resume")
     return 0
+
+
+@contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM (``docker stop``, Kubernetes) and a first Ctrl-C call ``stop``; a second Ctrl-C interrupts at once."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        print(f"{signal.Signals(signum).name}: stopping at the next document boundary ...", file=sys.stderr, flush=True)
+        stop()
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    before = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
@@ -439,7 +480,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    for n, argument in enumerate(arguments, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as lone surrogates (surrogateescape)
+            print(f"error: argument {n} is not valid UTF-8 text: check the terminal's or the script's encoding",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    args = parser.parse_args(arguments)
     try:
         settings = Settings()
     except Exception as exc:  # pydantic ValidationError: show the first problem on one line
@@ -450,7 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args, settings)
     except (HelpdeskBotError, ConnectorError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # A message may quote a URL from the settings (QDRANT_URL, a state database URL): never its password.
+        print(f"error: {mask_url_credentials(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

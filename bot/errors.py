@@ -10,7 +10,8 @@ that says what went wrong and what to do; the CLI prints that line instead of a 
     ├── StoreError           the vector store cannot be opened, read or written
     │   ├── StoreLockedError another process holds the embedded store
     │   └── StoreUnavailableError  a Qdrant server cannot be reached
-    └── ComposerError        an LLM endpoint failed (callers fall back to the extractive composer)
+    ├── ComposerError        an LLM endpoint failed (callers fall back to the extractive composer)
+    └── NotReadyError        a dependency is not reachable yet (``/readyz`` shows the message)
 """
 
 from __future__ import annotations
@@ -46,3 +47,7 @@ class StoreUnavailableError(StoreError):
 
 class ComposerError(HelpdeskBotError):
     """An answer composer failed (timeout, bad response)."""
+
+
+class NotReadyError(HelpdeskBotError):
+    """A dependency has not been reached yet; the message says why and is safe to show (no secrets)."""

@@ -144,7 +144,8 @@ class Runtime:
 
     @cached_property
     def syncs(self) -> SyncService:
-        return SyncService(self.sources, ledger=self.state.ledger, indexer=lambda: self.indexer)
+        return SyncService(self.sources, ledger=self.state.ledger, indexer=lambda: self.indexer,
+                           lease_ttl_s=self.settings.sync_lease_ttl_s)
 
     def close(self) -> None:
         if self._store is not None:

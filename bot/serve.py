@@ -46,6 +46,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from slack_bolt import App
 from slack_sdk import WebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -162,15 +163,23 @@ def asgi_app(routes: Sequence[BaseRoute] = ()) -> Starlette:
 
 
 class HttpServer:
-    """uvicorn serving an ASGI app in a thread (``start``/``stop``), or in the foreground (``run``)."""
+    """uvicorn serving an ASGI app in a thread (``start``/``stop``), or in the foreground (``run``).
 
-    def __init__(self, asgi: Any, *, host: str, port: int) -> None:
+    ``trusted_proxies`` (``HELPDESK_TRUSTED_PROXIES``: addresses or networks, ``*`` for any; empty
+    for none) are the only peers whose ``X-Forwarded-For`` / ``-Proto`` uvicorn believes; by
+    default nobody's are, so a client address (the admin login throttle's key) cannot be forged.
+    uvicorn's own logging configuration is not installed: its records go through ours.
+    """
+
+    def __init__(self, asgi: Any, *, host: str, port: int, trusted_proxies: str = "") -> None:
         import uvicorn
 
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
-        config = uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off")
+        trusted = [p.strip() for p in trusted_proxies.split(",") if p.strip()]
+        config = uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off", log_config=None,
+                                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or [])
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -252,13 +261,15 @@ def helpdesk_routes(runtime: Runtime, settings: Settings, metrics: Metrics, *,
 
 
 def build_routes(runtime: Runtime, settings: Settings, *, role: str, metrics: Metrics,
-                 closers: list[Callable[[], None]], health: HealthRuns | None = None) -> list[BaseRoute]:
+                 closers: list[Callable[[], None]], health: HealthRuns | None = None,
+                 checks: dict[str, Callable[[], None]] | None = None) -> list[BaseRoute]:
     """The routes of ``role`` besides ``/healthz`` and Slack's: ``/readyz`` and ``/metrics`` in every role;
     ``/admin`` and ``/webhooks/*`` in ``all`` and ``web``.
 
     Args:
         closers: called at shutdown (the helpdesk draft workers are appended here).
         health: the process's knowledge-health runs for the admin page's tab (default: a new one).
+        checks: readiness checks besides the state database and the store (Slack's, in a web role).
 
     Raises:
         ConfigError: the role is unknown, or the admin token is set but too short.
@@ -268,6 +279,7 @@ def build_routes(runtime: Runtime, settings: Settings, *, role: str, metrics: Me
     checks = {
         "state_db": lambda: runtime.state.db.ping(),
         "store": lambda: ping_store(runtime.store, settings.collection_prefix),
+        **(checks or {}),
     }
     routes = ops_routes(checks, metrics, timeout_s=settings.readiness_timeout_s)
     if role == "scheduler":
@@ -284,8 +296,11 @@ def build_slack(runtime: Runtime, settings: Settings, metrics: Metrics, *,
                 client: WebClient | None = None) -> SlackIngress:
     """The Slack surface over the runtime's parts, as its ingress (routes, or a Socket Mode connection).
 
+    The Bolt app checks the bot token with ``auth.test`` when built; when the Slack API cannot be
+    reached that is retried in the background (the ingress's readiness check says why).
+
     Raises:
-        ConfigError: a token or the signing secret the mode needs is missing.
+        ConfigError: a token or the signing secret the mode needs is missing, or Slack refused the token.
     """
     gaps: Callable[[int], list[Gap]] | None = None
     if settings.question_log_days > 0:  # /helpdesk gaps reads the questions log
@@ -296,10 +311,12 @@ def build_slack(runtime: Runtime, settings: Settings, metrics: Metrics, *,
 
         gaps = find_gaps
 
-    bolt_app = build_app(settings, answers=metered_answers(runtime, settings, metrics, "slack"),
+    def build() -> App:
+        return build_app(settings, answers=metered_answers(runtime, settings, metrics, "slack"),
                          events=runtime.state.events, feedback=MeteredFeedback(runtime.state.db, metrics=metrics),
                          syncs=runtime.syncs, style=runtime.style, client=client, gaps=gaps)
-    return slack_ingress(bolt_app, settings)  # checks the app token (Socket Mode)
+
+    return slack_ingress(build, settings)  # checks the app token (Socket Mode), then tries Slack once
 
 
 # --- serve ---------------------------------------------------------------------------------------
@@ -331,18 +348,24 @@ def serve(runtime: Runtime, settings: Settings, *, mode: str | None = None, sche
     metrics.watch_state(lambda: runtime.state.ledger, lambda: [s.name for s in runtime.sources])
     closers: list[Callable[[], None]] = []
     health = HealthRuns(lambda: runtime.health, lambda: runtime.state.health)  # one finder run at a time in this process
-    routes = build_routes(runtime, settings, role=role, metrics=metrics, closers=closers,
-                          health=health)  # checks the admin token
-    slack = None
+    slack: SlackIngress | None = None
+
+    def slack_ready() -> None:
+        if slack is not None:
+            slack.check()  # raises while the Slack API has not been reached, saying why
+
+    routes = build_routes(runtime, settings, role=role, metrics=metrics, closers=closers, health=health,
+                          checks={"slack": slack_ready} if web else None)  # checks the admin token
     if web:
-        slack = build_slack(runtime, settings, metrics, client=client)  # checks the Slack tokens
+        slack = build_slack(runtime, settings, metrics, client=client)  # checks the Slack tokens, tries Slack
         routes.extend(slack.routes)
     warn_about_split_roles(role, settings)
     _warm(runtime, answers=web)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    http = HttpServer(asgi_app(routes), host=settings.http_host, port=settings.http_port)
+    http = HttpServer(asgi_app(routes), host=settings.http_host, port=settings.http_port,
+                      trusted_proxies=settings.trusted_proxies)
     jobs = None
     try:
         if run_scheduler:
@@ -361,6 +384,7 @@ def serve(runtime: Runtime, settings: Settings, *, mode: str | None = None, sche
             slack.stop()
         http.stop()
         if jobs is not None:
+            runtime.syncs.interrupt()  # a running sync stops at its next document boundary, lease released
             jobs.shutdown(wait=True)
         for close in closers:
             close()
@@ -390,6 +414,7 @@ def run_scheduler(runtime: Runtime, settings: Settings, *, run_now: bool = False
     except KeyboardInterrupt:
         pass
     finally:
+        runtime.syncs.interrupt()
         jobs.shutdown(wait=True)
     return 0
 

@@ -91,8 +91,23 @@ class Settings(BaseSettings):
     slack_working_emoji: str = "hourglass_flowing_sand"
     slack_command: str = Field(default="/helpdesk", pattern=r"^/[a-z0-9_-]{1,31}$")
     slack_handoff: str = Field(default="", description="Slack mention or channel link shown when the bot abstains")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "HELPDESK_SLACK_API_URL"),
+        description="Base URL of the Slack Web API (GovSlack, an egress proxy, a local fake)")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=3000, ge=0, le=65535)
+    trusted_proxies: str = Field(default="", description="Comma list of proxy addresses / networks whose "
+                                 "X-Forwarded-* headers are believed; empty = none, * = any")
+    event_claim_lease_s: float = Field(default=120.0, ge=1, le=3600, description="Seconds a claimed Slack event "
+                                       "may stay unfinished before Slack's retry may take it over")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (e.g. https://slack.com/api/)")
+        return value if value.endswith("/") else value + "/"
 
     @property
     def slack_customer_channel_set(self) -> frozenset[str]:
@@ -136,6 +151,8 @@ class Settings(BaseSettings):
     question_log_days: int = Field(default=30, ge=0, le=3650, description="Days questions are kept for the admin page; 0 = none")
     gap_similarity: float = Field(default=0.6, ge=0, le=1, description="Cosine above which knowledge-gap questions group")
     readiness_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Seconds /readyz waits for each dependency")
+    sync_lease_ttl_s: float = Field(default=90.0, ge=5, le=3600, description="Seconds a sync's lease outlives its "
+                                    "last heartbeat (a killed sync's source is free again after this)")
 
     # --- knowledge health: contradictions between articles and replies, stale articles, digest ---
     health_ticket_days: int = Field(default=90, ge=1, le=3650, description="Tickets and answers this recent are checked")

@@ -22,9 +22,17 @@ from bot.index.server_store import ServerStore  # noqa: E402
 from bot.index.sparse import SparseEncoder  # noqa: E402
 from bot.index.store import VectorStore  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from tests.support.logs import restored_logging  # noqa: E402
 from tests.support.servers import Served  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """A test that runs ``main()`` or ``configure_logging`` leaves the next one the logging it found."""
+    with restored_logging():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,9 @@ class RetrievedChunk:
     #: The heading or label in effect where the passage starts (a passage cut from the middle of a
     #: section does not show its heading); "" when the passage starts with its own.
     context: str = ""
+    #: ``[start, end)`` spans of ``text`` flagged at ingest as instructions to an assistant
+    #: (:mod:`bot.index.instructions`); :mod:`bot.answer.safety` keeps them out of every answer.
+    instruction_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -156,6 +159,7 @@ def _retrieved(hit: Hit, dense: np.ndarray, score: float) -> RetrievedChunk:
         text=pl.get("text", ""), updated_at=_parse_dt(pl.get("updated_at")), score=score,
         similarity=float(np.dot(hit.dense, dense)) if hit.dense is not None else 0.0,
         kind=pl.get("kind", ""), context=pl.get("context", ""),
+        instruction_spans=tuple((int(a), int(b)) for a, b in pl.get("instruction_spans") or ()),
     )
 
 

@@ -21,6 +21,7 @@ from bot.answer.extractive import ExtractiveComposer
 from bot.answer.ranking import ANSWERABILITY, WINDOW_RANKER, load_model
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import Retrieval, RetrievedChunk, Retriever
+from bot.answer.safety import neutralise_answer, screen
 from bot.errors import ComposerError, InputError
 from bot.models import Answer, AnswerReason, Audience, Citation, Visibility
 
@@ -96,6 +97,7 @@ class AnswerService:
     def assess_retrieval(self, query: str, retrieval: Retrieval) -> Assessment:
         """Read and gate an existing retrieval for ``query`` (the top chunks, as :meth:`answer` would)."""
         t = time.perf_counter()
+        retrieval = screen(retrieval)  # content is data: flagged instructions cut out before anyone reads
         reading = self.reader.read(query, retrieval.chunks)
         passages = reading.chunks
         confidence = self.gate.confidence(reading) if passages else 0.0
@@ -116,7 +118,7 @@ class AnswerService:
                 reason = AnswerReason.ONLY_INTERNAL
             timings["total_ms"] = (time.perf_counter() - started) * 1000
             log.info("answer_abstained", audience=audience.value, confidence=round(confidence, 3), reason=reason.value)
-            return Answer(
+            return _with(passages, Answer(
                 text=(
                     "I don't know: I found nothing in the knowledge base that answers this confidently. "
                     f"Please ask {self.handoff}."
@@ -127,7 +129,7 @@ class AnswerService:
                 reason=reason,
                 closest=_closest(passages),
                 timings=timings,
-            ), passages
+            ))
         citations = number_sources(passages)
         t = time.perf_counter()
         composer_name = self.composer.name
@@ -146,7 +148,7 @@ class AnswerService:
         text, cited = renumber(text, citations)
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         if not cited:
-            return Answer(
+            return _with(passages, Answer(
                 text=f"I don't know: the best sources did not contain a clear answer. Please ask {self.handoff}.",
                 confidence=confidence,
                 abstained=True,
@@ -154,11 +156,11 @@ class AnswerService:
                 reason=AnswerReason.NO_ANSWERING_UNIT,
                 closest=_closest(passages),
                 timings=timings,
-            ), passages
+            ))
         log.info("answered", audience=audience.value, confidence=round(confidence, 3), sources=len(cited),
                  composer=composer_name, total_ms=round(timings["total_ms"], 1))
-        return Answer(text=text, citations=cited, confidence=confidence, abstained=False,
-                      composer=composer_name, reason=reason, timings=timings), passages
+        return _with(passages, Answer(text=text, citations=cited, confidence=confidence, abstained=False,
+                                      composer=composer_name, reason=reason, timings=timings))
 
     def _extractive(self, reading: Reading, citations: list[Citation]) -> tuple[str, list[Citation]]:
         """The extractive answer, and the citations naming the section each source was quoted from."""
@@ -197,3 +199,7 @@ def _closest(chunks: list[RetrievedChunk]) -> Citation | None:
         return None
     best = max(chunks, key=lambda c: (c.similarity, c.score))
     return number_sources([best])[0].model_copy(update={"n": 0})
+
+
+def _with(passages: list[RetrievedChunk], answer: Answer) -> tuple[Answer, list[RetrievedChunk]]:
+    return neutralise_answer(answer), passages  # every answer leaves here: no source can ping a channel

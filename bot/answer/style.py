@@ -40,6 +40,7 @@ from typing import Protocol, runtime_checkable
 import structlog
 
 from bot.answer.citations import MARKER
+from bot.answer.safety import neutralise_mentions
 from bot.models import Answer
 from bot.settings import Settings
 
@@ -167,7 +168,8 @@ class StyleRouter:
         timings = {**answer.timings, "style_ms": outcome.ms}
         if outcome.text == answer.text or outcome.reason == UNCHANGED:
             return answer.model_copy(update={"timings": timings})
-        return answer.model_copy(update={"text": outcome.text, "timings": timings})
+        # A rewrite is new text: it gets the same rule as every answer (no broadcast or group mentions).
+        return answer.model_copy(update={"text": neutralise_mentions(outcome.text), "timings": timings})
 
 
 def protected_tokens(text: str) -> dict[str, set[str]]:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.helpdesk.errors import SignatureError
+from bot.inbound import BadRequest, header_int
 
 ZENDESK_SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 ZENDESK_TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -82,13 +83,20 @@ def verify_shared_secret(presented: str | None, *, secret: str) -> None:
 
 
 def _parse_timestamp(value: str) -> float | None:
+    """ISO 8601 (Zendesk's form) or epoch seconds in ASCII digits; None for anything else ("²" included)."""
     value = value.strip()
-    if value.isdigit():  # tolerate epoch seconds
-        return float(value)
+    try:
+        epoch = header_int(value)  # tolerate epoch seconds; str.isdigit() would let "²" through to float()
+    except BadRequest:
+        epoch = None
+    if epoch is not None:
+        return float(epoch)
+    if not value.isascii():
+        return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()

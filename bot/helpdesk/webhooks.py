@@ -6,8 +6,10 @@ retrieval, the note) runs in the service's thread pool after the response, so no
 
 Answers: ``202 {"status": "accepted"}``; ``200 {"status": "ignored"}`` for a verified event that is
 not ours to draft (other topics, Intercom's ``ping``, our own private note); ``401`` bad or missing
-signature / secret, stale timestamp; ``400`` empty body, not JSON, no ticket id; ``413`` too large;
-``503`` provider not configured (no secret set).
+signature / secret, stale or unreadable timestamp (ASCII digits or ISO 8601 only); ``400`` empty
+body, not UTF-8, not JSON, JSON nested too deeply, no ticket id; ``413`` too large; ``503`` provider
+not configured (no secret set). Signatures are checked on the raw bytes before the body is parsed;
+each rejection is one log line, never a traceback.
 
 What each body is trusted for, after verification:
 
@@ -25,7 +27,6 @@ Mount with ``build_webhook_app(service, settings)`` (a Starlette app) or pass
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -50,6 +51,7 @@ from bot.helpdesk.signatures import (
     verify_shared_secret,
     verify_zendesk,
 )
+from bot.inbound import BadRequest, header_int, loads_bounded
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -124,9 +126,9 @@ def _endpoint(service: DraftService, provider: Provider,
 
 async def _read_body(request: Request) -> bytes:
     try:
-        declared = int(request.headers.get("content-length") or 0)
-    except ValueError:
-        declared = 0
+        declared = header_int(request.headers.get("content-length")) or 0
+    except BadRequest as exc:
+        raise PayloadError("unreadable Content-Length") from exc
     if declared > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
     body = await request.body()
@@ -226,9 +228,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise PayloadError("empty body")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError("body is not valid JSON") from exc
+        payload = loads_bounded(body)  # UTF-8, bounded nesting: a deep body is a 400, never a RecursionError
+    except BadRequest as exc:
+        raise PayloadError(str(exc)) from exc
     if not isinstance(payload, dict):
         raise PayloadError("body is not a JSON object")
     return payload

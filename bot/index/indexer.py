@@ -1,4 +1,5 @@
-"""Documents into the store: mask PII (in tickets and other customer-written kinds), chunk, skip what is unchanged, embed, upsert, delete stale.
+"""Documents into the store: mask credentials (every document) and PII (in tickets and other customer-written kinds), chunk, flag
+instruction-like passages, skip what is unchanged, embed, upsert, delete stale.
 
 Unchanged documents (same content hash) cost one dictionary look-up. A changed document's
 chunks whose text is unchanged reuse their stored vectors instead of being embedded again.
@@ -19,7 +20,9 @@ import numpy as np
 import structlog
 
 from bot.index.chunking import CHUNKING_VERSION, Chunker
+from bot.index.credentials import CredentialMasker
 from bot.index.embeddings import Embedder
+from bot.index.instructions import instruction_spans
 from bot.index.pii import PiiMasker
 from bot.index.schema import ChunkPayload, collection_name, point_id
 from bot.index.sparse import SparseEncoder
@@ -30,6 +33,9 @@ log = structlog.get_logger(__name__)
 
 #: Chunks embedded together (across documents) for throughput.
 EMBED_BATCH_CHUNKS = 256
+#: Version of what ingest removes or flags (credential masking, instruction spans): part of every
+#: document hash, so an index written before a change is rewritten once (vectors reused by chunk hash).
+CONTENT_SAFETY_VERSION = 1
 
 #: ``{visibility: {doc_id: doc_hash}}``: what the store holds, read from each document's chunk 0.
 #: The indexer compares against it to skip unchanged documents and keeps it current as it writes.
@@ -45,6 +51,10 @@ class IndexStats:
     chunks_embedded: int = 0
     chunks_reused: int = 0
     pii: dict[str, int] = field(default_factory=dict)
+    #: Credentials masked this run, per kind (:mod:`bot.index.credentials`).
+    credentials: dict[str, int] = field(default_factory=dict)
+    #: Chunks written this run with instruction-like passages flagged (never quoted in answers).
+    flagged_chunks: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -76,13 +86,14 @@ class Indexer:
         self.chunker = chunker
         self.sparse = sparse or SparseEncoder()
         self.masker = masker
+        self.credentials = CredentialMasker()
         self.mask_kinds = mask_kinds
         self.prefix = collection_prefix
         self.collections = {v: collection_name(collection_prefix, v) for v in Visibility}
         # Stored hashes cover how a document was indexed, not only what it says: a new chunker
         # configuration re-chunks every document, a new model re-embeds every chunk.
         self._doc_salt = (f"{CHUNKING_VERSION}|{chunker.chunk_tokens}|{chunker.overlap_tokens}|{embedder.name}|"
-                          f"{self.sparse.signature}")
+                          f"{self.sparse.signature}|safety{CONTENT_SAFETY_VERSION}")
         self._chunk_salt = embedder.name
         for name in self.collections.values():
             store.ensure_collection(name, embedder.dim)
@@ -108,11 +119,15 @@ class Indexer:
         updated in place as docs are written, so a caller can pass it on to :meth:`delete`."""
         stats = IndexStats()
         pii_before = dict(self.masker.counts) if self.masker is not None else {}
+        credentials_before = dict(self.credentials.counts)
         stored = stored if stored is not None else self.stored_hashes()
         pending: list[_Pending] = []
         pending_chunks = 0
         for doc in docs:
             counts_before = Counter(self.masker.counts) if self.masker is not None else None
+            credential_counts = Counter(self.credentials.counts)
+            # Credentials in every kind of document (a key in a runbook, a password in a ticket).
+            doc = doc.model_copy(update={"text": self.credentials.mask(doc.text), "title": self.credentials.mask(doc.title)})
             if self.masker is not None and doc.kind in self.mask_kinds:
                 doc = doc.model_copy(update={"text": self.masker.mask(doc.text), "title": self.masker.mask(doc.title)})
             target = doc.audience
@@ -124,6 +139,7 @@ class Indexer:
             if stored[target].get(doc.id) == self.doc_hash(doc):
                 if self.masker is not None and counts_before is not None:
                     self.masker.counts = counts_before  # nothing new was masked into the store
+                self.credentials.counts = credential_counts
                 stats.unchanged += 1
                 if on_progress:
                     on_progress(1)
@@ -139,6 +155,8 @@ class Indexer:
         if self.masker is not None:
             # The masker counts for the process's lifetime; report this run's share.
             stats.pii = {k: v - pii_before.get(k, 0) for k, v in self.masker.counts.items() if v - pii_before.get(k, 0)}
+        stats.credentials = {k: v - credentials_before.get(k, 0) for k, v in self.credentials.counts.items()
+                             if v - credentials_before.get(k, 0)}
         return stats
 
     def _write(
@@ -161,12 +179,14 @@ class Indexer:
                     dense = next(vectors)
                 else:
                     stats.chunks_reused += 1
+                payload = _payload(doc, chunk, len(item.chunks), self.doc_hash(doc), self.chunk_hash(chunk))
+                stats.flagged_chunks += bool(payload["instruction_spans"])
                 points.append(
                     StoredPoint(
                         id=point_id(doc.id, chunk.chunk_no),
                         dense=dense,
                         sparse=self.sparse.encode_document(chunk.text, heading=chunk.heading),
-                        payload=_payload(doc, chunk, len(item.chunks), self.doc_hash(doc), self.chunk_hash(chunk)),
+                        payload=payload,
                     )
                 )
             # Order matters for crash safety; see the module docstring.
@@ -227,4 +247,5 @@ def _payload(doc: Document, chunk: Chunk, n_chunks: int, doc_hash: str, chunk_ha
         updated_at=doc.updated_at.isoformat() if doc.updated_at else None,
         doc_hash=doc_hash,
         chunk_hash=chunk_hash,
+        instruction_spans=[[a, b] for a, b in instruction_spans(chunk.passage)],
     )

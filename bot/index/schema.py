@@ -63,3 +63,7 @@ class ChunkPayload(TypedDict):
     """Hash of the document's content and of how it was indexed (chunker, model)."""
     chunk_hash: str
     """Hash of the chunk's text and the model, to reuse its vector when only other chunks changed."""
+    instruction_spans: list[list[int]]
+    """``[start, end)`` character spans of ``text`` that read as instructions to an assistant
+    (:mod:`bot.index.instructions`): never quoted in an answer. Empty for almost every chunk; absent
+    in indexes written before it existed (read it with ``.get``)."""

@@ -6,10 +6,17 @@ Requests are verified with the signing secret (HTTP mode) before any middleware 
 redelivered event (``X-Slack-Retry-Num``, or Socket Mode's ``retry_attempt``) carries the same
 ``event_id`` and is dropped by :func:`dedup_middleware`, which claims ``slack:{event_id}`` in the
 state store: once, across threads and processes sharing that store.
+
+The claim is held with a lease (``HELPDESK_EVENT_CLAIM_LEASE_S``) and completed when the event's
+listener has finished (:func:`completing`). Slack retries a delivery it got no ack for; if the
+process that claimed it died before finishing, the retry finds the claim open and past its lease,
+takes it over and answers: at least once, and still once only (a claim that is completed, or open
+within its lease, drops the retry).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -45,17 +52,44 @@ def handoff_markup(settings: Settings) -> str:
     return settings.slack_handoff.strip() or render.escape(settings.handoff_text)
 
 
-def dedup_middleware(events: EventClaimer) -> Callable[..., BoltResponse | None]:
-    """Bolt middleware: an Events API delivery whose ``event_id`` was seen before is acked and dropped."""
+def _event_key(body: dict[str, Any]) -> str | None:
+    event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+    return f"slack:{str(event_id)[:200]}" if event_id else None
+
+
+def dedup_middleware(events: EventClaimer, *, lease_s: float | None = None) -> Callable[..., BoltResponse | None]:
+    """Bolt middleware: an Events API delivery whose ``event_id`` was claimed before is acked and dropped,
+    unless that claim is still open past ``lease_s`` (its process died): then this delivery takes it over."""
 
     def dedup(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:  # noqa: A002 - Bolt's name
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not events.claim_event(f"slack:{event_id}"):
-            log.info("slack_event_duplicate", event_id=str(event_id)[:40])
+        key = _event_key(body)
+        if key and not events.claim_event(key, lease_s=lease_s):
+            log.info("slack_event_duplicate", event_id=key.removeprefix("slack:")[:40])
             return BoltResponse(status=200, body="")
         return next()
 
     return dedup
+
+
+def completing(events: EventClaimer, listener: Callable[..., str | None]) -> Callable[..., None]:
+    """``listener`` (an event's lazy listener), then the event's claim completed, whatever happened, with
+    the message claim the listener returns (one transaction: the state database is written per event)."""
+
+    @functools.wraps(listener)  # Bolt names lazy listeners after the function (and reads its arguments)
+    def run(body: dict[str, Any], event: dict[str, Any], client: WebClient, context: Any) -> None:
+        keys: list[str] = []
+        try:
+            claimed = listener(body, event, client, context)
+            if claimed:
+                keys.append(claimed)
+        finally:
+            key = _event_key(body)
+            if key:
+                keys.append(key)
+            if keys:
+                events.complete_event(*keys)
+
+    return run
 
 
 def _quiet_library_debug() -> None:
@@ -116,8 +150,10 @@ def build_app(
     audiences = AudienceResolver(client, customer_channels=settings.slack_customer_channel_set)
     answerer = SlackAnswerer(answers, handoff=handoff_markup(settings), now=now, style=style)
     workspace = Workspace(client)  # for links to each question's thread in the questions log
+    lease_s = settings.event_claim_lease_s
     conversations = Conversations(answerer=answerer, events=events, audiences=audiences,
-                                  working_emoji=settings.slack_working_emoji, workspace=workspace)
+                                  working_emoji=settings.slack_working_emoji, workspace=workspace,
+                                  claim_lease_s=lease_s)
     actions = Actions(feedback=feedback, answerer=answerer, audiences=audiences)
     command = HelpdeskCommand(
         command=settings.slack_command, answerer=answerer, audiences=audiences,
@@ -125,9 +161,9 @@ def build_app(
         syncs=lambda: syncs, gaps=gaps, workspace=workspace,
     )
 
-    app.use(dedup_middleware(events))
-    app.event("app_mention")(ack=_ack, lazy=[conversations.on_mention])
-    app.event("message")(ack=_ack, lazy=[conversations.on_message])
+    app.use(dedup_middleware(events, lease_s=lease_s))
+    app.event("app_mention")(ack=_ack, lazy=[completing(events, conversations.on_mention)])
+    app.event("message")(ack=_ack, lazy=[completing(events, conversations.on_message)])
     app.action(render.ACTION_HELPFUL)(ack=_ack, lazy=[actions.on_feedback])
     app.action(render.ACTION_NOT_HELPFUL)(ack=_ack, lazy=[actions.on_feedback])
     app.action(render.ACTION_SHARE)(ack=_ack, lazy=[actions.on_share])

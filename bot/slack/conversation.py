@@ -45,9 +45,12 @@ class AnswerSource(Protocol):
 
 
 class EventClaimer(Protocol):
-    """Claims an inbound event once (:class:`bot.state.events.EventClaims`)."""
+    """Claims an inbound event once (:class:`bot.state.events.EventClaims`); a claim with a lease is
+    completed when the work is done, and a stale open one may be taken over by a redelivery."""
 
-    def claim_event(self, key: str) -> bool: ...
+    def claim_event(self, key: str, *, lease_s: float | None = None) -> bool: ...
+
+    def complete_event(self, *keys: str) -> None: ...
 
 
 def plain_text(text: str) -> str:
@@ -56,6 +59,8 @@ def plain_text(text: str) -> str:
     text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
     text = _MENTION.sub(" ", text)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    # JSON can carry lone surrogates ("\\ud800"); no tokenizer takes them: make them visible replacements.
+    text = text.encode("utf-8", "replace").decode("utf-8")
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -119,67 +124,75 @@ class Conversations:
 
     Args:
         answerer: answers rendered as Slack messages.
-        events: claims each message once (``claim_event``).
+        events: claims each message once (``claim_event``), completed once answered.
         audiences: channel → audience.
         working_emoji: reaction shown while answering.
         workspace: the workspace's URL, for the link to each question's thread in the questions log.
+        claim_lease_s: how long a message claimed here may stay unanswered before a redelivery takes it over.
     """
 
     def __init__(self, *, answerer: SlackAnswerer, events: EventClaimer, audiences: AudienceResolver,
-                 working_emoji: str, workspace: Workspace | None = None) -> None:
+                 working_emoji: str, workspace: Workspace | None = None, claim_lease_s: float | None = None) -> None:
         self.answerer = answerer
         self.events = events
         self.audiences = audiences
         self.working_emoji = working_emoji
         self.workspace = workspace
+        self.claim_lease_s = claim_lease_s
 
     def _workspace(self, context: Any) -> str | None:
         """The workspace URL the questions log's links are built on (None: no links)."""
         return self.workspace.url(context) if self.workspace is not None else None
 
     # -- listeners ------------------------------------------------------------------------------
-    def on_mention(self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: Any) -> None:
+    def on_mention(self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: Any) -> str | None:
+        """Answer a mention; returns the key of the message claim to complete (None: nothing was claimed)."""
         if event.get("bot_id") or not event.get("user") or event.get("user") == context.bot_user_id:
-            return
+            return None
         channel, ts = event["channel"], event["ts"]
         thread_ts = event.get("thread_ts")
         history: list[str] = []
         if thread_ts and thread_ts != ts:
             replies = self._thread(client, channel, thread_ts)
             history = self._history(replies or [], before=ts)
-        self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts or ts,
-                     question=plain_text(event.get("text") or ""), history=history, workspace=self._workspace(context))
+        return self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts or ts,
+                            question=plain_text(event.get("text") or ""), history=history,
+                            workspace=self._workspace(context))
 
-    def on_message(self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: Any) -> None:
+    def on_message(self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: Any) -> str | None:
+        """Answer a DM or a follow-up in our thread; returns the message claim's key (None: nothing claimed)."""
         if event.get("subtype") not in ANSWERABLE_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
-            return  # edits, deletions, joins, and every bot's messages (ours included)
+            return None  # edits, deletions, joins, and every bot's messages (ours included)
         user = event.get("user")
         if not user or user == context.bot_user_id:
-            return
+            return None
         channel, ts, text = event["channel"], event["ts"], event.get("text") or ""
         thread_ts = event.get("thread_ts")
         in_thread = bool(thread_ts and thread_ts != ts)
         if event.get("channel_type") == "im":
             replies = self._thread(client, channel, thread_ts) if in_thread else []
             history = self._history(replies or [], before=ts)
-            self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts if in_thread else None,
-                         question=plain_text(text), history=history, workspace=self._workspace(context))
-            return
+            return self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts if in_thread else None,
+                                question=plain_text(text), history=history, workspace=self._workspace(context))
         bot = context.bot_user_id
         if not in_thread or (bot and f"<@{bot}>" in text):
-            return  # top-level channel chatter is not for us; a mention is answered via app_mention
+            return None  # top-level channel chatter is not for us; a mention is answered via app_mention
         replies = self._thread(client, channel, thread_ts)
         if not replies or not any(self._is_ours(m, context) for m in replies):
-            return
-        self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts,
-                     question=plain_text(text), history=self._history(replies, before=ts), workspace=self._workspace(context))
+            return None
+        return self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts,
+                            question=plain_text(text), history=self._history(replies, before=ts),
+                            workspace=self._workspace(context))
 
     # -- helpers --------------------------------------------------------------------------------
     def _answer(self, client: WebClient, *, body: dict[str, Any], channel: str, ts: str, reply_in: str | None,
-                question: str, history: list[str], workspace: str | None = None) -> None:
-        if not self.events.claim_event(f"slack:msg:{channel}:{ts}"):
+                question: str, history: list[str], workspace: str | None = None) -> str | None:
+        """Claim the message, answer it; returns the claim's key for the caller to complete once handled
+        (answered, or failed politely: a redelivery must never answer it again), or None if not ours."""
+        key = f"slack:msg:{channel}:{ts}"
+        if not self.events.claim_event(key, lease_s=self.claim_lease_s):
             log.info("slack_message_already_answered", channel=channel, ts=ts)
-            return
+            return None
         self._reaction(client.reactions_add, channel, ts)
         try:
             audience = self.audiences.for_channel(channel, ext_shared_hint=body.get("is_ext_shared_channel"))
@@ -191,6 +204,7 @@ class Conversations:
             log.error("slack_post_failed", channel=channel, error=api_error(exc))
         finally:
             self._reaction(client.reactions_remove, channel, ts)
+        return key
 
     def _reaction(self, method: Callable[..., Any], channel: str, ts: str) -> None:
         try:

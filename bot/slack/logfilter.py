@@ -1,33 +1,20 @@
 """Keep tokens, secrets and message bodies out of the Slack libraries' (stdlib) logs.
 
-slack_bolt and slack_sdk log request bodies and API arguments at DEBUG, and a few payload
-fragments at WARNING (an unhandled request). Their loggers get :class:`SlackLogFilter`: below INFO
-nothing passes (those records are payload dumps), and every other record has token shapes and
-text-like fields redacted and is truncated. Bolt copies its base logger's filters onto each of its
-own loggers, so passing :func:`slack_logger` to ``App``, ``WebClient`` and the Socket Mode client
-covers them all.
+slack_bolt and slack_sdk log request bodies and API arguments at DEBUG, and payload fragments at
+INFO and WARNING (a rejected signature with the body, an unhandled request). Their loggers get
+:class:`SlackLogFilter`: below INFO nothing passes (those records are payload dumps), and every
+other record is cut where it starts quoting a payload, has token shapes, secrets and text-like
+fields redacted, and is truncated. Bolt copies its base logger's filters onto each of its own
+loggers, so passing :func:`slack_logger` to ``App``, ``WebClient`` and the Socket Mode client
+covers them all. (HTTP-mode requests are verified before Bolt sees them, in
+:mod:`bot.slack.transport`, so a rejected request never reaches Bolt's own logging at all.)
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
-from bot.logging import MAX_VALUE_CHARS, TOKEN_PATTERNS
-
-#: ``'text': '...'`` / ``"text": "..."`` as they appear in a logged dict or JSON body.
-_TEXT_FIELDS = re.compile(
-    r"""(['"](?:text|question|body|message|blocks|value|user_text)['"]\s*:\s*)(['"])(?:\\.|(?!\2).)*\2""",
-    re.S,
-)
-_SECRETS = re.compile(r"(?i)((?:token|secret|signature|authorization)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
-
-
-def redact_text(message: str) -> str:
-    message = TOKEN_PATTERNS.sub("[redacted]", message)
-    message = _TEXT_FIELDS.sub(r"\1\2[redacted]\2", message)
-    message = _SECRETS.sub(r"\1[redacted]", message)
-    return message if len(message) <= MAX_VALUE_CHARS else message[:MAX_VALUE_CHARS] + "…"
+from bot.logging import redact_text, strip_payload
 
 
 class SlackLogFilter(logging.Filter):
@@ -40,7 +27,7 @@ class SlackLogFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed record: keep its template only
             message = str(record.msg)
-        record.msg, record.args = redact_text(message), ()
+        record.msg, record.args = redact_text(strip_payload(message)), ()
         if record.exc_info and record.exc_info[1] is not None:
             # Keep the exception's type, not its message (it may quote an API response).
             exc_type = record.exc_info[0]

@@ -2,11 +2,18 @@
 
 Written by the sync runner and :class:`bot.sync.service.SyncService`; read by the admin page and
 the metrics collector (:meth:`SyncLedger.stats`, :meth:`SyncLedger.recent_resync_requests`).
+
+A lease names its holder (a token unique to the run, the host, the process id and that process's
+start time) and carries an expiry that the holder's heartbeat keeps pushing forward. It is free
+for someone else when it has expired (the heartbeat stopped) or when the caller knows its holder
+is gone (:meth:`SyncLedger.acquire_lease`'s ``holder_gone``: same host, no such process); either
+way the takeover is a compare-and-swap on the holder, so two claimants never both win.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,13 +43,68 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-class SyncLease(Base):
-    """Who is syncing a source right now: one sync per source across threads and processes."""
+class SourceLease(Base):
+    """Who is syncing a source right now: one sync per source across threads and processes.
 
-    __tablename__ = "sync_leases"
+    (It replaces the ``sync_leases`` table of earlier versions, which named no holder; a database
+    upgraded in place keeps that table unused.)
+    """
+
+    __tablename__ = "source_leases"
     source: Mapped[str] = mapped_column(String(200), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    process_started: Mapped[str] = mapped_column(String(40), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who asks for a lease: ``token`` is unique to one sync run; the rest says where it runs."""
+
+    token: str
+    host: str = ""
+    pid: int = 0
+    process_started: str = ""
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """A lease as stored: its holder, when that sync started, its last heartbeat and expiry."""
+
+    source: str
+    holder: LeaseHolder
+    started_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime
+
+    def describe(self, now: datetime | None = None) -> str:
+        """``host ... pid ... since ... (last heartbeat Ns ago)`` for people."""
+        now = now or datetime.now(UTC)
+        h = self.holder
+        who = f"host {h.host or '?'}, pid {h.pid or '?'}"
+        beat = max(0.0, (now - self.heartbeat_at).total_seconds())
+        return f"{who}, since {self.started_at:%Y-%m-%d %H:%M:%S} UTC (last heartbeat {beat:.0f}s ago)"
+
+
+@dataclass(frozen=True)
+class LeaseGrant:
+    """The answer to :meth:`SyncLedger.acquire_lease`; true when the lease is now ours.
+
+    ``taken_over`` is the lease we replaced (expired, or its holder gone), ``held_by`` the lease
+    that is someone else's (when not acquired).
+    """
+
+    acquired: bool
+    taken_over: LeaseView | None = None
+    held_by: LeaseView | None = None
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.acquired
 
 
 class ResyncRequest(Base):
@@ -128,26 +190,78 @@ class SyncLedger:
             return s.scalars(q).first()
 
     # --- leases: one sync per source at a time --------------------------------------------------
-    def acquire_lease(self, source: str, holder: str, *, ttl_s: float = 3600.0) -> bool:
-        """Take the source's lease unless someone else holds an unexpired one (atomic)."""
-        now = datetime.now(UTC)
-        expires = now + timedelta(seconds=ttl_s)
-        table = SyncLease.__table__
-        stmt = self.db.insert(table, source=source, holder=holder, expires_at=expires).on_conflict_do_update(
-            index_elements=[table.c.source],
-            set_={"holder": holder, "expires_at": expires},
-            where=(table.c.expires_at < now) | (table.c.holder == holder),
-        )
-        with self.db.engine.begin() as conn:
-            conn.execute(stmt)
-            row = conn.execute(select(table.c.holder).where(table.c.source == source)).first()
-        return row is not None and row[0] == holder
+    def acquire_lease(self, source: str, holder: LeaseHolder | str, *, ttl_s: float = 90.0,
+                      holder_gone: Callable[[LeaseView], bool] | None = None) -> LeaseGrant:
+        """Take the source's lease unless someone else holds a live one (atomic).
 
-    def release_lease(self, source: str, holder: str) -> None:
-        with Session(self.db.engine) as s, s.begin():
-            row = s.get(SyncLease, source)
-            if row is not None and row.holder == holder:
-                s.delete(row)
+        Args:
+            holder: who asks (a bare string is a token with no host or process).
+            ttl_s: the lease expires this long after now unless renewed (:meth:`renew_lease`).
+            holder_gone: says whether a stored lease's holder is known to be gone (its process is
+                not running on this host); such a lease is taken over before it expires.
+        """
+        holder = holder if isinstance(holder, LeaseHolder) else LeaseHolder(token=holder)
+        now = datetime.now(UTC)
+        table = SourceLease.__table__
+        values = {"holder": holder.token, "host": holder.host[:200], "pid": holder.pid,
+                  "process_started": holder.process_started[:40], "started_at": now, "heartbeat_at": now,
+                  "expires_at": now + timedelta(seconds=ttl_s)}
+        before = self.current_lease(source)
+        reason = ""
+        with self.db.engine.begin() as conn:
+            if before is not None and before.holder.token != holder.token and before.expires_at >= now \
+                    and holder_gone is not None and holder_gone(before):
+                # Compare-and-swap on the holder: of two processes seeing the same dead holder, one wins.
+                conn.execute(table.update().where(table.c.source == source, table.c.holder == before.holder.token)
+                             .values(**values))
+                reason = "its process is gone"
+            else:
+                stmt = self.db.insert(table, source=source, **values).on_conflict_do_update(
+                    index_elements=[table.c.source], set_=values,
+                    where=(table.c.expires_at < now) | (table.c.holder == holder.token),
+                )
+                conn.execute(stmt)
+                reason = "its heartbeat stopped"
+            row = conn.execute(select(table.c.holder).where(table.c.source == source)).first()
+        if row is not None and row[0] == holder.token:
+            replaced = before if before is not None and before.holder.token != holder.token else None
+            return LeaseGrant(acquired=True, taken_over=replaced, reason=reason if replaced else "")
+        return LeaseGrant(acquired=False, held_by=self.current_lease(source))
+
+    def renew_lease(self, source: str, token: str, *, ttl_s: float) -> bool:
+        """Push the lease's expiry ``ttl_s`` past now (the heartbeat); False when it is no longer ours."""
+        now = datetime.now(UTC)
+        table = SourceLease.__table__
+        with self.db.engine.begin() as conn:
+            done = conn.execute(table.update().where(table.c.source == source, table.c.holder == token)
+                                .values(heartbeat_at=now, expires_at=now + timedelta(seconds=ttl_s)))
+            return done.rowcount == 1
+
+    def release_lease(self, source: str, holder: LeaseHolder | str) -> None:
+        token = holder.token if isinstance(holder, LeaseHolder) else holder
+        table = SourceLease.__table__
+        with self.db.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.source == source, table.c.holder == token))
+
+    def current_lease(self, source: str) -> LeaseView | None:
+        """The lease on ``source`` as stored (expired or not), or None."""
+        with Session(self.db.engine) as s:
+            row = s.get(SourceLease, source)
+            if row is None:
+                return None
+            return LeaseView(source=row.source,
+                             holder=LeaseHolder(token=row.holder, host=row.host, pid=row.pid,
+                                                process_started=row.process_started),
+                             started_at=aware(row.started_at) or row.started_at,
+                             heartbeat_at=aware(row.heartbeat_at) or row.heartbeat_at,
+                             expires_at=aware(row.expires_at) or row.expires_at)
+
+    def abandon_runs(self, source: str, *, error: str) -> int:
+        """Close the source's runs still marked running (their process died): failed, with ``error``."""
+        table = SyncRun.__table__
+        with self.db.engine.begin() as conn:
+            return conn.execute(table.update().where(table.c.source == source, table.c.status == "running")
+                                .values(status="failed", error=error[:500], finished_at=datetime.now(UTC))).rowcount
 
     # --- resync requests ------------------------------------------------------------------------
     def request_resync(self, source: str, *, full: bool = False, requested_by: str = "") -> int:

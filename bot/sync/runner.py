@@ -5,6 +5,12 @@ a crash before that repeats the run from the old checkpoint, and since point ids
 unchanged documents are skipped by hash, the repeat converges on the same point set.
 Pruning deletes the source's documents that its full id listing no longer contains; if the
 listing fails, nothing is deleted.
+
+A run asked to stop (``should_stop``: SIGTERM, Ctrl-C, a lost lease) stops at the next document
+boundary: the documents already written stay (each is complete), the batch not yet written is
+dropped, nothing is pruned, the store is flushed and the checkpoint does not move, so the next
+run starts where this one started and converges on the same point set. The run is recorded as
+``interrupted`` and :class:`SyncInterrupted` is raised.
 """
 
 from __future__ import annotations
@@ -15,12 +21,23 @@ from typing import Any
 
 import structlog
 
+from bot.errors import HelpdeskBotError
 from bot.index.indexer import Indexer, IndexStats
 from bot.models import Deleted, Document
 from bot.state import StateStore
 from connectors.base import Connector, ConnectorError, Skipped, SyncRun
 
 log = structlog.get_logger(__name__)
+
+
+class SyncInterrupted(HelpdeskBotError):
+    """A sync was asked to stop and stopped at a document boundary (its checkpoint did not move)."""
+
+    def __init__(self, source: str, *, documents_read: int) -> None:
+        super().__init__(f"{source}: sync interrupted at a document boundary after {documents_read} documents read; "
+                         "nothing is half-written and the checkpoint did not move: rerun to resume")
+        self.source = source
+        self.documents_read = documents_read
 
 
 @dataclass
@@ -45,6 +62,7 @@ def sync_source(
     full: bool = False,
     prune: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> SyncReport:
     source = connector.name
     run_id = state.start_run(source)
@@ -52,14 +70,18 @@ def sync_source(
     stored = indexer.stored_hashes(source=source)
     deleted_ids: list[str] = []
     skipped: list[str] = []
+    seen = [0]
 
     def documents() -> Iterator[Document]:
         for event in run:
+            if should_stop():
+                raise SyncInterrupted(source, documents_read=seen[0])
             if isinstance(event, Deleted):
                 deleted_ids.append(event.id)
             elif isinstance(event, Skipped):
                 skipped.append(event.reason)
             else:
+                seen[0] += 1
                 yield event
 
     try:
@@ -82,6 +104,12 @@ def sync_source(
         # Only now, with every write acknowledged and flushed, does the checkpoint move.
         if run.checkpoint is not None:
             state.save_checkpoint(source, run.checkpoint)
+    except SyncInterrupted as exc:
+        indexer.store.flush()  # what was written stays, acknowledged; the checkpoint stays where it was
+        state.finish_run(run_id, status="interrupted", stats={"documents_read": exc.documents_read},
+                         error=str(exc)[:500])
+        log.warning("sync_interrupted", source=source, documents_read=exc.documents_read)
+        raise
     except Exception as exc:
         state.finish_run(run_id, status="failed", stats={}, error=f"{type(exc).__name__}: {exc}"[:500])
         raise

@@ -1,11 +1,15 @@
-"""Running sources: one sync per source at a time, resync requests, status for humans."""
+"""Running sources: one sync per source at a time, resync requests, status for humans.
+
+One sync per source, across threads and processes: each run holds the source's lease in the state
+database, renewed by a heartbeat (:mod:`bot.sync.leases`). A lease left by a dead sync is taken over
+(and the takeover logged) once its heartbeat is older than the TTL, or at once when its process is
+gone from this host. :meth:`SyncService.interrupt` (SIGTERM, Ctrl-C) stops running syncs at their
+next document boundary.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,16 +20,17 @@ import structlog
 from bot.errors import InputError
 from bot.index.indexer import Indexer
 from bot.state.engine import aware
-from bot.state.sync_ledger import SyncLedger
-from bot.sync.runner import SyncReport, sync_source
+from bot.state.sync_ledger import LeaseView, SyncLedger
+from bot.sync.leases import Heartbeat, holder_gone, this_holder
+from bot.sync.runner import SyncInterrupted, SyncReport, sync_source
 from bot.sync.sources import SourceConfig
 from connectors.base import Connector
 from connectors.registry import build_connector
 
 log = structlog.get_logger(__name__)
 
-#: A sync holding its lease longer than this is presumed dead and may be taken over.
-LEASE_TTL_S = 6 * 3600.0
+#: A lease not renewed for this long is presumed dead and may be taken over (``HELPDESK_SYNC_LEASE_TTL_S``).
+LEASE_TTL_S = 90.0
 
 
 @dataclass(frozen=True)
@@ -58,17 +63,19 @@ class SyncService:
         ledger: checkpoints, runs, leases and resync requests.
         indexer: gives the indexer on the first sync or status (building it opens the store and loads
             the model, which asking for a resync never needs).
+        lease_ttl_s: how long a lease outlives its last heartbeat.
         connector_kwargs: passed to every connector (tests inject ``client``/``environ``/``sleep``).
     """
 
     def __init__(self, sources: list[SourceConfig], *, ledger: SyncLedger, indexer: Callable[[], Indexer],
-                 **connector_kwargs: Any) -> None:
+                 lease_ttl_s: float = LEASE_TTL_S, **connector_kwargs: Any) -> None:
         self.ledger = ledger
         self._indexer = indexer
         self.sources = {s.name: s for s in sources}
+        self.lease_ttl_s = lease_ttl_s
         self.connector_kwargs = connector_kwargs
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._local = threading.Lock()  # the indexer is shared: one sync at a time in this process
+        self._interrupted = threading.Event()
 
     def source(self, name: str) -> SourceConfig:
         try:
@@ -78,19 +85,53 @@ class SyncService:
             raise InputError(f"no source named {name!r} (configured: {names})") from None
 
     def connector(self, name: str) -> Connector:
-        return build_connector(self.source(name).settings, **self.connector_kwargs)
+        kwargs = dict(self.connector_kwargs)
+        # Retry and rate-limit waits end early when the sync is interrupted (SIGTERM must not wait out a Retry-After).
+        kwargs.setdefault("sleep", self._interrupted.wait)
+        return build_connector(self.source(name).settings, **kwargs)
+
+    def interrupt(self) -> None:
+        """Stop every running sync of this service at its next document boundary (and start no new one)."""
+        self._interrupted.set()
+
+    def holder_of(self, name: str) -> LeaseView | None:
+        """Who holds the lease on source ``name`` now (for "already running" messages), or None."""
+        return self.ledger.current_lease(name)
 
     def run(self, name: str, *, full: bool = False, prune: bool = True, on_progress: Any = None) -> SyncReport | None:
-        """Sync one source now; returns None (and logs) if a sync of it is already running."""
+        """Sync one source now; returns None (and logs) if a sync of it is already running.
+
+        Raises:
+            SyncInterrupted: :meth:`interrupt` was called, or the lease was lost, while it ran.
+        """
         ledger = self.ledger
-        holder = f"{self.holder}:{uuid.uuid4().hex[:8]}"  # unique per run: threads of one process exclude each other too
-        if not ledger.acquire_lease(name, holder, ttl_s=LEASE_TTL_S):
-            log.info("sync_skipped_overlap", source=name)
+        holder = this_holder()  # unique per run: threads of one process exclude each other too
+        grant = ledger.acquire_lease(name, holder, ttl_s=self.lease_ttl_s, holder_gone=holder_gone)
+        if not grant:
+            held = grant.held_by
+            log.info("sync_skipped_overlap", source=name, holder_host=held.holder.host if held else None,
+                     holder_pid=held.holder.pid if held else None,
+                     since=held.started_at.isoformat() if held else None)
             return None
+        if grant.taken_over is not None:
+            old = grant.taken_over
+            abandoned = ledger.abandon_runs(name, error=f"abandoned: its sync stopped ({grant.reason}); "
+                                                        f"lease taken over by {holder.host} pid {holder.pid}")
+            log.warning("sync_lease_taken_over", source=name, reason=grant.reason, previous_host=old.holder.host,
+                        previous_pid=old.holder.pid, previous_since=old.started_at.isoformat(),
+                        previous_heartbeat=old.heartbeat_at.isoformat(), runs_abandoned=abandoned)
+        lost = threading.Event()
+
+        def on_lost() -> None:
+            log.error("sync_lease_lost", source=name, hint="another process took the lease over: stopping this sync")
+            lost.set()
+
+        renew = lambda: ledger.renew_lease(name, holder.token, ttl_s=self.lease_ttl_s)  # noqa: E731
         try:
-            with self._local:
+            with self._local, Heartbeat(renew, ttl_s=self.lease_ttl_s, on_lost=on_lost):
                 return sync_source(self.connector(name), indexer=self._indexer(), state=ledger,
-                                   full=full, prune=prune, on_progress=on_progress)
+                                   full=full, prune=prune, on_progress=on_progress,
+                                   should_stop=lambda: self._interrupted.is_set() or lost.is_set())
         finally:
             ledger.release_lease(name, holder)
 
@@ -99,6 +140,8 @@ class SyncService:
         src = self.source(name)
         try:
             self.run(name, prune=src.schedule.prune_every_sync(src.type))
+        except SyncInterrupted:
+            log.info("scheduled_sync_interrupted", source=name)
         except Exception as exc:  # recorded by the runner; the scheduler must keep going
             log.warning("scheduled_sync_failed", source=name, error=f"{type(exc).__name__}: {exc}"[:300])
 

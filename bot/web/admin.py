@@ -44,6 +44,7 @@ from starlette.routing import BaseRoute, Route
 from bot.errors import ConfigError, InputError
 from bot.health.gaps import Gap, GapFinder
 from bot.health.runs import HealthRuns
+from bot.inbound import BadRequest, header_int
 from bot.index.embeddings import Embedder
 from bot.settings import Settings
 from bot.state.drafts import DraftLog
@@ -77,6 +78,11 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
 }
+
+
+def _equal(a: str, b: str) -> bool:
+    """Constant-time equality of two strings from a request (``hmac.compare_digest`` raises on non-ASCII str)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
 def _b64(data: bytes) -> str:
@@ -133,7 +139,7 @@ class AdminAuth:
             payload = _unb64(body)
         except (ValueError, TypeError):
             return None
-        if not hmac.compare_digest(self._sign(payload), signature):
+        if not _equal(self._sign(payload), signature):
             return None
         try:
             data = json.loads(payload)
@@ -182,8 +188,11 @@ class LoginThrottle:
 
 async def _form(request: Request) -> dict[str, str] | None:
     """The urlencoded form of a POST (first value per field), or None when it is too large."""
-    declared = request.headers.get("content-length") or "0"
-    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+    try:
+        declared = header_int(request.headers.get("content-length")) or 0
+    except BadRequest:
+        return None
+    if declared > MAX_FORM_BYTES:
         return None
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
@@ -201,7 +210,11 @@ def _same_origin(request: Request) -> bool:
         return True  # not every client sends one; the CSRF token is the check that always applies
     if origin == "null":
         return False  # a sandboxed frame or a privacy redirect: not our page
-    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # "http://[::1" and friends: not an origin at all
+        return False
+    return netloc.lower() == request.headers.get("host", "").lower()
 
 
 def _client(request: Request) -> str:
@@ -272,7 +285,7 @@ class AdminPage:
             form = await _form(request)
             if form is None:
                 return self.message("Too large", "That form is too large.", status=413, session=session)
-            if not _same_origin(request) or not hmac.compare_digest(form.get("csrf", ""), session.csrf):
+            if not _same_origin(request) or not _equal(form.get("csrf", ""), session.csrf):
                 log.warning("admin_csrf_rejected", path=request.url.path, client=_client(request))
                 return self.message("Forbidden", "The form's security token is missing or stale: reload the page and "
                                     "try again.", status=403, session=session)
@@ -311,7 +324,7 @@ class AdminPage:
         if form is None:
             return self.message("Too large", "That form is too large.", status=413)
         nonce = request.cookies.get(LOGIN_COOKIE, "")
-        if not _same_origin(request) or not nonce or not hmac.compare_digest(form.get("csrf", ""), nonce):
+        if not _same_origin(request) or not nonce or not _equal(form.get("csrf", ""), nonce):
             log.warning("admin_csrf_rejected", path=request.url.path, client=client)
             return self.message("Forbidden", "The sign-in form's security token is missing or stale: reload the "
                                 "sign-in page and try again.", status=403)
@@ -351,7 +364,7 @@ class AdminPage:
         requested = request.query_params.get("requested")
         req_id = request.query_params.get("id", "")
         # Only echo what this page itself redirected with: a configured source and a request number.
-        if requested and req_id.isdigit() and requested in {r.name for r in rows}:
+        if requested and req_id.isascii() and req_id.isdigit() and requested in {r.name for r in rows}:
             full = request.query_params.get("full") == "1"
             flash = f"{'Full resync' if full else 'Resync'} of {requested} requested (#{req_id}): " \
                     "the scheduler picks it up within seconds."

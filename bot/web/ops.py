@@ -1,8 +1,9 @@
 """The operations routes every role serves: ``/readyz`` and ``/metrics``.
 
 ``/readyz`` answers 200 when every dependency check passes within ``HELPDESK_READINESS_TIMEOUT_S``
-(the vector store and the state database, as :mod:`bot.serve` wires them), else 503 with the failing
-check named (never its secrets). ``/metrics`` is the Prometheus text format of one
+(the vector store, the state database and, in a web role, the Slack API, as :mod:`bot.serve` wires
+them), else 503 with the failing check named (never its secrets; a check that is not ready yet says
+why, e.g. that Slack cannot be reached and is being retried). ``/metrics`` is the Prometheus text format of one
 :class:`~bot.web.metrics.Metrics` registry.
 """
 
@@ -17,7 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.errors import NotReadyError
 from bot.index.store import VectorStore
+from bot.logging import mask_url_credentials
 from bot.web.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -56,6 +59,8 @@ class Readiness:
             await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
         except TimeoutError:
             return "timeout"
+        except NotReadyError as exc:  # a reason written to be shown (e.g. Slack not reached yet, retrying)
+            return f"not ready: {mask_url_credentials(str(exc))[:300]}"
         except Exception as exc:  # noqa: BLE001 - reported by type: messages can carry URLs with passwords
             return f"error: {type(exc).__name__}"
         return "ok"

@@ -11,7 +11,8 @@
     with FakeThing() as thing:
         httpx.get(f"{thing.url}/...")
 
-The server listens on an ephemeral port (``url``, ``port`` once started) and serves each
+The server listens on an ephemeral port (``url``, ``port`` once started; set ``bind_port`` before
+``start`` for a given one: a server that comes up where a client was already told to look) and serves each
 connection in its own daemon thread. Its handler keeps connections alive (HTTP/1.1), turns
 Nagle's algorithm off (headers and body go out in separate writes; with Nagle and delayed ACKs
 every keep-alive request would stall about 40 ms) and writes no access log.
@@ -59,6 +60,7 @@ class LocalHTTPServer:
 
     http_methods: ClassVar[tuple[str, ...]] = ("GET",)
     thread_name: ClassVar[str] = "fake-server"
+    bind_port: int = 0
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -70,7 +72,7 @@ class LocalHTTPServer:
         attrs: dict[str, Any] = {"fake": self}
         attrs.update((f"do_{m}", QuietHandler.forward) for m in self.http_methods)
         handler = type(f"{type(self).__name__}Handler", (QuietHandler,), attrs)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.bind_port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=self.thread_name, daemon=True)

@@ -14,7 +14,8 @@ port is only known once it runs). Scriptable between requests:
   add one, ``remove`` deletes one: the path then answers 404, or 410 with ``gone=True``);
 - ``etags`` / ``last_modified``: send those validators (and answer conditional requests with 304);
 - ``fail(path, status, times=, retry_after=)``: the next ``times`` requests for ``path`` answer
-  ``status`` (e.g. 429 with ``Retry-After``, 500, 403) before the real resource is served again.
+  ``status`` (e.g. 429 with ``Retry-After``, 500, 403) before the real resource is served again;
+- ``delay_s``: seconds every request waits before it is answered (a slow site: a sync that takes a while).
 
 Every request is recorded (method, path, query, lower-cased headers, the status answered).
 A path without a resource answers 404 with an HTML error page.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -78,6 +80,7 @@ class FakeSite(LocalHTTPServer):
     def __init__(self, *, etags: bool = True, last_modified: bool = True) -> None:
         self.etags = etags
         self.last_modified = last_modified
+        self.delay_s = 0.0
         self.resources: dict[str, Resource] = {}
         self.gone: set[str] = set()
         self.requests: list[RecordedRequest] = []
@@ -138,6 +141,8 @@ class FakeSite(LocalHTTPServer):
     # -- handling -----------------------------------------------------------------------------
 
     def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        if self.delay_s:
+            time.sleep(self.delay_s)
         head = method == "HEAD"
         parts = urlsplit(h.path)
         path = parts.path

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import structlog
 
-from bot.logging import configure_logging
 from bot.models import Audience
 from bot.state import StateStore
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
+from tests.support.logs import configured_logging
 from tests.support.slack import (
     RESET_Q,
     RESET_URL,
@@ -203,10 +205,8 @@ def test_logs_hold_no_tokens_secrets_or_message_text(
     # The real answer quotes the article "Request a subscription refund", whose example invoice
     # number is as unmistakable in a log as the question's marker.
     secret_answer = "PCI-2026-004512"
-    old = structlog.get_config()
-    configure_logging("DEBUG", "json")
-    caplog.set_level(logging.DEBUG)
-    try:
+    with configured_logging("DEBUG", "json"):
+        caplog.set_level(logging.DEBUG)
         slack.rate_limit("chat.postMessage", times=1, retry_after=0)
         harness.send_event(payloads.mention(question))
         harness.send_form(payloads.command(f"ask {question}"))
@@ -215,8 +215,6 @@ def test_logs_hold_no_tokens_secrets_or_message_text(
         slack.wait_for("reactions.remove")
         slack.wait_for_hooks()
         harness.drain()
-    finally:
-        structlog.configure(**old)
     captured = capsys.readouterr()
     logs = "\n".join([captured.out, captured.err, caplog.text, *(r.getMessage() for r in caplog.records)])
     assert "slack_answer" in logs  # the capture works: our own events are there
@@ -225,3 +223,46 @@ def test_logs_hold_no_tokens_secrets_or_message_text(
     assert len(posted) == 2 and all(secret_answer in text for text in posted)  # it was answered, and shown
     for forbidden in (slack.token, SIGNING_SECRET, "zebra-unicorn-7731", secret_answer):
         assert forbidden not in logs
+
+
+@pytest.mark.parametrize("died", ["before_the_ack", "mid_answer"])
+def test_a_claim_left_by_a_dead_process_is_taken_over_by_slacks_retry_and_answered_once(
+    died: str, harness_factory, answers: RecordingAnswers, state: StateStore, slack: FakeSlack,  # type: ignore[no-untyped-def]
+    payloads: Payloads, tmp_path: Path,
+) -> None:
+    lease_s = 1.0
+    harness = harness_factory(slack_parts(answers, state), event_claim_lease_s=lease_s)
+    event = payloads.mention(RESET_Q)
+    keys = [f"slack:{event['event_id']}"]
+    if died == "mid_answer":  # it had also claimed the message itself when it died
+        keys.append(f"slack:msg:{event['event']['channel']}:{event['event']['ts']}")
+    # A real process claims the event as serve's middleware would, then dies without finishing.
+    code = ("import os, signal, sys\nfrom bot.state import StateStore\n"
+            f"s = StateStore({str(state.db.engine.url)!r})\n"
+            f"assert all(s.events.claim_event(k, lease_s={lease_s}) for k in {keys!r})\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert dead.returncode == -signal.SIGKILL, dead.stderr[-2000:]
+
+    # Slack's first retry, within the lease: the claimant might still be answering, so nothing runs.
+    assert harness.send_event(event, retry_num=1).status_code == 200
+    harness.drain()
+    assert answers.calls == [] and slack.calls_to("chat.postMessage") == []
+
+    deadline = time.monotonic() + 30
+    while True:  # the next retry, once the lease has run out, takes the claim over and answers
+        assert harness.send_event(event, retry_num=2).status_code == 200
+        harness.drain()
+        if answers.calls or time.monotonic() > deadline:
+            break
+        time.sleep(lease_s / 4)
+    assert len(answers.calls) == 1
+    post = slack.wait_for("chat.postMessage")
+    assert len(post) == 1 and "Reset your password" in all_text(post[0].args)
+
+    # Later retries (and the message event of the same message) find the work done: answered once.
+    assert harness.send_event(event, retry_num=3).status_code == 200
+    time.sleep(lease_s * 1.5)  # past the lease too: a completed claim is never taken over
+    assert harness.send_event(event, retry_num=3).status_code == 200
+    harness.drain()
+    assert len(answers.calls) == 1 and len(slack.calls_to("chat.postMessage")) == 1

@@ -209,7 +209,9 @@ class SlackHarness:
         self.executor = DrainableExecutor()
         client = build_client(settings, base_url=slack.api_url)  # the production client, pointed at the fake
         self.app = build_app(settings, **parts, client=client, now=lambda: NOW, listener_executor=self.executor)
-        self.server = HttpServer(asgi_app([slack_events_route(self.app)]), host="127.0.0.1", port=0).start()
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        self.server = HttpServer(asgi_app([slack_events_route(self.app, signing_secret=secret)]), host="127.0.0.1",
+                                 port=0).start()
         self.http = httpx.Client(base_url=self.server.url, timeout=15)
 
     def close(self) -> None:

@@ -63,7 +63,7 @@ def web_factory(tmp_path: Path, runtime: Runtime) -> Iterator[Callable[..., WebA
         metrics.watch_state(lambda: rt.state.ledger, lambda: list(rt.syncs.sources))
         closers: list[Callable[[], None]] = []
         routes = build_routes(rt, settings, role=role, metrics=metrics, closers=closers)
-        server = HttpServer(asgi_app(routes), host="127.0.0.1", port=0).start()
+        server = HttpServer(asgi_app(routes), host="127.0.0.1", port=0, trusted_proxies=settings.trusted_proxies).start()
         app = WebApp(runtime=rt, settings=settings, metrics=metrics, server=server,
                      http=httpx.Client(base_url=server.url, timeout=15), closers=closers)
         made.append(app)

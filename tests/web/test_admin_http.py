@@ -314,3 +314,30 @@ def test_questions_log_retention(state: StateStore) -> None:
                   .values(created_at=datetime.now(UTC) - timedelta(days=31)))
     assert state.questions.forget_questions(older_than_s=30 * 86400) == 1
     assert [q.question for q in state.questions.recent_questions()] == ["new"]
+
+
+def _failed_logins(app: WebApp, forwarded_for: Callable[[int], str], n: int) -> list[int]:
+    statuses = []
+    for i in range(n):
+        nonce = _login_nonce(app)
+        statuses.append(app.http.post("/admin/login", data={"csrf": nonce, "token": "wrong-token-wrong-token"},
+                                      headers={"X-Forwarded-For": forwarded_for(i)}).status_code)
+    return statuses
+
+
+def test_forged_x_forwarded_for_cannot_dodge_the_login_throttle(web_factory: Callable[..., WebApp]) -> None:
+    app = web_factory()  # HELPDESK_TRUSTED_PROXIES unset: nobody's X-Forwarded-For is believed
+    statuses = _failed_logins(app, lambda i: f"203.0.113.{i}", 11)  # a new "client" every time
+    assert statuses == [401] * 10 + [429]  # still one client (the peer's own address): throttled
+    right = app.http.post("/admin/login", data={"csrf": _login_nonce(app), "token": ADMIN_TOKEN},
+                          headers={"X-Forwarded-For": "198.51.100.7"})
+    assert right.status_code == 429
+
+
+def test_a_trusted_proxy_s_x_forwarded_for_is_the_client(web_factory: Callable[..., WebApp]) -> None:
+    app = web_factory(trusted_proxies="127.0.0.1")  # the test client is the proxy
+    assert _failed_logins(app, lambda i: f"203.0.113.{i}", 11) == [401] * 11  # eleven different clients
+    assert _failed_logins(app, lambda i: "198.51.100.9", 11) == [401] * 10 + [429]  # one client, throttled
+    ok = app.http.post("/admin/login", data={"csrf": _login_nonce(app), "token": ADMIN_TOKEN},
+                       headers={"X-Forwarded-For": "198.51.100.10"})
+    assert ok.status_code == 303  # another client behind the same proxy is not locked out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,23 +18,17 @@ from bot.runtime import Runtime
 from bot.serve import serve
 from bot.slack.webapi import build_client
 from tests.fakes.slack_server import FakeSlack
+from tests.support.logs import restored_logging
 from tests.support.servers import free_port
-from tests.support.slack import AGENT_CHANNEL, Payloads, sign
+from tests.support.slack import AGENT_CHANNEL, Payloads, all_text, sign
 from tests.support.web import web_settings
 
 
 @pytest.fixture
 def keep_logging() -> Iterator[None]:
     """``main()`` configures structlog to print to this test's captured stderr: undo it afterwards."""
-    import logging
-
-    import structlog
-
-    saved, root = structlog.get_config(), logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    structlog.configure(**saved)
-    root.handlers[:], root.level = handlers, level
+    with restored_logging():
+        yield
 
 
 def test_scheduler_role_needs_no_slack_and_serves_only_operations(runtime_factory: Callable[..., Runtime],
@@ -108,3 +103,55 @@ def test_short_admin_token_stops_serve_with_one_line(settings: Any, keep_logging
     assert main(["serve", "--role", "web"]) == 1  # checked before anything starts (Slack included)
     err = capsys.readouterr().err
     assert err.startswith("error: HELPDESK_ADMIN_TOKEN is too short (5 characters)") and "Traceback" not in err
+
+
+def test_slack_unreachable_at_start_is_retried_and_readyz_says_why(
+        runtime_factory: Callable[..., Runtime], served: Callable[..., Any], shared_dir: Path, sample_runtime: Any,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()  # SLACK_API_URL points here; nothing listens yet
+    api_url = f"http://127.0.0.1:{port}/api/"
+    slack = FakeSlack()
+    rt = runtime_factory(http_port=free_port(), slack_bot_token=slack.token, slack_api_url=api_url,
+                         slack_signing_secret="8f742231b10e8888abcd99yyyzzz85a5", slack_mode="http")
+    rt.answers = sample_runtime.answers
+    s = served(rt, rt.settings, role="web")  # no client given: every Web API call goes to SLACK_API_URL
+    try:
+        assert s.error == [] and httpx.get(f"{s.url}/healthz").status_code == 200  # the process stays up
+        ready = httpx.get(f"{s.url}/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["slack"] == f"not ready: cannot reach the Slack API at {api_url} (URLError)"
+        body = json.dumps(Payloads(shared_dir, slack).mention("How do I reset my password?")).encode()
+        headers = {**sign(body, secret="8f742231b10e8888abcd99yyyzzz85a5"), "Content-Type": "application/json"}
+        early = httpx.post(f"{s.url}/slack/events", content=body, headers=headers)
+        assert early.status_code == 503 and early.headers["retry-after"]  # Slack will retry it
+
+        slack.bind_port = port  # Slack comes back where it was looked for
+        slack.add_channel(AGENT_CHANNEL, "support-team")
+        with slack:
+            deadline = time.monotonic() + 60
+            while httpx.get(f"{s.url}/readyz").status_code != 200:  # the backoff retry reaches it
+                assert time.monotonic() < deadline, httpx.get(f"{s.url}/readyz").json()
+                time.sleep(0.2)
+            assert slack.methods()[0] == "auth.test"
+            retry = httpx.post(f"{s.url}/slack/events", content=body, headers={**headers, "X-Slack-Retry-Num": "1"})
+            assert retry.status_code == 200
+            assert "Reset your password" in all_text(slack.wait_for("chat.postMessage")[0].args)
+            slack.wait_for("reactions.remove")  # the answer is finished before the fake goes away
+    finally:
+        s.close()
+    assert s.result == [0]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_bot_token_slack_refuses_stops_serve_with_one_line(runtime_factory: Callable[..., Runtime]) -> None:
+    import threading
+
+    with FakeSlack() as slack:
+        rt = runtime_factory(http_port=free_port(), slack_bot_token="xoxb-111-222-not-the-right-token",
+                             slack_api_url=slack.api_url, slack_signing_secret="8f742231b10e8888abcd99yyyzzz85a5",
+                             slack_mode="http")
+        stop = threading.Event()
+        stop.set()  # if it started at all, it would stop at once
+        with pytest.raises(ConfigError, match=r"^Slack refused the bot token \(invalid_auth\): check SLACK_BOT_TOKEN$"):
+            serve(rt, rt.settings, role="web", stop=stop)
+        assert slack.calls[0].method == "auth.test"
