@@ -52,6 +52,12 @@ def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
 # --- sync ---------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     with _runtime(settings) as rt:
+        if args.rebuild:
+            # Before the indexer opens the collections (it refuses vectors of another model).
+            from bot.index.vector_space import drop_mismatched
+
+            for name in drop_mismatched(rt.store, rt.collection_names, rt.embedder):
+                print(f"{name}: built by another embedding model, dropped; every source syncs into it in full")
         service = rt.syncs
         names = [service.source(args.source).name] if args.source else list(service.sources)
         if not names:
@@ -314,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help="sync configured sources into the store")
     p.add_argument("--source", help="only this source")
     p.add_argument("--full", action="store_true", help="ignore checkpoints and re-read everything")
+    p.add_argument("--rebuild", action="store_true",
+                   help="drop collections built by another embedding model (HELPDESK_EMBEDDINGS_*) first")
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("sources", help="list sources: schedule, last run, documents, lag, last error")

@@ -10,8 +10,8 @@ from bot.answer.composer import Composer
 from bot.answer.retriever import RetrievalParams, Retriever
 from bot.answer.service import AnswerService
 from bot.index.chunking import Chunker
-from bot.index.embeddings import Embedder
-from bot.index.indexer import Indexer
+from bot.index.embeddings import Embedder, TextEmbedder
+from bot.index.indexer import Indexer, collection_name
 from bot.index.pii import PiiMasker
 from bot.index.sparse import SparseEncoder
 from bot.index.store import VectorStore, open_store
@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 class Runtime:
     """Lazily built parts of a running helpdesk-bot; close it to release the store."""
 
-    def __init__(self, settings: Settings, *, store: VectorStore | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, *, store: VectorStore | None = None, embedder: TextEmbedder | None = None) -> None:
         self.settings = settings
         self._store = store
+        self._shared_embedder = embedder is not None
         if embedder is not None:
             self.__dict__["embedder"] = embedder  # share one loaded model (tests, benchmarks)
 
@@ -44,9 +45,24 @@ class Runtime:
         return self._store
 
     @cached_property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> TextEmbedder:
         s = self.settings
-        return Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens)
+        if s.embeddings_url:
+            from bot.index.remote_embeddings import RemoteEmbedder
+
+            return RemoteEmbedder(
+                base_url=s.embeddings_url, model=s.embeddings_model, dimensions=s.embeddings_dimensions,
+                api_key=s.embeddings_api_key.get_secret_value() if s.embeddings_api_key else None,
+                batch_size=s.embeddings_batch_size, concurrency=s.embeddings_concurrency,
+                timeout_s=s.embeddings_timeout_s, max_retries=s.embeddings_max_retries, encoding=s.embeddings_encoding,
+            )
+        return Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens,
+                        precision=s.embed_precision, cache_dir=s.model_cache_dir)
+
+    @property
+    def collection_names(self) -> list[str]:
+        """The collections this runtime's indexer and retriever use."""
+        return [collection_name(self.settings.collection_prefix, v) for v in Visibility]
 
     @cached_property
     def sparse(self) -> SparseEncoder:
@@ -130,6 +146,9 @@ class Runtime:
         return SyncService(self, self.sources)
 
     def close(self) -> None:
+        closer = getattr(self.__dict__.get("embedder"), "close", None)
+        if closer is not None and not self._shared_embedder:
+            closer()  # a remote embedder's connection pool and request threads
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     embed_threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = all cores")
     embed_batch_size: int = Field(default=32, ge=1, le=512)
     embed_max_tokens: int = Field(default=256, ge=16, le=512)
+    embed_precision: Literal["int8", "fp32"] = Field(
+        default="int8", description="int8: a quantized copy of the local model (made once, ~1.7x faster); fp32: as shipped")
+    model_cache_dir: Path | None = Field(default=None, description="Where the int8 model copy is kept (empty = ~/.cache/helpdesk-bot)")
+    # An OpenAI-compatible /v1/embeddings server instead of the local model (OpenAI, Azure, vLLM, TEI, Infinity).
+    embeddings_url: str | None = Field(default=None, description="Base URL ending in /v1; empty = the local model")
+    embeddings_api_key: SecretStr | None = None
+    embeddings_model: str = Field(default="text-embedding-3-small", min_length=1)
+    embeddings_dimensions: int | None = Field(default=None, ge=1, le=65536, description="Ask for vectors of this size; empty = the model's own")
+    embeddings_batch_size: int = Field(default=64, ge=1, le=2048, description="Texts per request (OpenAI allows 2048)")
+    embeddings_concurrency: int = Field(default=4, ge=1, le=64, description="Requests in flight at once")
+    embeddings_timeout_s: float = Field(default=30.0, gt=0)
+    embeddings_max_retries: int = Field(default=5, ge=0, le=20, description="Retries per request (429/5xx/network; Retry-After honoured)")
+    embeddings_encoding: Literal["base64", "float"] = Field(default="base64", description="float for servers without base64")
 
     # --- chunking ----------------------------------------------------------------------------
     chunk_tokens: int = Field(default=200, ge=32, le=512)
@@ -162,7 +175,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
 
-    @field_validator("qdrant_url", "state_db_url", "openai_base_url", "qdrant_api_key", "openai_api_key", "files_dir", "sources_file", mode="before")
+    @field_validator("qdrant_url", "state_db_url", "openai_base_url", "qdrant_api_key", "openai_api_key", "files_dir", "sources_file", "model_cache_dir",
+                     "embeddings_url", "embeddings_api_key", "embeddings_dimensions", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         # An empty line in .env (``QDRANT_URL=``) means "not set", not "the empty URL".

@@ -13,7 +13,8 @@ from datetime import datetime
 
 import numpy as np
 
-from bot.index.embeddings import Embedder
+from bot.index import vector_space
+from bot.index.embeddings import TextEmbedder
 from bot.index.indexer import collection_name
 from bot.index.sparse import SparseEncoder
 from bot.index.store import HybridQuery, VectorStore
@@ -55,7 +56,7 @@ class Retriever:
         self,
         *,
         store: VectorStore,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         sparse: SparseEncoder | None = None,
         params: RetrievalParams | None = None,
         collection_prefix: str = "kb",
@@ -65,6 +66,7 @@ class Retriever:
         self.sparse = sparse or SparseEncoder()
         self.params = params or RetrievalParams()
         self.prefix = collection_prefix
+        self._checked: set[str] = set()  # collections whose embedding model matches ours
 
     def collections_for(self, audience: Audience) -> list[tuple[str, Visibility]]:
         """The only collections ``audience`` may read."""
@@ -83,6 +85,10 @@ class Retriever:
         for collection, _ in self.collections_for(audience):
             if not self.store.has_collection(collection):
                 continue
+            if collection not in self._checked:
+                # A question embedded by another model than the stored vectors' is refused, once checked.
+                vector_space.check(self.store, collection, self.embedder)
+                self._checked.add(collection)
             query = HybridQuery(
                 dense=dense,
                 sparse=sparse,

@@ -7,9 +7,11 @@ A second process opening the same shard fails at once (the WAL is locked): that 
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from bot.index.store import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     SPARSE,
+    CollectionInfo,
     Filter,
     Hit,
     HybridQuery,
@@ -32,6 +35,11 @@ from bot.index.store import (
 #: Points per update call: bounds the size of one WAL record.
 UPSERT_BATCH = 256
 SCROLL_PAGE = 1000
+#: helpdesk-bot's own metadata of a collection, a JSON file inside the shard folder (Qdrant Edge
+#: ignores files it does not know; created before the folder is renamed into place).
+METADATA_FILE = "helpdesk_collection.json"
+#: The shard's own record of its configuration (written by Qdrant Edge).
+EDGE_CONFIG_FILE = "edge_config.json"
 
 
 class EdgeStore(VectorStore):
@@ -66,7 +74,7 @@ class EdgeStore(VectorStore):
     def has_collection(self, name: str) -> bool:
         return name in self._shards
 
-    def ensure_collection(self, name: str, dim: int) -> None:
+    def ensure_collection(self, name: str, dim: int, *, metadata: Mapping[str, Any] | None = None) -> None:
         with self._lock:
             if name in self._shards:
                 return
@@ -85,12 +93,46 @@ class EdgeStore(VectorStore):
                     shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Integer))
                 shard.flush()
                 shard.close()
+                _write_json(tmp / METADATA_FILE, dict(metadata or {}))
                 # Created under a temporary name and renamed: a crash never leaves half a shard.
                 tmp.rename(path)
             except Exception as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise _translate(exc, path) from exc
             self._open(name)
+
+    def collection_info(self, name: str) -> CollectionInfo:
+        self._shard(name)
+        path = self.root / name
+        try:
+            config = json.loads((path / EDGE_CONFIG_FILE).read_text(encoding="utf-8"))
+            dim = int(config["vectors"][DENSE]["size"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"cannot read the configuration of {path}: {exc}") from exc
+        return CollectionInfo(dim=dim, metadata=_read_json(path / METADATA_FILE))
+
+    def update_metadata(self, name: str, values: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._shard(name)
+            path = self.root / name / METADATA_FILE
+            merged = _read_json(path)
+            merged.update(values)
+            _write_json(path, merged)
+
+    def drop_collection(self, name: str) -> None:
+        with self._lock:
+            shard = self._shards.pop(name, None)
+            if shard is None:
+                return
+            try:
+                shard.close()
+            except Exception:  # the folder goes anyway
+                pass
+            # Renamed away first: a crash mid-delete leaves a dot-folder the loader skips.
+            doomed = self.root / f".{name}.dropping"
+            shutil.rmtree(doomed, ignore_errors=True)
+            (self.root / name).rename(doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
 
     def _shard(self, name: str) -> qe.EdgeShard:
         try:
@@ -222,6 +264,22 @@ def _filter(flt: Filter | None) -> qe.Filter | None:
         else:
             must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(value))))
     return qe.Filter(must=must)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}  # a collection made before metadata was recorded
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _translate(exc: Exception, path: Path) -> StoreError:

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import structlog
 
+from bot.index import vector_space
 from bot.index.chunking import CHUNKING_VERSION, Chunker
-from bot.index.embeddings import Embedder
+from bot.index.embeddings import TextEmbedder
 from bot.index.pii import PiiMasker
 from bot.index.sparse import SparseEncoder
 from bot.index.store import StoredPoint, VectorStore, point_id
@@ -63,7 +64,7 @@ class Indexer:
         self,
         *,
         store: VectorStore,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         chunker: Chunker,
         sparse: SparseEncoder | None = None,
         masker: PiiMasker | None = None,
@@ -83,13 +84,25 @@ class Indexer:
         self._doc_salt = f"{CHUNKING_VERSION}|{chunker.chunk_tokens}|{chunker.overlap_tokens}|{embedder.name}"
         self._chunk_salt = embedder.name
         for name in self.collections.values():
-            store.ensure_collection(name, embedder.dim)
+            store.ensure_collection(name, embedder.dim, metadata=vector_space.initial_metadata(embedder))
+            # Refuse before anything is written: vectors of two models are never mixed.
+            vector_space.check(store, name, embedder)
 
     def doc_hash(self, doc: Document) -> str:
         return hashlib.sha256(f"{self._doc_salt}|{doc.content_hash}".encode()).hexdigest()
 
     def chunk_hash(self, chunk: Chunk) -> str:
         return hashlib.sha256(f"{self._chunk_salt}|{chunk.content_hash}".encode()).hexdigest()
+
+    def needs_full_sync(self, source: str) -> bool:
+        """True if ``source``'s documents were not all embedded by this build (see :mod:`vector_space`)."""
+        return any(vector_space.built_by(self.store.collection_info(name), source) != self.embedder.name
+                   for name in self.collections.values())
+
+    def mark_full_sync(self, source: str) -> None:
+        """Record that every document of ``source`` is now embedded by this build."""
+        for name in self.collections.values():
+            vector_space.mark_built(self.store, name, source, self.embedder)
 
     def existing_hashes(self, source: str | None = None) -> dict[Visibility, dict[str, str]]:
         return {v: self.store.doc_hashes(name, source=source) for v, name in self.collections.items()}

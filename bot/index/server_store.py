@@ -6,7 +6,7 @@ tests use in place of a server (no server binary can run on the build machines).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from bot.index.store import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     SPARSE,
+    CollectionInfo,
     Filter,
     Hit,
     HybridQuery,
@@ -54,7 +55,7 @@ class ServerStore(VectorStore):
     def has_collection(self, name: str) -> bool:
         return name in self._collections
 
-    def ensure_collection(self, name: str, dim: int) -> None:
+    def ensure_collection(self, name: str, dim: int, *, metadata: Mapping[str, Any] | None = None) -> None:
         if name in self._collections or self._call(self.client.collection_exists, name):
             self._collections.add(name)
             return
@@ -63,12 +64,31 @@ class ServerStore(VectorStore):
             name,
             vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)},
             sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            metadata=dict(metadata or {}),
         )
         for key in KEYWORD_FIELDS:
             self._call(self.client.create_payload_index, name, key, qm.PayloadSchemaType.KEYWORD, wait=True)
         for key in INTEGER_FIELDS:
             self._call(self.client.create_payload_index, name, key, qm.PayloadSchemaType.INTEGER, wait=True)
         self._collections.add(name)
+
+    def collection_info(self, name: str) -> CollectionInfo:
+        self._require(name)
+        config = self._call(self.client.get_collection, name).config
+        vectors = config.params.vectors
+        params = vectors.get(DENSE) if isinstance(vectors, dict) else None
+        if params is None:
+            raise StoreError(f"collection {name!r} on {self.url} has no {DENSE!r} vector (not made by helpdesk-bot?)")
+        return CollectionInfo(dim=int(params.size), metadata=dict(config.metadata or {}))
+
+    def update_metadata(self, name: str, values: Mapping[str, Any]) -> None:
+        self._require(name)
+        # Qdrant merges the given top-level keys into the stored metadata on the server side.
+        self._call(self.client.update_collection, name, metadata=dict(values))
+
+    def drop_collection(self, name: str) -> None:
+        self._call(self.client.delete_collection, name)
+        self._collections.discard(name)
 
     def _require(self, name: str) -> None:
         if name not in self._collections:

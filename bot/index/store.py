@@ -9,7 +9,9 @@
 
 Both store the same points: a named dense vector (``dense``, cosine), a named sparse vector
 (``sparse``, Qdrant's IDF modifier) and the chunk's payload; both answer a hybrid query with
-two prefetches fused by reciprocal-rank fusion inside Qdrant.
+two prefetches fused by reciprocal-rank fusion inside Qdrant. Both keep a small metadata
+dictionary per collection (Qdrant's collection metadata on a server, a JSON file beside the
+shard when embedded): which embedding model wrote the vectors (:mod:`bot.index.vector_space`).
 """
 
 from __future__ import annotations
@@ -69,15 +71,39 @@ class HybridQuery:
     with_dense: bool = True
 
 
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection is: its dense vector size and the metadata recorded with it."""
+
+    dim: int
+    metadata: dict[str, Any]
+
+
 class VectorStore(abc.ABC):
     """What the indexer and the retriever need from Qdrant."""
 
     @abc.abstractmethod
-    def ensure_collection(self, name: str, dim: int) -> None:
-        """Create the collection (dense + sparse vectors, payload indexes) if it does not exist."""
+    def ensure_collection(self, name: str, dim: int, *, metadata: Mapping[str, Any] | None = None) -> None:
+        """Create the collection (dense + sparse vectors, payload indexes) if it does not exist.
+
+        ``metadata`` is recorded with a new collection in the same step (an existing collection
+        keeps its own).
+        """
 
     @abc.abstractmethod
     def has_collection(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def collection_info(self, name: str) -> CollectionInfo:
+        """Dense vector size and metadata of an existing collection."""
+
+    @abc.abstractmethod
+    def update_metadata(self, name: str, values: Mapping[str, Any]) -> None:
+        """Set top-level metadata keys (others are kept; concurrent writers of other keys lose nothing)."""
+
+    @abc.abstractmethod
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection and every point in it (nothing if it does not exist)."""
 
     @abc.abstractmethod
     def upsert(self, collection: str, points: Sequence[StoredPoint]) -> None:

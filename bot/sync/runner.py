@@ -47,6 +47,8 @@ def sync_source(
     on_progress: Callable[[int], None] | None = None,
 ) -> SyncReport:
     source = connector.name
+    # A new embedding build re-embeds every document once, incremental sources included.
+    full = full or indexer.needs_full_sync(source)
     run_id = state.start_run(source)
     checkpoint = None if full else state.load_checkpoint(source)
     known = indexer.existing_hashes(source=source)
@@ -86,6 +88,8 @@ def sync_source(
         # Only now, with every write acknowledged and flushed, does the checkpoint move.
         if next_checkpoint is not None:
             state.save_checkpoint(source, next_checkpoint)
+        if full:
+            indexer.mark_full_sync(source)
     except Exception as exc:
         state.finish_run(run_id, status="failed", stats={}, error=f"{type(exc).__name__}: {exc}"[:500])
         raise
