@@ -25,6 +25,7 @@ from bot.index.store import (
     Hit,
     HybridQuery,
     StoredPoint,
+    StoreTuning,
     VectorStore,
 )
 
@@ -33,8 +34,28 @@ SCROLL_PAGE = 1000
 
 
 class ServerStore(VectorStore):
-    def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 10.0) -> None:
+    """Collections on a Qdrant server or cluster.
+
+    Args:
+        url: the server (``http://qdrant:6333``), or ``":memory:"``.
+        api_key: the server's API key.
+        timeout_s: seconds per request.
+        tuning: Qdrant's levers (:class:`~bot.index.store.StoreTuning`) for new collections; the
+            server builds indexes in the background by itself (``build_every_points`` unused).
+        shards: shards per new collection (a cluster spreads them over its nodes; None: the
+            server's default, one per node).
+        replication: copies of each shard (None: the server's default, 1).
+        write_consistency: replicas that must acknowledge a write before it counts (None: 1).
+    """
+
+    def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 10.0,
+                 tuning: StoreTuning | None = None, shards: int | None = None, replication: int | None = None,
+                 write_consistency: int | None = None) -> None:
         self.url = url
+        self.tuning = tuning or StoreTuning()
+        self.shards = shards
+        self.replication = replication
+        self.write_consistency = write_consistency
         try:
             if url == ":memory:":
                 self.client = QdrantClient(location=":memory:")
@@ -59,17 +80,31 @@ class ServerStore(VectorStore):
         if name in self._collections or self._call(self.client.collection_exists, name):
             self._collections.add(name)
             return
+        t = self.tuning
+        quantization = (qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
+            type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)) if t.quantize else None)
         self._call(
             self.client.create_collection,
             name,
-            vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)},
-            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE, on_disk=t.vectors_on_disk)},
+            sparse_vectors_config={SPARSE: qm.SparseVectorParams(
+                modifier=qm.Modifier.IDF, index=qm.SparseIndexParams(on_disk=t.sparse_on_disk))},
+            quantization_config=quantization,
+            hnsw_config=qm.HnswConfigDiff(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct, on_disk=t.hnsw_on_disk),
+            optimizers_config=qm.OptimizersConfigDiff(indexing_threshold=t.indexing_threshold_kb,
+                                                      max_segment_size=t.max_segment_size_kb),
+            shard_number=self.shards,
+            replication_factor=self.replication,
+            write_consistency_factor=self.write_consistency,
             metadata=dict(metadata or {}),
         )
         for key in KEYWORD_FIELDS:
-            self._call(self.client.create_payload_index, name, key, qm.PayloadSchemaType.KEYWORD, wait=True)
+            self._call(self.client.create_payload_index, name, key,
+                       qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, enable_hnsw=t.payload_graph), wait=True)
         for key in INTEGER_FIELDS:
-            self._call(self.client.create_payload_index, name, key, qm.PayloadSchemaType.INTEGER, wait=True)
+            self._call(self.client.create_payload_index, name, key,
+                       qm.IntegerIndexParams(type=qm.IntegerIndexType.INTEGER, lookup=True, range=True,
+                                             enable_hnsw=t.payload_graph), wait=True)
         self._collections.add(name)
 
     def collection_info(self, name: str) -> CollectionInfo:
@@ -161,7 +196,12 @@ class ServerStore(VectorStore):
         self._require(collection)
         flt = _filter(query.filter)
         dense = np.asarray(query.dense, dtype=np.float32).tolist()
-        prefetch = [qm.Prefetch(query=dense, using=DENSE, limit=query.prefetch_limit, filter=flt)]
+        t = self.tuning
+        params = None
+        if t.quantize or t.hnsw_ef is not None:
+            params = qm.SearchParams(hnsw_ef=t.hnsw_ef, quantization=qm.QuantizationSearchParams(
+                rescore=True, oversampling=t.oversampling) if t.quantize else None)
+        prefetch = [qm.Prefetch(query=dense, using=DENSE, limit=query.prefetch_limit, filter=flt, params=params)]
         weights = [query.dense_weight]
         if len(query.sparse):
             sparse = qm.SparseVector(indices=query.sparse.indices, values=query.sparse.values)

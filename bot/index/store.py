@@ -72,6 +72,54 @@ class HybridQuery:
 
 
 @dataclass(frozen=True)
+class StoreTuning:
+    """Qdrant's own levers for a collection that grows to millions of chunks (both backends).
+
+    Measured with ``benchmarks/answer_latency.py`` (README, "Scale"): what each one bought.
+
+    Attributes:
+        quantize: keep a scalar int8 copy of the dense vectors in RAM (a quarter of the size);
+            search and the HNSW build score on it, the top ``oversampling`` x limit candidates
+            are rescored with the original vectors.
+        oversampling: candidates rescored per result wanted (with ``quantize``).
+        vectors_on_disk: original dense vectors memory-mapped and not pre-warmed (Qdrant's
+            ``cold`` tier): only the rescored candidates' pages are read.
+        hnsw_m / hnsw_ef_construct: HNSW graph degree and build-time beam width.
+        hnsw_ef: search-time beam width (None: Qdrant's default).
+        hnsw_on_disk: HNSW graph memory-mapped instead of pre-warmed into the page cache.
+        sparse_on_disk: the sparse (BM25) inverted index memory-mapped instead of on the heap.
+        indexing_threshold_kb: a segment gets its HNSW graph once its dense vectors pass this
+            size; below it, search is a scan of the (small) appendable segment.
+        max_segment_size_kb: segments are not merged beyond this size, so a build never has
+            to hold more than one such segment (None: Qdrant's default, 256 MB per core).
+        build_every_points: the embedded store builds indexes (``optimize``) after this many
+            points were written, while a sync runs, instead of once at the end (0: only at
+            the end of each sync).
+        payload_graph: also build HNSW links per value of the indexed payload fields (Qdrant's
+            default). Our vector searches filter only on ``audience``, which every point of a
+            collection shares, so those extra graphs are build time spent for nothing.
+    """
+
+    quantize: bool = True
+    oversampling: float = 2.0
+    vectors_on_disk: bool = True
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 100
+    hnsw_ef: int | None = None
+    hnsw_on_disk: bool = False
+    sparse_on_disk: bool = True
+    indexing_threshold_kb: int = 20_000
+    max_segment_size_kb: int | None = 300_000
+    build_every_points: int = 100_000
+    payload_graph: bool = False
+
+
+#: What collections were made with before these levers were used (benchmarks compare against it).
+UNTUNED = StoreTuning(quantize=False, vectors_on_disk=False, sparse_on_disk=False, indexing_threshold_kb=10_000,
+                      max_segment_size_kb=None, build_every_points=0, payload_graph=True)
+
+
+@dataclass(frozen=True)
 class CollectionInfo:
     """What a collection is: its dense vector size and the metadata recorded with it."""
 

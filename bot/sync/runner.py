@@ -18,6 +18,7 @@ import structlog
 from bot.index.indexer import Indexer, IndexStats
 from bot.models import Deleted, Document
 from bot.state import StateStore
+from bot.sync.pipeline import prefetch
 from connectors.base import Checkpoint, Connector, ConnectorError
 
 log = structlog.get_logger(__name__)
@@ -57,17 +58,21 @@ def sync_source(
 
     def documents() -> Iterator[Document]:
         nonlocal next_checkpoint
-        events = connector.sync(checkpoint)
-        while True:
-            try:
-                event = next(events)
-            except StopIteration as stop:
-                next_checkpoint = stop.value
-                return
-            if isinstance(event, Deleted):
-                deleted_ids.append(event.id)
-            else:
-                yield event
+        # The connector fetches ahead (bounded) in its own thread while the indexer embeds.
+        events = prefetch(connector.sync(checkpoint), name=f"fetch-{source}")
+        try:
+            while True:
+                try:
+                    event = next(events)
+                except StopIteration as stop:
+                    next_checkpoint = stop.value
+                    return
+                if isinstance(event, Deleted):
+                    deleted_ids.append(event.id)
+                else:
+                    yield event
+        finally:
+            events.close()  # an indexing error stops the fetcher thread too
 
     try:
         stats = indexer.index(documents(), existing=known, on_progress=on_progress)
