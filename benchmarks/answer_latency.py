@@ -465,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     note("loading the embedding model")
     embedder = Embedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
                         max_tokens=settings.embed_max_tokens, precision=settings.embed_precision)
+    # Questions are embedded as the product does (HELPDESK_EMBED_QUERY_PRECISION).
+    query_embedder = (embedder if settings.embed_query_precision == settings.embed_precision else
+                      Embedder(threads=settings.embed_threads, max_tokens=settings.embed_max_tokens,
+                               precision=settings.embed_query_precision))
     meta = reusable(data_dir, args)
     if meta is None:
         reset_data_dir(data_dir)
@@ -479,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         store = EdgeStore(settings.store_dir, tuning=TUNINGS[args.tuning])
     note(f"reopened the store in {t_open['s']:.2f} s")
     during: dict[str, Any] | None = None
-    with Runtime(settings, store=store, embedder=embedder) as rt:
+    with Runtime(settings, store=store, embedder=embedder, query_embedder=query_embedder) as rt:
         present = total_points(store, collections(settings))
         if present < args.chunks:
             note(f"warning: the store holds {present} points, fewer than --chunks {args.chunks}")

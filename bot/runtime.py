@@ -31,12 +31,15 @@ if TYPE_CHECKING:
 class Runtime:
     """Lazily built parts of a running helpdesk-bot; close it to release the store."""
 
-    def __init__(self, settings: Settings, *, store: VectorStore | None = None, embedder: TextEmbedder | None = None) -> None:
+    def __init__(self, settings: Settings, *, store: VectorStore | None = None, embedder: TextEmbedder | None = None,
+                 query_embedder: TextEmbedder | None = None) -> None:
         self.settings = settings
         self._store = store
         self._shared_embedder = embedder is not None
         if embedder is not None:
             self.__dict__["embedder"] = embedder  # share one loaded model (tests, benchmarks)
+        if query_embedder is not None:
+            self.__dict__["query_embedder"] = query_embedder
 
     @property
     def store(self) -> VectorStore:
@@ -58,6 +61,19 @@ class Runtime:
             )
         return Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens,
                         precision=s.embed_precision, cache_dir=s.model_cache_dir)
+
+    @cached_property
+    def query_embedder(self) -> TextEmbedder:
+        """The model questions are embedded with: the documents' model, or the same local model at
+        ``HELPDESK_EMBED_QUERY_PRECISION`` (same vector space; documents are many, questions one at a time)."""
+        s = self.settings
+        documents = self.__dict__.get("embedder")
+        if s.embeddings_url or (documents is not None and self._shared_embedder):
+            return self.embedder
+        if documents is not None and getattr(documents, "precision", None) == s.embed_query_precision:
+            return documents
+        return Embedder(threads=s.embed_threads, max_tokens=s.embed_max_tokens, precision=s.embed_query_precision,
+                        cache_dir=s.model_cache_dir)
 
     @property
     def collection_names(self) -> list[str]:
@@ -84,7 +100,7 @@ class Runtime:
         s = self.settings
         params = RetrievalParams(limit=max(s.top_k, 10), prefetch_limit=s.prefetch_limit, rrf_k=s.rrf_k,
                                  dense_weight=s.dense_weight, sparse_weight=s.sparse_weight)
-        return Retriever(store=self.store, embedder=self.embedder, sparse=self.sparse, params=params,
+        return Retriever(store=self.store, embedder=self.query_embedder, sparse=self.sparse, params=params,
                          collection_prefix=s.collection_prefix)
 
     @cached_property
@@ -143,7 +159,7 @@ class Runtime:
 
     @cached_property
     def syncs(self) -> SyncService:
-        return SyncService(self, self.sources)
+        return SyncService(self, self.sources, lease_ttl_s=self.settings.sync_lease_ttl_s)
 
     def close(self) -> None:
         closer = getattr(self.__dict__.get("embedder"), "close", None)

@@ -35,6 +35,14 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("QDRANT_API_KEY", "HELPDESK_QDRANT_API_KEY")
     )
     qdrant_timeout_s: float = 10.0
+    # Qdrant's levers for large collections (bot/index/store.py StoreTuning; README "Scale").
+    qdrant_quantization: bool = Field(default=True, description="int8 copy of the dense vectors in RAM, rescored with the originals")
+    qdrant_on_disk: bool = Field(default=True, description="Original dense vectors and the sparse index memory-mapped, not held in RAM")
+    qdrant_build_every: int = Field(default=100_000, ge=0, description="Embedded store: build indexes after this many new points (0 = after each sync only)")
+    # A Qdrant cluster (QDRANT_URL): how a new collection is spread and how writes are acknowledged.
+    qdrant_shards: int | None = Field(default=None, ge=1, le=1024, description="Shards per collection (empty = the server's default)")
+    qdrant_replication: int | None = Field(default=None, ge=1, le=16, description="Copies of each shard (empty = 1)")
+    qdrant_write_consistency: int | None = Field(default=None, ge=1, le=16, description="Replicas that acknowledge a write (empty = 1)")
     collection_prefix: str = "kb"
     state_db_url: str | None = None
 
@@ -44,6 +52,8 @@ class Settings(BaseSettings):
     embed_max_tokens: int = Field(default=256, ge=16, le=512)
     embed_precision: Literal["int8", "fp32"] = Field(
         default="int8", description="int8: a quantized copy of the local model (made once, ~1.7x faster); fp32: as shipped")
+    embed_query_precision: Literal["int8", "fp32"] = Field(
+        default="fp32", description="Precision of the local model for questions (one short text each: fp32 costs ~1 ms more)")
     model_cache_dir: Path | None = Field(default=None, description="Where the int8 model copy is kept (empty = ~/.cache/helpdesk-bot)")
     # An OpenAI-compatible /v1/embeddings server instead of the local model (OpenAI, Azure, vLLM, TEI, Infinity).
     embeddings_url: str | None = Field(default=None, description="Base URL ending in /v1; empty = the local model")
@@ -87,6 +97,7 @@ class Settings(BaseSettings):
     sample_kb: bool = Field(default=True, description="Sync the bundled sample knowledge base")
     files_dir: Path | None = None
     files_audience: Literal["public", "internal"] = "public"
+    sync_lease_ttl_s: float = Field(default=6 * 3600, gt=0, description="A sync's lease on its source; a dead process's lease is taken over after it")
 
     # --- Slack -------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(
@@ -176,7 +187,8 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
 
     @field_validator("qdrant_url", "state_db_url", "openai_base_url", "qdrant_api_key", "openai_api_key", "files_dir", "sources_file", "model_cache_dir",
-                     "embeddings_url", "embeddings_api_key", "embeddings_dimensions", mode="before")
+                     "embeddings_url", "embeddings_api_key", "embeddings_dimensions",
+                     "qdrant_shards", "qdrant_replication", "qdrant_write_consistency", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         # An empty line in .env (``QDRANT_URL=``) means "not set", not "the empty URL".

@@ -83,6 +83,23 @@ class ServerStore(VectorStore):
         t = self.tuning
         quantization = (qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
             type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)) if t.quantize else None)
+        try:
+            self._create(name, dim, metadata, quantization)
+        except StoreError:
+            # Several processes start at once (N schedulers): one creates, the others find it made.
+            if not self._call(self.client.collection_exists, name):
+                raise
+        for key in KEYWORD_FIELDS:
+            self._call(self.client.create_payload_index, name, key,
+                       qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, enable_hnsw=t.payload_graph), wait=True)
+        for key in INTEGER_FIELDS:
+            self._call(self.client.create_payload_index, name, key,
+                       qm.IntegerIndexParams(type=qm.IntegerIndexType.INTEGER, lookup=True, range=True,
+                                             enable_hnsw=t.payload_graph), wait=True)
+        self._collections.add(name)
+
+    def _create(self, name: str, dim: int, metadata: Mapping[str, Any] | None, quantization: Any) -> None:
+        t = self.tuning
         self._call(
             self.client.create_collection,
             name,
@@ -98,14 +115,6 @@ class ServerStore(VectorStore):
             write_consistency_factor=self.write_consistency,
             metadata=dict(metadata or {}),
         )
-        for key in KEYWORD_FIELDS:
-            self._call(self.client.create_payload_index, name, key,
-                       qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, enable_hnsw=t.payload_graph), wait=True)
-        for key in INTEGER_FIELDS:
-            self._call(self.client.create_payload_index, name, key,
-                       qm.IntegerIndexParams(type=qm.IntegerIndexType.INTEGER, lookup=True, range=True,
-                                             enable_hnsw=t.payload_graph), wait=True)
-        self._collections.add(name)
 
     def collection_info(self, name: str) -> CollectionInfo:
         self._require(name)

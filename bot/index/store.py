@@ -202,11 +202,15 @@ class VectorStore(abc.ABC):
 
 def open_store(settings: Any) -> VectorStore:
     """The store chosen by settings: a Qdrant server if ``QDRANT_URL`` is set, else embedded."""
+    tuning = StoreTuning(quantize=settings.qdrant_quantization, vectors_on_disk=settings.qdrant_on_disk,
+                         sparse_on_disk=settings.qdrant_on_disk, build_every_points=settings.qdrant_build_every)
     if settings.qdrant_url:
         from bot.index.server_store import ServerStore
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ServerStore(settings.qdrant_url, api_key=key, timeout_s=settings.qdrant_timeout_s)
+        return ServerStore(settings.qdrant_url, api_key=key, timeout_s=settings.qdrant_timeout_s, tuning=tuning,
+                           shards=settings.qdrant_shards, replication=settings.qdrant_replication,
+                           write_consistency=settings.qdrant_write_consistency)
     from bot.index.edge_store import EdgeStore
 
-    return EdgeStore(settings.store_dir)
+    return EdgeStore(settings.store_dir, tuning=tuning)

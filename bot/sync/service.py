@@ -42,11 +42,15 @@ class SyncService:
     Args:
         runtime: the composition root (store, indexer, state).
         sources: validated source configurations.
+        lease_ttl_s: how long a sync's lease on its source lasts; a process that died holding one
+            blocks that source until it expires, then any process takes it over.
         connector_kwargs: passed to every connector (tests inject ``client``/``environ``/``sleep``).
     """
 
-    def __init__(self, runtime: Any, sources: list[SourceConfig], **connector_kwargs: Any) -> None:
+    def __init__(self, runtime: Any, sources: list[SourceConfig], *, lease_ttl_s: float = LEASE_TTL_S,
+                 **connector_kwargs: Any) -> None:
         self.runtime = runtime
+        self.lease_ttl_s = lease_ttl_s
         self.sources = {s.name: s for s in sources}
         self.connector_kwargs = connector_kwargs
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -66,7 +70,7 @@ class SyncService:
         """Sync one source now; returns None (and logs) if a sync of it is already running."""
         state = self.runtime.state
         holder = f"{self.holder}:{uuid.uuid4().hex[:8]}"  # unique per run: threads of one process exclude each other too
-        if not state.acquire_lease(name, holder, ttl_s=LEASE_TTL_S):
+        if not state.acquire_lease(name, holder, ttl_s=self.lease_ttl_s):
             log.info("sync_skipped_overlap", source=name)
             return None
         try:

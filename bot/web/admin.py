@@ -220,7 +220,7 @@ class AdminPage:
                               cookie_secure=settings.admin_cookie_secure, clock=clock)
         self.throttle = LoginThrottle()
         self.templates = environment()
-        self.gaps = GapFinder(lambda: runtime.embedder, threshold=settings.gap_similarity)
+        self.gaps = GapFinder(lambda: runtime.query_embedder, threshold=settings.gap_similarity)
 
     # --- plumbing -------------------------------------------------------------------------------------
     def render(self, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
