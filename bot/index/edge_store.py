@@ -26,6 +26,7 @@ from bot.index.store import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     SPARSE,
+    TIE_MARGIN,
     CollectionInfo,
     Filter,
     Hit,
@@ -33,6 +34,7 @@ from bot.index.store import (
     StoredPoint,
     StoreTuning,
     VectorStore,
+    settle_ties,
 )
 
 log = structlog.get_logger(__name__)
@@ -276,7 +278,7 @@ class EdgeStore(VectorStore):
         else:
             weights = [1.0]
         request = qe.QueryRequest(
-            limit=query.limit,
+            limit=query.limit + TIE_MARGIN,
             prefetches=prefetches,
             query=qe.Fusion.Rrf(k=query.rrf_k, weights=weights),
             filter=flt,
@@ -284,7 +286,7 @@ class EdgeStore(VectorStore):
             with_vector=[DENSE] if query.with_dense else False,
         )
         points = shard.query(request)
-        return [_hit(p) for p in points]
+        return settle_ties([_hit(p) for p in points], query)
 
     @property
     def _search_params(self) -> qe.SearchParams | None:

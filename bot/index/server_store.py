@@ -20,6 +20,7 @@ from bot.index.store import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     SPARSE,
+    TIE_MARGIN,
     CollectionInfo,
     Filter,
     Hit,
@@ -27,6 +28,7 @@ from bot.index.store import (
     StoredPoint,
     StoreTuning,
     VectorStore,
+    settle_ties,
 )
 
 UPSERT_BATCH = 256
@@ -222,7 +224,7 @@ class ServerStore(VectorStore):
             prefetch=prefetch,
             query=qm.RrfQuery(rrf=qm.Rrf(k=query.rrf_k, weights=weights)),
             query_filter=flt,
-            limit=query.limit,
+            limit=query.limit + TIE_MARGIN,
             with_payload=True,
             with_vectors=[DENSE] if query.with_dense else False,
         )
@@ -231,7 +233,7 @@ class ServerStore(VectorStore):
             vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
             hits.append(Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}),
                             dense=np.asarray(vec, dtype=np.float32) if vec is not None else None))
-        return hits
+        return settle_ties(hits, query)
 
     def close(self) -> None:
         try:

@@ -152,3 +152,16 @@ def test_embedded_metadata_survives_reopen_and_legacy_shards_have_none(tmp_path)
         assert reopened.collection_info("b").dim == 16 and reopened.collection_info("b").metadata == {}
     finally:
         reopened.close()
+
+
+def test_fused_ties_come_back_in_one_order(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
+    # Reciprocal-rank fusion ties are common (dense rank 2 + sparse rank 3 == dense 3 + sparse 2);
+    # the engine returns tied hits in an order that changes per call. Ours must not.
+    store.ensure_collection("kb_public", embedder.dim)
+    store.upsert("kb_public", _points(embedder))
+    for text in ("reset link", "download invoices signature", "retry webhooks later", "minutes"):
+        query = _query(embedder, text, limit=4, prefetch_limit=7, rrf_k=1)
+        runs = [[(h.id, round(h.score, 6)) for h in store.hybrid_query("kb_public", query)] for _ in range(12)]
+        assert all(r == runs[0] for r in runs), text
+        scores = [s for _, s in runs[0]]
+        assert scores == sorted(scores, reverse=True) and len(runs[0]) == 4
