@@ -57,9 +57,14 @@ class EmbeddingIdentity(Protocol):
     def dim(self) -> int: ...
 
 
+def space_of(embedder: Any) -> str:
+    """An embedder's vector space; one that names none is a space of its own (its ``name``)."""
+    return str(getattr(embedder, "space", None) or embedder.name)
+
+
 def initial_metadata(embedder: EmbeddingIdentity) -> dict[str, Any]:
     """Metadata a new collection is created with (no source built yet)."""
-    return {MODEL_KEY: embedder.space, DIM_KEY: int(embedder.dim)}
+    return {MODEL_KEY: space_of(embedder), DIM_KEY: int(embedder.dim)}
 
 
 def recorded_space(info: CollectionInfo) -> tuple[str, int]:
@@ -70,10 +75,10 @@ def recorded_space(info: CollectionInfo) -> tuple[str, int]:
 def mismatch(collection: str, info: CollectionInfo, embedder: EmbeddingIdentity) -> str | None:
     """The one-line reason ``embedder`` may not use ``collection``, or None if it may."""
     space, dim = recorded_space(info)
-    if space == embedder.space and dim == int(embedder.dim):
+    if space == space_of(embedder) and dim == int(embedder.dim):
         return None
     return (f"collection {collection!r} holds vectors of {space!r} ({dim} dims) but the configured embeddings are "
-            f"{embedder.space!r} ({embedder.dim} dims); vectors of two models are never mixed: restore the embedding "
+            f"{space_of(embedder)!r} ({embedder.dim} dims); vectors of two models are never mixed: restore the embedding "
             "settings, or rebuild the index with 'helpdesk-bot sync --rebuild'")
 
 
@@ -97,7 +102,7 @@ def mark_built(store: VectorStore, collection: str, source: str, embedder: Embed
     # One top-level key per source: two workers marking different sources never overwrite each other.
     values: dict[str, Any] = {BUILT_PREFIX + source: embedder.name}
     if MODEL_KEY not in store.collection_info(collection).metadata:
-        values.update({MODEL_KEY: embedder.space, DIM_KEY: int(embedder.dim), BUILT_DEFAULT_KEY: LEGACY_BUILD})
+        values.update({MODEL_KEY: space_of(embedder), DIM_KEY: int(embedder.dim), BUILT_DEFAULT_KEY: LEGACY_BUILD})
     store.update_metadata(collection, values)
 
 
