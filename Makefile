@@ -20,8 +20,9 @@ install-dev: $(BIN)/python
 demo: install
 	$(BIN)/helpdesk-bot demo
 
-## Install the dev extras and run the whole test suite.
+## Install the dev extras, check the import layers (pyproject's [tool.importlinter]) and run the whole test suite.
 test: install-dev
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: install-dev

@@ -2,8 +2,8 @@
 
 What it measures
     * ``p50_ms`` / ``p95_ms`` / ``p99_ms`` / ``mean_ms``: wall-clock time of
-      ``AnswerService.answer(question, Audience.CUSTOMER)`` (question embedding, hybrid RRF query
-      with the audience filter on ``kb_public``, confidence gate, extractive composer, citation
+      ``AnswerService.answer(question, Audience.CUSTOMER)`` (question embedding, dense and sparse searches
+      fused in Python, with the audience filter on ``kb_public``, confidence gate, extractive composer, citation
       check), after ``--warmup`` untimed calls, over ``--queries`` calls cycling through realistic
       questions about the bundled sample knowledge base;
     * ``embed_ms_p50`` / ``search_ms_p50`` / ``compose_ms_p50``: medians of the stages the service
@@ -78,9 +78,9 @@ from _common import MemoryWatch, cpu_s, dir_size_mb, emit, note, peak_rss_mb, pe
 
 from bot.index.edge_store import EdgeStore
 from bot.index.embeddings import DIMENSIONS, Embedder
-from bot.index.indexer import collection_name
+from bot.index.schema import collection_name, point_id
 from bot.index.sparse import SparseEncoder
-from bot.index.store import UNTUNED, StoredPoint, StoreTuning, VectorStore, point_id
+from bot.index.store import UNTUNED, StoredPoint, StoreTuning, VectorStore
 from bot.models import Audience, Visibility
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -302,7 +302,7 @@ def fill(settings: Settings, embedder: Embedder, args: argparse.Namespace, watch
     with Runtime(settings, store=store, embedder=embedder) as rt:
         with timed() as t_sync:
             for connector in rt.connectors():
-                report = sync_source(connector, indexer=rt.indexer, state=rt.state, full=True)
+                report = sync_source(connector, indexer=rt.indexer, state=rt.state.ledger, full=True)
                 note(f"synced {connector.name}: {report.stats.added} docs, {report.stats.chunks_embedded} chunks")
         real = real_vectors(store, names)
         synthetic = max(args.chunks - total_points(store, names), 0)
@@ -437,7 +437,7 @@ class ConcurrentSync:
                     n = self.rounds * self.docs + i
                     text = "\n\n".join(self.corpus.texts[(n * 7 + k) % len(self.corpus.texts)] for k in range(3))
                     (self.folder / f"doc-{n:06d}.md").write_text(f"# {self.corpus.title(n)}\n\n{text}\n", encoding="utf-8")
-                report = sync_source(FilesConnector(settings), indexer=self.rt.indexer, state=self.rt.state, prune=False)
+                report = sync_source(FilesConnector(settings), indexer=self.rt.indexer, state=self.rt.state.ledger, prune=False)
                 self.chunks += report.stats.chunks_embedded
                 self.rounds += 1
         except BaseException as exc:  # reported by the benchmark, never swallowed

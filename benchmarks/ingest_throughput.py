@@ -77,7 +77,7 @@ def sample_documents(rt: Runtime) -> list[Document]:
     """The sample knowledge base as the files connectors yield it (articles and tickets)."""
     docs: list[Document] = []
     for connector in rt.connectors():
-        docs.extend(connector.sync(None))
+        docs.extend(e for e in connector.sync(None) if isinstance(e, Document))
     return docs
 
 

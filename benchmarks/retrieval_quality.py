@@ -5,19 +5,19 @@ What it measures
     ``queries.dev.jsonl``, ``qrels.dev.tsv``) it scores three rankings of the *same* chunked index
     with the *same* embedder:
 
-    * ``ours``:  the real :class:`bot.answer.retriever.Retriever` (dense + sparse prefetches fused
-      by weighted RRF inside Qdrant) with the retrieval parameters from :class:`bot.settings.Settings`,
-      scored by :func:`bot.evaluation.evaluate` itself, i.e. exactly what
+    * ``ours``:  the real :class:`bot.answer.retriever.Retriever` (dense and sparse searches fused
+      by weighted z-scores, :mod:`bot.answer.fusion`) with the retrieval parameters from :class:`bot.settings.Settings`,
+      scored by :func:`bot.evaluation.retrieval.evaluate` itself, i.e. exactly what
       ``helpdesk-bot eval retrieval`` reports, including the confidence gate's ``abstain_rate``
       (unanswerable queries declined) and ``answered_rate`` (answerable ones answered);
-    * ``dense``: the same hybrid query with the sparse prefetch's RRF weight set to 0, so the fused
-      order is the dense prefetch's order alone (RRF score = w / (k + rank), strictly decreasing);
-    * ``bm25``:  the same with the dense weight set to 0 (the sparse vectors are BM25-saturated term
-      frequencies, Qdrant applies IDF), hits whose fused score is 0 (dense-only candidates) are
-      dropped, and a query with no indexable term (all stop words) ranks nothing.
+    * ``dense``: the dense search alone (cosine);
+    * ``bm25``:  the sparse search alone (the sparse vectors are BM25-saturated term frequencies,
+      Qdrant applies IDF); a query with no indexable term (all stop words) ranks nothing.
 
-    Baselines go through :meth:`VectorStore.hybrid_query` with a :class:`HybridQuery`, so no
-    product code is added or changed for them. Metrics (all from :mod:`bot.evaluation`):
+    Baselines go through :meth:`VectorStore.search` with one :class:`SignalQuery`, the same call
+    the retriever makes per signal, so no product code is added or changed for them.
+    ``--dense-weights 0.3 0.4 0.5`` also scores ``ours`` at each dense weight (sparse = 1 - it):
+    the sweep the fusion weights were chosen from, once, over all sets together. Metrics (all from :mod:`bot.evaluation.retrieval`):
     nDCG@10, Recall@5 and MRR@10 over documents, a document counting once at its best chunk,
     over the top ``EVAL_CHUNKS`` (50) chunks, averaged over the queries that have qrels.
 
@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +51,16 @@ import _common
 from _common import emit, note, timed
 
 from bot.answer.retriever import RetrievalParams, Retriever
+from bot.answer.service import AnswerService
 from bot.errors import StoreLockedError
-from bot.evaluation import (
-    EVAL_CHUNKS,
-    corpus_documents,
-    evaluate,
-    mrr_at,
-    ndcg_at,
-    rank_documents,
-    read_jsonl,
-    read_qrels,
-    recall_at,
-)
+from bot.evaluation.beir import corpus_documents, read_jsonl, read_qrels
+from bot.evaluation.retrieval import EVAL_CHUNKS, evaluate, mrr_at, ndcg_at, rank_documents, recall_at
 from bot.index.chunking import Chunker
 from bot.index.edge_store import EdgeStore
 from bot.index.embeddings import Embedder
 from bot.index.indexer import Indexer
 from bot.index.sparse import SparseEncoder
-from bot.index.store import HybridQuery, VectorStore
+from bot.index.store import SignalQuery, VectorStore
 from bot.models import Audience
 from bot.settings import Settings
 
@@ -85,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--index-root", default="/tmp/bench-index", help="indexes live in <index-root>/<set>")
     p.add_argument("--index-dir-pattern", default=None,
                    help="overrides --index-root: a path with {set}, e.g. /tmp/ev-{set}, to reuse existing indexes")
+    p.add_argument("--dense-weights", type=float, nargs="*", default=[],
+                   help="also score ours at these dense weights (sparse weight = 1 - dense weight)")
     p.add_argument("--max-queries", type=int, default=None,
                    help="score only the first N queries of each set (quick checks; the default is all)")
     return p.parse_args(argv)
@@ -109,7 +104,7 @@ def build_index(store: VectorStore, embedder: Embedder, sparse: SparseEncoder, s
     with timed() as t:
         stats = indexer.index(docs, on_progress=_progress_every(len(docs), "index"))
         ids = {d.id for d in docs}
-        stale = [d for v in indexer.existing_hashes().values() for d in v if d not in ids]
+        stale = [d for v in indexer.stored_hashes().values() for d in v if d not in ids]
         stats.deleted += indexer.delete(stale)
         store.flush()
         if stats.chunks_embedded or stats.deleted:
@@ -136,14 +131,14 @@ def _progress_every(total: int, what: str, every: int = 500):  # type: ignore[no
 def retrieval_params(settings: Settings) -> RetrievalParams:
     """The Settings' retrieval parameters, with the prefetch depth the CLI's eval uses."""
     s = settings
-    return RetrievalParams(limit=10, prefetch_limit=max(s.prefetch_limit, EVAL_MIN_PREFETCH), rrf_k=s.rrf_k,
+    return RetrievalParams(limit=10, prefetch_limit=max(s.prefetch_limit, EVAL_MIN_PREFETCH),
                            dense_weight=s.dense_weight, sparse_weight=s.sparse_weight)
 
 
 def score_ours(retriever: Retriever, queries: list[dict[str, Any]], qrels: dict[str, dict[str, float]],
                min_confidence: float) -> dict[str, Any]:
     with timed() as t:
-        result = evaluate(retriever, queries, qrels, min_confidence=min_confidence)
+        result = evaluate(AnswerService(retriever=retriever, min_confidence=min_confidence), queries, qrels)
     metrics = dict(result.metrics)
     metrics["query_ms_mean"] = round(t["s"] * 1000 / max(len(queries), 1), 2)
     return metrics
@@ -151,14 +146,8 @@ def score_ours(retriever: Retriever, queries: list[dict[str, Any]], qrels: dict[
 
 def score_single(method: str, store: VectorStore, retriever: Retriever, queries: list[dict[str, Any]],
                  qrels: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Dense-only (``method="dense"``) or BM25-only (``"bm25"``) through the same hybrid query.
-
-    The other prefetch's RRF weight is 0, so its candidates add nothing to the fused score; a
-    document reached only through it scores exactly 0 and is dropped for bm25 (for dense the
-    dense prefetch alone already fills the ``EVAL_CHUNKS`` results).
-    """
+    """Dense-only (``method="dense"``) or BM25-only (``"bm25"``): one signal's search, unfused."""
     p = retriever.params
-    dense_weight, sparse_weight = (1.0, 0.0) if method == "dense" else (0.0, 1.0)
     collections = [name for name, _ in retriever.collections_for(Audience.AGENT) if store.has_collection(name)]
     texts = [str(q.get("text", "")) for q in queries]
     started = time.perf_counter()
@@ -167,18 +156,16 @@ def score_single(method: str, store: VectorStore, retriever: Retriever, queries:
     n = no_terms = 0
     for q, text, dense in zip(queries, texts, dense_vectors, strict=True):
         sparse = retriever.sparse.encode_query(text)
-        hits: list[tuple[float, str]] = []
-        if method == "dense" or len(sparse):
-            query = HybridQuery(dense=dense, sparse=sparse, limit=EVAL_CHUNKS, prefetch_limit=p.prefetch_limit,
-                                rrf_k=p.rrf_k, dense_weight=dense_weight, sparse_weight=sparse_weight,
-                                with_dense=False)
-            for collection in collections:
-                hits.extend((h.score, h.payload["doc_id"]) for h in store.hybrid_query(collection, query)
-                            if h.score > 0)
-        else:
-            no_terms += 1
-        hits.sort(key=lambda h: h[0], reverse=True)
-        ranked = rank_documents([doc_id for _, doc_id in hits[:EVAL_CHUNKS]])
+        query = SignalQuery(dense=dense, limit=p.prefetch_limit) if method == "dense" else SignalQuery(
+            sparse=sparse, limit=p.prefetch_limit)
+        no_terms += method == "bm25" and not len(sparse)
+        hits: list[tuple[float, str, str]] = []
+        for collection in collections:
+            found = store.search(collection, [query])[0][:EVAL_CHUNKS]
+            docs = {h.id: h.payload["doc_id"] for h in store.retrieve(collection, [f.id for f in found], with_dense=False)}
+            hits.extend((f.score, f.id, docs[f.id]) for f in found if f.id in docs)
+        hits.sort(key=lambda h: (-h[0], h[1]))
+        ranked = rank_documents([doc_id for _, _, doc_id in hits[:EVAL_CHUNKS]])
         relevant = qrels.get(str(q["_id"]))
         if relevant:
             n += 1
@@ -195,7 +182,7 @@ def score_single(method: str, store: VectorStore, retriever: Retriever, queries:
 
 
 def run_set(name: str, folder: Path, index_dir: Path, embedder: Embedder, sparse: SparseEncoder,
-            settings: Settings, max_queries: int | None) -> dict[str, Any]:
+            settings: Settings, max_queries: int | None, dense_weights: list[float]) -> dict[str, Any]:
     queries, qrels = load_set(folder, max_queries)
     try:
         store = EdgeStore(index_dir)
@@ -213,6 +200,11 @@ def run_set(name: str, folder: Path, index_dir: Path, embedder: Embedder, sparse
         for method in ("dense", "bm25"):
             result[method] = score_single(method, store, retriever, queries, qrels)
             note(f"{name}: {method} {result[method]}")
+        for weight in dense_weights:
+            params = replace(retrieval_params(settings), dense_weight=weight, sparse_weight=1 - weight)
+            swept = Retriever(store=store, embedder=embedder, sparse=sparse, params=params, collection_prefix=COLLECTION_PREFIX)
+            result[f"ours@dense_weight={weight}"] = score_ours(swept, queries, qrels, settings.min_confidence)
+            note(f"{name}: dense weight {weight}: {result[f'ours@dense_weight={weight}']}")
     finally:
         store.close()
     result["queries"] = len(queries)
@@ -231,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     settings = Settings()
     params = retrieval_params(settings)
-    out["config"] = {"prefetch_limit": params.prefetch_limit, "rrf_k": params.rrf_k,
+    out["config"] = {"prefetch_limit": params.prefetch_limit, "fusion": "z-score",
                      "dense_weight": params.dense_weight, "sparse_weight": params.sparse_weight,
                      "min_confidence": settings.min_confidence, "chunk_tokens": settings.chunk_tokens,
                      "chunk_overlap_tokens": settings.chunk_overlap_tokens, "eval_chunks": EVAL_CHUNKS,
@@ -246,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             sets[name] = {"skipped": f"{folder} has no corpus.jsonl"}
             continue
         index_dir = Path(args.index_dir_pattern.format(set=name)) if args.index_dir_pattern else Path(args.index_root) / name
-        sets[name] = run_set(name, folder, index_dir, embedder, sparse, settings, args.max_queries)
+        sets[name] = run_set(name, folder, index_dir, embedder, sparse, settings, args.max_queries, args.dense_weights)
     out["sets"] = sets
     emit(out)
     return 0

@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                                     precision=settings.embed_precision)
             rt = Runtime(settings, embedder=embedder)
             src = ZendeskSettings(name="zd", base_url=zd.url, include_articles=False)
-            service = SyncService(rt, [SourceConfig(name="zd", type="zendesk", schedule=Schedule(), settings=src)],
+            service = SyncService([SourceConfig(name="zd", type="zendesk", schedule=Schedule(), settings=src)],
+                                  ledger=rt.state.ledger, indexer=lambda: rt.indexer,
                                   client=client, environ=ENV, sleep=lambda s: None)
             rt.indexer  # noqa: B018 - collections open before the clock starts
             baseline_rss = rss_mb()

@@ -1,4 +1,5 @@
-"""``helpdesk-bot`` command line: demo, sync, ask, eval.
+"""``helpdesk-bot`` command line: demo, sync, sources, resync, schedule, ask, serve, gaps, health, eval, draft,
+simulate, finetune.
 
 Errors a user can cause print one line (``error: ...``) and exit non-zero, never a traceback.
 """
@@ -9,18 +10,21 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from bot.errors import HelpdeskBotError, InputError
 from bot.logging import configure_logging
-from bot.models import Answer, Audience
+from bot.models import Answer, AnswerReason, Audience
 from bot.settings import Settings
 from connectors.base import ConnectorError
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +100,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     header = ("SOURCE", "TYPE", "SCHEDULE", "LAST RUN", "STATUS", "DOCS", "LAG", "LAST ERROR")
     table = [header] + [(
         r.name, r.type, r.schedule, r.last_run.strftime("%Y-%m-%d %H:%M") if r.last_run else "never",
-        r.last_status or "-", str(r.docs), _duration(r.lag_s), (r.last_error or "")[:60],
+        r.last_status or "-", str(r.docs), r.lag, (r.last_error or "")[:60],
     ) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
@@ -115,7 +119,7 @@ def cmd_resync(args: argparse.Namespace, settings: Settings) -> int:
     # Only the state database is touched: the store may be held by the running scheduler.
     state = StateStore(settings.state_url)
     try:
-        req = state.request_resync(args.source, full=args.full, requested_by="cli")
+        req = state.ledger.request_resync(args.source, full=args.full, requested_by="cli")
     finally:
         state.close()
     print(f"resync of {args.source!r} requested (#{req}); the scheduler picks it up within seconds")
@@ -123,38 +127,11 @@ def cmd_resync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the sync scheduler in the foreground (``serve`` runs it beside the bot)."""
-    import signal
-    import threading
-
-    from bot.sync.scheduler import build_background_scheduler
+    """Run the scheduler of ``serve --role scheduler`` (sync and operations jobs) in the foreground, without HTTP."""
+    from bot.serve import run_scheduler
 
     with _runtime(settings) as rt:
-        scheduler = build_background_scheduler(rt.syncs)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        scheduler.start()
-        for job in scheduler.get_jobs():
-            print(f"scheduled: {job.name}: next run {job.next_run_time:%Y-%m-%d %H:%M:%S %Z}")
-        try:
-            if args.run_now:
-                for name in rt.syncs.sources:
-                    rt.syncs.run_scheduled(name)
-            stop.wait(args.seconds) if args.seconds else stop.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            scheduler.shutdown(wait=True)
-    return 0
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
+        return run_scheduler(rt, settings, run_now=args.run_now, seconds=args.seconds)
 
 
 class SyncFailed(HelpdeskBotError):
@@ -170,6 +147,13 @@ def render_answer(answer: Answer) -> str:
             where = f" ({c.url})" if c.url else ""
             section = f" › {c.section}" if c.section else ""
             lines.append(f"  [{c.n}] {c.title}{section}{where}  [{c.audience.value}]")
+    if answer.abstained or answer.reason is not AnswerReason.ANSWERED:
+        # Why it stayed silent (or fell back), and what came nearest: what a person checking the knowledge base needs.
+        why = f"reason: {answer.reason.value}"
+        if answer.closest is not None:
+            c = answer.closest
+            why += f"; closest: {c.title}{f' › {c.section}' if c.section else ''} ({c.score:.2f}, {c.audience.value})"
+        lines.append(f"({why})")
     lines.append(f"(confidence {answer.confidence:.2f}, {answer.composer}, {answer.timings.get('total_ms', 0):.0f} ms)")
     return "\n".join(lines)
 
@@ -182,6 +166,41 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(answer.model_dump_json())
     else:
         print(render_answer(answer))
+    return 0
+
+
+# --- knowledge health ---------------------------------------------------------------------
+def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    """Knowledge gaps from the questions log, grouped by topic and reason (reads no store: safe beside ``serve``)."""
+    from bot.health.gaps import GapFinder, gaps_text
+    from bot.index.embeddings import Embedder
+    from bot.state import StateStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    state = StateStore(settings.state_url)
+    try:
+        # Questions are grouped with the model they are answered with (the question precision).
+        finder = GapFinder(lambda: Embedder(threads=settings.embed_threads, precision=settings.embed_query_precision),
+                           threshold=settings.gap_similarity)
+        gaps = finder.find(state.questions, days=args.days or settings.question_log_days)
+    finally:
+        state.close()
+    if args.json:
+        print(json.dumps([g.as_dict() for g in gaps[: args.limit]]))
+    else:
+        print(gaps_text(gaps, limit=args.limit))
+    return 0
+
+
+def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """Contradictions between articles and recent replies, not-helpful and stale articles; saved for the admin page."""
+    from bot.health.report import report_text
+
+    with _runtime(settings) as rt:
+        report = rt.health.report()
+        if not args.no_save:
+            rt.state.health.save_report(report.model_dump(mode="json"), trigger="cli")
+    print(report.model_dump_json() if args.json else report_text(report, limit=args.limit))
     return 0
 
 
@@ -209,42 +228,76 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- eval ---------------------------------------------------------------------------------
-def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.evaluation import corpus_documents, evaluate, read_jsonl, read_qrels
+@contextmanager
+def _eval_runtime(args: argparse.Namespace, settings: Settings) -> Iterator[Runtime]:
+    """A runtime over an index of the corpus alone (its own store and collection prefix), brought up to date."""
+    from bot.evaluation.beir import index_corpus
     from bot.index.edge_store import EdgeStore
     from bot.runtime import Runtime
 
-    queries = list(read_jsonl(Path(args.queries)))
-    qrels = read_qrels(Path(args.qrels))
     index_dir = Path(args.index_dir) if args.index_dir else settings.data_dir / "eval" / Path(args.corpus).resolve().parent.name
-    # The product's own parts, on an index of the corpus alone (its own store and collection prefix).
     eval_settings = settings.model_copy(update={"collection_prefix": "eval"})
     with Runtime(eval_settings, store=EdgeStore(index_dir)) as rt:
-        docs = list(corpus_documents(Path(args.corpus)))
-        with progress(len(docs), "index") as advance:
-            stats = rt.indexer.index(docs, on_progress=advance)
-        ids = {d.id for d in docs}
-        rt.indexer.delete([d for v in rt.indexer.existing_hashes().values() for d in v if d not in ids])
-        rt.store.flush()
-        if stats.chunks_embedded:
+        with progress(None, "index") as advance:
+            stats = index_corpus(rt.indexer, Path(args.corpus), on_progress=advance)
+        if stats.chunks_embedded or stats.updated or stats.deleted:
             log.info("eval_indexed", **stats.as_dict())
-            rt.indexer.optimize()
+        yield rt
+
+
+def _print_metrics(metrics: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            v = "  ".join(f"{kk}={vv}" for kk, vv in v.items())
+        print(f"{k:>22}: {v}")
+
+
+def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.evaluation.beir import read_jsonl, read_qrels
+    from bot.evaluation.retrieval import evaluate
+
+    queries = list(read_jsonl(Path(args.queries)))
+    qrels = read_qrels(Path(args.qrels))
+    with _eval_runtime(args, settings) as rt:
         with progress(len(queries), "queries") as advance:
-            result = evaluate(rt.retriever, queries, qrels, min_confidence=settings.min_confidence, on_progress=advance)
+            result = evaluate(rt.answers, queries, qrels, on_progress=advance)
     if args.per_query:
         Path(args.per_query).write_text("\n".join(json.dumps(r) for r in result.per_query) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(result.metrics))
-    else:
-        for k, v in result.metrics.items():
-            print(f"{k:>16}: {v}")
+    _print_metrics(result.metrics, args.json)
+    return 0
+
+
+def cmd_eval_answers(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.evaluation.answers import evaluate_answers
+    from bot.evaluation.beir import read_jsonl, read_qrels, read_reference_answers
+
+    queries = list(read_jsonl(Path(args.queries)))
+    qrels = read_qrels(Path(args.qrels))
+    references = read_reference_answers(Path(args.answers) if args.answers else None)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("", encoding="utf-8")  # fail now, not after answering every question
+        except OSError as exc:
+            raise InputError(f"cannot write {out}: {exc.strerror}") from exc
+    with _eval_runtime(args, settings) as rt:
+        with progress(len(queries), "questions") as advance:
+            result = evaluate_answers(rt.answers, rt.embedder, queries, qrels, references,
+                                      audience=Audience(args.audience), on_progress=advance)
+    if out is not None:
+        out.write_text("".join(json.dumps(r) + "\n" for r in result.rows), encoding="utf-8")
+    _print_metrics(result.metrics, args.json)
     return 0
 
 
 # --- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run a role: ``all`` (Slack, webhooks, admin page, metrics and the scheduler), ``web`` or ``scheduler``."""
-    from bot.slack.server import serve
+    from bot.serve import serve
 
     if args.no_scheduler and args.role == "scheduler":
         raise InputError("--no-scheduler contradicts --role scheduler (use --role web for no scheduler)")
@@ -286,7 +339,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         print(message, file=sys.stderr, flush=True)
 
     result = run_simulation(settings, conversations=Path(args.conversations), limit=args.limit, seed=args.seed,
-                            kb_limit=args.kb_limit, progress=note)
+                            kb_limit=args.kb_limit, check_reasons=args.check_reasons, progress=note)
     print(json.dumps(result))
     return 0
 
@@ -305,6 +358,8 @@ def _add_helpdesk_parsers(sub: Any) -> None:
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="conversations drafted (a seeded sample)")
     p.add_argument("--kb-limit", type=int, default=None, help="documents in the knowledge base (default: all)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--check-reasons", action="store_true",
+                   help="check each abstention's recorded reason by asking again without its obstacle")
     p.set_defaults(func=cmd_simulate)
 
 
@@ -333,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true")
     p.set_defaults(func=cmd_resync)
 
-    p = sub.add_parser("schedule", help="run the sync scheduler in the foreground")
+    p = sub.add_parser("schedule", help="run the scheduler (sync and operations jobs) in the foreground, without HTTP "
+                                        "(serve --role scheduler adds /healthz, /readyz, /metrics)")
     p.add_argument("--run-now", action="store_true", help="sync every source once at start")
     p.add_argument("--seconds", type=float, default=0, help="stop after this many seconds (0 = run until stopped)")
     p.set_defaults(func=cmd_schedule)
@@ -352,7 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-scheduler", action="store_true", help="same as --role web (another process runs the scheduler)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("eval", help="evaluate retrieval quality")
+    p = sub.add_parser("gaps", help="knowledge gaps: unanswered and 'not helpful' questions by topic and reason")
+    p.add_argument("--days", type=int, default=0, help="look back this many days (default: HELPDESK_QUESTION_LOG_DAYS)")
+    p.add_argument("--limit", type=int, default=20, help="groups shown")
+    p.add_argument("--json", action="store_true", help="print the groups as JSON")
+    p.set_defaults(func=cmd_gaps)
+
+    p = sub.add_parser("health", help="articles that recent replies contradict, not-helpful and stale articles")
+    p.add_argument("--limit", type=int, default=20, help="findings shown per kind")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-save", action="store_true", help="do not store the report for the admin page")
+    p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("eval", help="evaluate retrieval quality and answer text")
     esub = p.add_subparsers(dest="what", required=True)
     r = esub.add_parser("retrieval", help="index a BEIR corpus and score the retriever on its queries")
     r.add_argument("--corpus", required=True)
@@ -362,6 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("--per-query", help="write per-query rankings (JSONL) to this file")
     r.set_defaults(func=cmd_eval_retrieval)
+    a = esub.add_parser("answers", help="index a BEIR corpus, answer every question with answer() and score the text")
+    a.add_argument("--corpus", required=True)
+    a.add_argument("--queries", required=True)
+    a.add_argument("--qrels", required=True, help="questions without a qrels row are unanswerable: declining is right")
+    a.add_argument("--answers", help="reference answers (JSONL: _id, reference_answer); without them nothing is scored")
+    a.add_argument("--index-dir", help="where to keep the index between runs (default: under the data dir)")
+    a.add_argument("--audience", choices=[x.value for x in Audience], default=Audience.CUSTOMER.value)
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.add_argument("--out", help="write one JSON line per question (_id, answer, abstained, citations)")
+    a.set_defaults(func=cmd_eval_answers)
     from bot.finetune.cli import add_parser as add_finetune_parser
 
     add_finetune_parser(sub)  # finetune export | train | openai (style adapter)

@@ -81,6 +81,12 @@ class Chunk(BaseModel):
     text: str = Field(description="What is embedded: title, section path, then the passage")
     passage: str = Field(description="The passage alone, as shown to a reader")
     section: str = ""
+    context: str = Field(default="", description="The label line in effect where a mid-section passage starts")
+
+    @property
+    def heading(self) -> str:
+        """The title and section path the embedded text starts with."""
+        return self.text[: len(self.text) - len(self.passage)].strip()
 
     @property
     def content_hash(self) -> str:
@@ -102,6 +108,23 @@ class Citation(BaseModel):
     score: float = 0.0
 
 
+class AnswerReason(StrEnum):
+    """Why an answer came out the way it did: recorded with every question (knowledge gaps)."""
+
+    ANSWERED = "answered"
+    #: Nothing in the audience's collections matched at all.
+    NOTHING_RETRIEVED = "nothing_retrieved"
+    #: Sources were found, but none answered confidently enough (``closest`` says which came nearest).
+    BELOW_GATE = "below_gate"
+    #: A customer-audience question that only internal knowledge answers: the wall held; a public
+    #: article may be missing.
+    ONLY_INTERNAL = "only_internal"
+    #: The passages passed the gate, but the composer found nothing in them that answers.
+    NO_ANSWERING_UNIT = "no_answering_unit"
+    #: Answered, but by the extractive fallback because the configured (LLM) composer failed.
+    COMPOSER_FALLBACK = "composer_fallback"
+
+
 class Answer(BaseModel):
     """What every surface (Slack, helpdesk, CLI, eval) gets back from ``answer()``."""
 
@@ -110,4 +133,8 @@ class Answer(BaseModel):
     confidence: float = 0.0
     abstained: bool = False
     composer: str = "extractive"
+    reason: AnswerReason = AnswerReason.ANSWERED
+    #: On an abstention, the source that came nearest (with its score), if any; never shown to a
+    #: customer when it is internal, only recorded for the team.
+    closest: Citation | None = None
     timings: dict[str, float] = Field(default_factory=dict, description="milliseconds per stage")

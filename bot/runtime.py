@@ -1,20 +1,27 @@
-"""The composition root: build the store, models, indexer and answer service from settings."""
+"""The composition root: build the store, models, indexer, answer service, style router and state from settings.
+
+Everything above it (the CLI, ``serve`` and the surfaces it hosts) takes its parts from here;
+everything below takes the parts it needs, typed, and never the runtime itself.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.answer.composer import Composer
 from bot.answer.retriever import RetrievalParams, Retriever
 from bot.answer.service import AnswerService
+from bot.answer.style import StyleAdapter, StyleRouter, surface_backends
+from bot.health.finder import HealthFinder, HealthThresholds
 from bot.index.chunking import Chunker
 from bot.index.embeddings import Embedder, TextEmbedder
-from bot.index.indexer import Indexer, collection_name
+from bot.index.indexer import Indexer
+from bot.index.open import open_store
 from bot.index.pii import PiiMasker
+from bot.index.schema import collection_name
 from bot.index.sparse import SparseEncoder
-from bot.index.store import VectorStore, open_store
+from bot.index.store import VectorStore
 from bot.models import Visibility
 from bot.settings import Settings
 from bot.state import StateStore
@@ -23,9 +30,6 @@ from bot.sync.sources import Schedule, SourceConfig, load_sources
 from connectors.base import Connector
 from connectors.files import FilesConnectorSettings, sample_kb_path
 from connectors.registry import build_connector
-
-if TYPE_CHECKING:
-    from bot.finetune.adapters import StyleRouter
 
 
 class Runtime:
@@ -98,7 +102,7 @@ class Runtime:
     @cached_property
     def retriever(self) -> Retriever:
         s = self.settings
-        params = RetrievalParams(limit=max(s.top_k, 10), prefetch_limit=s.prefetch_limit, rrf_k=s.rrf_k,
+        params = RetrievalParams(limit=max(s.top_k, 10), prefetch_limit=s.prefetch_limit,
                                  dense_weight=s.dense_weight, sparse_weight=s.sparse_weight)
         return Retriever(store=self.store, embedder=self.query_embedder, sparse=self.sparse, params=params,
                          collection_prefix=s.collection_prefix)
@@ -125,14 +129,28 @@ class Runtime:
     @cached_property
     def style(self) -> StyleRouter:
         """The style adapter of each surface (``none`` unless HELPDESK_STYLE_* says otherwise)."""
-        from bot.finetune.adapters import StyleRouter
+        return StyleRouter.from_backends(surface_backends(self.settings), build=self._style_backend)
 
-        return StyleRouter.from_settings(self.settings)
+    def _style_backend(self, backend: str) -> StyleAdapter:
+        # Imported only when a surface asks for a backend: the default (none) never loads bot.finetune.
+        from bot.finetune.adapters import build_backend
+
+        return build_backend(backend, self.settings)
 
     @cached_property
     def state(self) -> StateStore:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         return StateStore(self.settings.state_url)
+
+    @cached_property
+    def health(self) -> HealthFinder:
+        """The knowledge-health finder (contradictions, not-helpful and stale articles) over the index and state."""
+        s = self.settings
+        thresholds = HealthThresholds(
+            ticket_days=s.health_ticket_days, topic_similarity=s.health_topic_similarity,
+            claim_similarity=s.health_claim_similarity, stale_days=s.health_stale_days,
+            stale_min_tickets=s.health_stale_min_tickets, min_not_helpful=s.health_min_not_helpful)
+        return HealthFinder(retriever=self.retriever, questions=self.state.questions, thresholds=thresholds)
 
     @cached_property
     def sources(self) -> list[SourceConfig]:
@@ -159,7 +177,8 @@ class Runtime:
 
     @cached_property
     def syncs(self) -> SyncService:
-        return SyncService(self, self.sources, lease_ttl_s=self.settings.sync_lease_ttl_s)
+        return SyncService(self.sources, ledger=self.state.ledger, indexer=lambda: self.indexer,
+                           lease_ttl_s=self.settings.sync_lease_ttl_s)
 
     def close(self) -> None:
         closer = getattr(self.__dict__.get("embedder"), "close", None)

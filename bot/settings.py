@@ -7,11 +7,10 @@ Most variables carry the ``HELPDESK_`` prefix; the well-known vendor ones (``QDR
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,10 +72,10 @@ class Settings(BaseSettings):
     # --- retrieval ---------------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=50)
     prefetch_limit: int = Field(default=100, ge=5, le=1000)
-    rrf_k: int = Field(default=10, ge=1)
-    dense_weight: float = Field(default=1.0, ge=0)
-    sparse_weight: float = Field(default=1.0, ge=0)
-    min_confidence: float = Field(default=0.42, ge=0, le=1)
+    # z-score fusion of the two signals (bot/answer/fusion.py); only their ratio matters.
+    dense_weight: float = Field(default=0.4, ge=0)
+    sparse_weight: float = Field(default=0.6, ge=0)
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
     max_question_chars: int = Field(default=4000, ge=100)
 
     # --- answering ---------------------------------------------------------------------------
@@ -119,11 +118,6 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=3000, ge=0, le=65535)
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
-    @classmethod
-    def _empty_slack_secret_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
     @property
     def slack_customer_channel_set(self) -> frozenset[str]:
         """Channel ids and names (without '#') whose audience is the customer."""
@@ -146,11 +140,6 @@ class Settings(BaseSettings):
     draft_related_tickets: int = Field(default=3, ge=0, le=10)
     draft_workers: int = Field(default=2, ge=1, le=16)
 
-    @field_validator("zendesk_webhook_secret", "intercom_client_secret", "freshdesk_webhook_secret", mode="before")
-    @classmethod
-    def _empty_webhook_secret_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
     # --- style adapter (finetune: rewrite answers in the team's voice, guarded) -----------------
     style_helpdesk_drafts: Literal["none", "local", "openai"] = Field(default="none", description="Style backend for helpdesk drafts")
     style_slack_agent: Literal["none", "local", "openai"] = Field(default="none", description="Style backend for Slack answers to agents")
@@ -163,11 +152,6 @@ class Settings(BaseSettings):
     style_timeout_s: float = Field(default=20.0, gt=0)
     style_threads: int = Field(default=0, ge=0, description="Torch threads of the local style model; 0 = all cores")
 
-    @field_validator("style_local_adapter_dir", "style_openai_base_url", "style_openai_api_key", mode="before")
-    @classmethod
-    def _empty_style_setting_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
     # --- operations: admin page, questions log, readiness ------------------------------------
     admin_token: SecretStr | None = Field(default=None, description="Token of the admin page (/admin); empty = page off")
     admin_session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="Admin session cookie lifetime")
@@ -177,22 +161,29 @@ class Settings(BaseSettings):
     gap_similarity: float = Field(default=0.6, ge=0, le=1, description="Cosine above which knowledge-gap questions group")
     readiness_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Seconds /readyz waits for each dependency")
 
-    @field_validator("admin_token", mode="before")
-    @classmethod
-    def _empty_admin_token_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    # --- knowledge health: contradictions between articles and replies, stale articles, digest ---
+    health_ticket_days: int = Field(default=90, ge=1, le=3650, description="Tickets and answers this recent are checked")
+    health_topic_similarity: float = Field(default=0.4, ge=0, le=1, description="Cosine above which a ticket is on an article's topic")
+    health_claim_similarity: float = Field(default=0.6, ge=0, le=1, description="Cosine above which two sentences state the same thing")
+    health_stale_days: int = Field(default=180, ge=1, le=3650, description="An article not updated for this long is old")
+    health_stale_min_tickets: int = Field(default=3, ge=1, description="Recent tickets citing an old article before it is flagged")
+    health_min_not_helpful: int = Field(default=3, ge=1, description="Answers voted not helpful before their article is flagged")
+    health_digest_channel: str = Field(default="", description="Slack channel id of the weekly digest; empty = no digest")
+    health_digest_cron: str = Field(default="0 9 * * mon", description="When the digest is posted (crontab, UTC)")
 
     # --- logging -----------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
 
-    @field_validator("qdrant_url", "state_db_url", "openai_base_url", "qdrant_api_key", "openai_api_key", "files_dir", "sources_file", "model_cache_dir",
-                     "embeddings_url", "embeddings_api_key", "embeddings_dimensions",
-                     "qdrant_shards", "qdrant_replication", "qdrant_write_consistency", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        # An empty line in .env (``QDRANT_URL=``) means "not set", not "the empty URL".
-        return None if isinstance(value, str) and not value.strip() else value
+    def _blank_optional_is_none(cls, value: object, info: ValidationInfo) -> object:
+        # An empty line in .env (``QDRANT_URL=``) means "not set", not "the empty URL": for every
+        # optional setting (default None) a blank value is None.
+        if isinstance(value, str) and not value.strip() and info.field_name is not None \
+                and cls.model_fields[info.field_name].default is None:
+            return None
+        return value
 
     @property
     def store_dir(self) -> Path:
@@ -201,9 +192,3 @@ class Settings(BaseSettings):
     @property
     def state_url(self) -> str:
         return self.state_db_url or f"sqlite:///{(self.data_dir / 'state.db').as_posix()}"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (read once)."""
-    return Settings()

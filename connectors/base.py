@@ -1,8 +1,13 @@
 """The connector seam: every source (helpdesk, website, folder) speaks this interface.
 
-A connector is configured by its own settings model, takes an injected ``httpx.Client`` where it
-talks HTTP (tests point it at a local fake server), and translates vendor errors once, here at
-the boundary, into this tree::
+A connector is built the same way whatever its source: its own settings model, then keyword-only
+the :class:`ConnectorParts` tests inject (an ``httpx.Client`` pointed at a local fake server, the
+environment its credentials are read from, a clock and a sleep). :meth:`Connector.sync` yields
+:data:`SyncEvent` s (a :class:`~bot.models.Document`, a :class:`~bot.models.Deleted`, or a
+:class:`Skipped` record) and *returns* the next :class:`Checkpoint`; :class:`SyncRun` and
+:func:`drain` hand that checkpoint over without unwrapping ``StopIteration``.
+
+Vendor errors are translated once, at the boundary, into this tree::
 
     ConnectorError
     ├── AuthError        credentials refused (401/403): retrying will not help
@@ -16,10 +21,12 @@ from __future__ import annotations
 
 import abc
 import email.utils
-from collections.abc import Generator, Iterable, Mapping
+import os
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.errors import ConfigError
@@ -68,18 +75,75 @@ class Checkpoint(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-SyncEvents = Generator[Document | Deleted, None, Checkpoint]
+class Skipped(BaseModel):
+    """A connector's report that one record was left out: malformed, unreadable, refused, or past
+    a page cap. The sync goes on without it; ``reason`` names the record, never its content."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    reason: str
+
+
+SyncEvent = Document | Deleted | Skipped
+SyncEvents = Generator[SyncEvent, None, Checkpoint]
+
+
+class SyncRun:
+    """A sync as it runs: iterate it (once) for its events; :attr:`checkpoint` is set when it ends.
+
+    The connector's generator *returns* its checkpoint; this keeps it, so a caller that streams
+    events (the sync runner) reads it afterwards instead of catching ``StopIteration``.
+    """
+
+    def __init__(self, events: SyncEvents) -> None:
+        self._events = events
+        #: What the sync returned; None until it has ended (or if it returned nothing).
+        self.checkpoint: Checkpoint | None = None
+
+    def __iter__(self) -> Iterator[SyncEvent]:
+        self.checkpoint = yield from self._events
+
+
+def drain(events: SyncEvents) -> tuple[list[SyncEvent], Checkpoint | None]:
+    """Run a sync to its end: ``(every event in order, the checkpoint it returned)``."""
+    run = SyncRun(events)
+    return list(run), run.checkpoint
+
+
+class ConnectorParts(TypedDict, total=False):
+    """What every connector (and vendor client) takes besides its settings, keyword-only; all optional."""
+
+    client: httpx.Client | None
+    """HTTP client used as-is (tests point it at a local fake); absent or None: one is built, and closed by ``close()``."""
+    environ: Mapping[str, str] | None
+    """Where the credential variables named in the settings are read; absent or None: ``os.environ``."""
+    sleep: Callable[[float], None]
+    """Injectable ``time.sleep`` for retries, Retry-After and crawl delays."""
+    clock: Callable[[], float]
+    """Injectable ``time.time`` (epoch seconds), for rate-limit windows given as reset times."""
 
 
 class Connector(abc.ABC):
-    """A source of documents."""
+    """A source of documents.
+
+    Every connector is built alike, so the registry builds any of them the same way: its settings
+    model (which has a ``name``), then the :class:`ConnectorParts`, keyword-only. A connector that
+    uses the parts passes them on (``super().__init__(settings)``, then e.g.
+    ``ZendeskClient(settings, **parts)``); one that needs none (a folder of files) ignores them.
+    """
 
     #: Name of this source instance (``zendesk``, ``sample`` ...), the ``source`` of its documents.
     name: str
 
+    def __init__(self, settings: Any, **parts: Unpack[ConnectorParts]) -> None:
+        self.settings = settings
+        self.name = settings.name
+
     @abc.abstractmethod
     def sync(self, checkpoint: Checkpoint | None) -> SyncEvents:
-        """Yield documents changed since ``checkpoint`` (and deletions); return the next checkpoint."""
+        """Yield documents changed since ``checkpoint``, deletions, and the records it skipped
+        (:class:`Skipped`, logged where they happen); return the next checkpoint."""
 
     @abc.abstractmethod
     def list_ids(self) -> Iterable[str]:
@@ -101,11 +165,20 @@ class Connector(abc.ABC):
         return (f"{self.name}:",)
 
 
-def secret_from_env(environ: Mapping[str, str], var: str, *, source: str, what: str) -> str:
-    """The secret held by environment variable ``var``; ConfigError naming the variable (never a value)."""
-    value = (environ.get(var) or "").strip()
+def secret_from_env(environ: Mapping[str, str] | None, var: str, *, source: str, what: str) -> str:
+    """The secret held by environment variable ``var`` (in ``environ``, else ``os.environ``);
+    ConfigError naming the variable (never a value)."""
+    value = ((os.environ if environ is None else environ).get(var) or "").strip()
     if not value:
         raise ConfigError(f"source {source!r}: environment variable {var} is not set; it must hold {what}")
+    return value
+
+
+def http_base_url(value: str, *, example: str) -> str:
+    """A settings ``base_url``: trimmed, without a trailing slash, http(s) only (``example`` shows one)."""
+    value = value.strip().rstrip("/")
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"base_url must start with https:// (e.g. {example})")
     return value
 
 

@@ -3,7 +3,7 @@
 Markdown may start with YAML front matter (``title``, ``url``, ``audience``, ``kind``,
 ``updated_at``); HTML is converted to Markdown with markdownify, reading ``<title>`` and
 ``<meta name="audience|url|updated_at">``; a ``.txt`` file's first line is its title.
-A file that cannot be read (not UTF-8, broken front matter) is reported and skipped.
+A file that cannot be read (not UTF-8, broken front matter) is reported (:class:`Skipped`) and left out.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any, Literal
 import frontmatter
 import structlog
 from bs4 import BeautifulSoup
-from markdownify import markdownify
 from pydantic import BaseModel, ConfigDict
 
 from bot.models import Document, DocumentKind, Visibility
-from connectors.base import Checkpoint, Connector, RecordError, SyncEvents
+from connectors.base import Checkpoint, Connector, RecordError, Skipped, SyncEvents
+from connectors.markdown import html_to_markdown
 
 log = structlog.get_logger(__name__)
 
@@ -45,12 +45,9 @@ class FilesConnectorSettings(BaseModel):
 
 
 class FilesConnector(Connector):
-    """Reads every supported file under a folder (recursively)."""
+    """Reads every supported file under a folder (recursively). Needs none of the injected parts."""
 
-    def __init__(self, settings: FilesConnectorSettings) -> None:
-        self.settings = settings
-        self.name = settings.name
-        self.skipped: list[str] = []
+    settings: FilesConnectorSettings
 
     def _files(self) -> Iterator[Path]:
         root = self.settings.path
@@ -71,13 +68,12 @@ class FilesConnector(Connector):
 
     def sync(self, checkpoint: Checkpoint | None) -> SyncEvents:
         started = datetime.now(UTC)
-        self.skipped = []
         for path in self._files():
             try:
                 doc = self.read(path)
             except RecordError as exc:
-                self.skipped.append(str(exc))
                 log.warning("file_skipped", source=self.name, path=str(path), reason=str(exc))
+                yield Skipped(source=self.name, reason=str(exc))
                 continue
             if doc is not None:
                 yield doc
@@ -146,19 +142,10 @@ def _parse_html(html: str) -> tuple[dict[str, Any], str]:
     for tag in soup(["script", "style", "nav", "header", "footer", "noscript", "form"]):
         tag.decompose()
     main = soup.find("main") or soup.find("article") or soup.body or soup
-    body = markdownify(str(main), heading_style="ATX", bullets="-", strip=["img"])
+    body = html_to_markdown(str(main))
     if "title" not in meta and (h1 := soup.find("h1")):
         meta["title"] = h1.get_text(" ", strip=True)
-    return meta, _squeeze_blank_lines(body)
-
-
-def _squeeze_blank_lines(text: str) -> str:
-    out: list[str] = []
-    for line in text.splitlines():
-        line = line.rstrip()
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
+    return meta, body
 
 
 def _title_from(body: str) -> str | None:

@@ -26,6 +26,7 @@ import structlog
 from connectors.base import (
     MAX_RETRY_AFTER_S,
     AuthError,
+    ConnectorParts,
     NotFound,
     RateLimited,
     TransientError,
@@ -72,6 +73,31 @@ class VendorHttp:
         self.max_sleep_s = max_sleep_s
         self.requests = 0
         self.slept_s = 0.0
+        #: The httpx client :meth:`from_parts` built (and :meth:`close` closes); None for an injected one.
+        self.owned_client: httpx.Client | None = None
+
+    @classmethod
+    def from_parts(
+        cls,
+        parts: ConnectorParts,
+        *,
+        vendor: str,
+        build: Callable[[], httpx.Client],
+        wrap: Callable[[httpx.Client], Any] | None = None,
+    ) -> VendorHttp:
+        """A VendorHttp over a connector's injected client, used as-is, or over ``build()``'s, which
+        :meth:`close` closes. ``wrap`` puts an adapter in between (headers on every request ...)."""
+        given = parts.get("client")
+        client = given or build()
+        http = cls(wrap(client) if wrap else client, vendor=vendor, sleep=parts.get("sleep", time.sleep),
+                   clock=parts.get("clock", time.time))
+        http.owned_client = None if given else client
+        return http
+
+    def close(self) -> None:
+        """Close the HTTP client if :meth:`from_parts` built it (an injected one belongs to its owner)."""
+        if self.owned_client is not None:
+            self.owned_client.close()
 
     def get_json(self, url: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         return self.request_json("GET", url, params=params, **kwargs)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Unpack
 
 from pydantic import BaseModel
 
-from connectors.base import Connector
+from connectors.base import Connector, ConnectorParts
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,7 @@ CONNECTOR_TYPES: Mapping[str, ConnectorType] = {
 }
 
 
-def build_connector(settings: BaseModel, **kwargs: Any) -> Connector:
-    """Instantiate the connector for validated ``settings`` (kwargs: client, environ, sleep)."""
-    kind = settings.type
-    _, cls = CONNECTOR_TYPES[kind].load()
-    if kind == "files":
-        return cls(settings)  # type: ignore[call-arg]
-    return cls(settings, **kwargs)  # type: ignore[call-arg]
+def build_connector(settings: BaseModel, **parts: Unpack[ConnectorParts]) -> Connector:
+    """Instantiate the connector for validated ``settings``; every type takes the same ``parts``."""
+    _, cls = CONNECTOR_TYPES[settings.type].load()  # type: ignore[attr-defined]
+    return cls(settings, **parts)

@@ -51,28 +51,35 @@ import hashlib
 import io
 import os
 import re
-import time
 import urllib.robotparser
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 import structlog
 import trafilatura
 from bs4 import BeautifulSoup, Tag, UnicodeDammit
-from markdownify import markdownify
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from trafilatura.settings import use_config
 
 from bot.models import Deleted, Document, DocumentKind, Visibility
-from connectors.base import AuthError, Checkpoint, Connector, SyncEvents, TransientError
+from connectors.base import (
+    AuthError,
+    Checkpoint,
+    Connector,
+    ConnectorParts,
+    Skipped,
+    SyncEvents,
+    TransientError,
+)
 from connectors.http import VendorHttp
+from connectors.markdown import html_to_markdown
 
 log = structlog.get_logger(__name__)
 
@@ -258,6 +265,8 @@ class _Visit:
     outcome: Literal["indexed", "unchanged", "dropped"]
     document: Document | None = None
     validators: dict[str, str] = field(default_factory=dict)
+    #: Why a dropped page is reported as skipped (an odd answer, too large); None: dropped quietly.
+    skipped: str | None = None
 
 
 class WebConnector(Connector):
@@ -265,36 +274,26 @@ class WebConnector(Connector):
 
     Args:
         settings: the source's settings.
-        client: an ``httpx.Client`` used as-is (no base URL needed: every URL is absolute); by
-            default one with a 30 s timeout and our User-Agent. Redirects are never followed by it.
-        environ: unused (a public website needs no credentials); accepted like every connector.
-        sleep: injectable ``time.sleep`` for retries, Retry-After and crawl delays.
+        **parts: the connector parts: ``client``, an ``httpx.Client`` used as-is (no base URL
+            needed: every URL is absolute; by default one with a 30 s timeout and our User-Agent;
+            redirects are never followed by it); ``sleep`` for retries, Retry-After and crawl
+            delays. ``environ`` is unused: a public website needs no credentials.
     """
 
-    def __init__(
-        self,
-        settings: WebSettings,
-        *,
-        client: httpx.Client | None = None,
-        environ: Mapping[str, str] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.settings = settings
-        self.name = settings.name
-        self.skipped: list[str] = []
+    settings: WebSettings
+
+    def __init__(self, settings: WebSettings, **parts: Unpack[ConnectorParts]) -> None:
+        super().__init__(settings)
         self._live_ids: list[str] | None = None
-        self._environ = environ if environ is not None else os.environ
-        self._sleep = sleep
-        self._owns_client = client is None
-        self._client = client or httpx.Client(
-            timeout=REQUEST_TIMEOUT_S, follow_redirects=False, headers={"User-Agent": settings.user_agent}
+        self.http = VendorHttp.from_parts(
+            parts, vendor="Website", wrap=_ClientErrorsToCrawler,
+            build=lambda: httpx.Client(timeout=REQUEST_TIMEOUT_S, follow_redirects=False,
+                                       headers={"User-Agent": settings.user_agent}),
         )
-        self._http = VendorHttp(_ClientErrorsToCrawler(self._client), vendor="Website", sleep=sleep)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Close the HTTP client if this connector made it."""
-        if self._owns_client:
-            self._client.close()
+        self.http.close()
 
     def doc_id(self, url: str) -> str:
         """The document id of a normalised URL."""
@@ -305,14 +304,16 @@ class WebConnector(Connector):
 
     def sync(self, checkpoint: Checkpoint | None) -> SyncEvents:
         started = datetime.now(UTC)
-        self.skipped = []
         self._live_ids = None
         known = _known_pages(checkpoint)
         crawl = _Crawl(self, known=known, build_documents=True)
         pages: dict[str, dict[str, str]] = {}
-        counts = {"indexed": 0, "unchanged": 0, "dropped": 0, "deleted": 0}
+        counts = {"indexed": 0, "unchanged": 0, "dropped": 0, "deleted": 0, "skipped": 0}
         for visit in crawl.run():
             counts[visit.outcome] += 1
+            if visit.skipped is not None:
+                counts["skipped"] += 1
+                yield Skipped(source=self.name, reason=visit.skipped)
             if visit.outcome == "indexed" and visit.document is not None:
                 pages[visit.url] = visit.validators
                 yield visit.document
@@ -321,8 +322,7 @@ class WebConnector(Connector):
             elif visit.url in known:
                 counts["deleted"] += 1
                 yield Deleted(id=self.doc_id(visit.url), source=self.name)
-        log.info("web_sync_finished", source=self.name, requests=crawl.fetched, truncated=crawl.truncated,
-                 skipped=len(self.skipped), **counts)
+        log.info("web_sync_finished", source=self.name, requests=crawl.fetched, truncated=crawl.truncated, **counts)
         # A complete crawl just saw every live page: list_ids() can answer from it instead of
         # crawling the whole site a second time.
         self._live_ids = None if crawl.truncated else list(dict.fromkeys(self.doc_id(u) for u in pages))
@@ -453,9 +453,9 @@ class _Crawl:
             if crawl_delay:
                 delay = max(delay, min(float(crawl_delay), MAX_CRAWL_DELAY_S))
         if delay > 0 and host in self.contacted:
-            self.c._sleep(delay)
+            self.c.http.sleep(delay)
         self.contacted.add(host)
-        return self.c._http.request(
+        return self.c.http.request(
             "GET", url, headers={"User-Agent": self.s.user_agent, **(headers or {})}, follow_redirects=False
         )
 
@@ -568,14 +568,11 @@ class _Crawl:
             status = exc.response.status_code
             if status in (401, 403) and url in self.start_urls:
                 raise AuthError(f"{_for_log(url)} answered HTTP {status}: the site refuses our crawler") from exc
-            if status not in GONE_STATUSES:
-                self._skip(url, f"HTTP {status}")
-            return _Visit(url, "dropped")
+            return _Visit(url, "dropped", skipped=None if status in GONE_STATUSES else self._skip(url, f"HTTP {status}"))
         status = response.status_code
         if status == 304:
             if known is None:  # a 304 we did not ask for: nothing to keep
-                self._skip(url, "HTTP 304 to an unconditional request")
-                return _Visit(url, "dropped")
+                return _Visit(url, "dropped", skipped=self._skip(url, "HTTP 304 to an unconditional request"))
             return _Visit(url, "unchanged", validators=_validators(response, known))
         if status in REDIRECT_STATUSES:
             location = response.headers.get("location")
@@ -590,8 +587,7 @@ class _Crawl:
             log.debug("web_not_html", source=self.c.name, url=_for_log(url), content_type=content_type)
             return _Visit(url, "dropped")
         if len(response.content) > MAX_PAGE_BYTES:
-            self._skip(url, f"larger than {MAX_PAGE_BYTES} bytes")
-            return _Visit(url, "dropped")
+            return _Visit(url, "dropped", skipped=self._skip(url, f"larger than {MAX_PAGE_BYTES} bytes"))
         html = _decode(response)
         soup = BeautifulSoup(html, "lxml")
         robots_meta = _robots_directives(soup, response)
@@ -635,9 +631,10 @@ class _Crawl:
             updated_at=updated,
         )
 
-    def _skip(self, url: str, reason: str) -> None:
-        self.c.skipped.append(f"{_for_log(url)}: {reason}")
+    def _skip(self, url: str, reason: str) -> str:
+        """Log a page left out; returns the reason reported for it."""
         log.warning("web_page_skipped", source=self.c.name, url=_for_log(url), reason=reason)
+        return f"{_for_log(url)}: {reason}"
 
 
 # -- HTML ----------------------------------------------------------------------------------------
@@ -670,7 +667,7 @@ def extract_main_text(html: str, *, url: str | None = None) -> str:
     )
     if not text or not text.strip():
         main = soup.find("main") or soup.find("article") or soup.body or soup
-        text = markdownify(str(main), heading_style="ATX", bullets="-", strip=["img", "a"])
+        text = html_to_markdown(str(main), links=False)
     return _tidy_markdown(text)
 
 

@@ -1,11 +1,13 @@
 """Shared fixtures: the real embedder (loaded once), real stores (Qdrant Edge and qdrant-client's
-in-memory stand-in for a server), and a small runtime over the bundled sample knowledge base."""
+in-memory stand-in for a server), a small runtime over the bundled sample knowledge base, and
+``serve()`` in a thread. Shared helpers (not fixtures) live in :mod:`tests.support`."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ from bot.index.server_store import ServerStore  # noqa: E402
 from bot.index.sparse import SparseEncoder  # noqa: E402
 from bot.index.store import VectorStore  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from tests.support.servers import Served  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -76,6 +79,21 @@ def sample_runtime(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder)
     s = Settings(data_dir=data, embed_threads=2, _env_file=None)  # type: ignore[call-arg]
     rt = Runtime(s, embedder=embedder)
     for connector in rt.connectors():
-        sync_source(connector, indexer=rt.indexer, state=rt.state)
+        sync_source(connector, indexer=rt.indexer, state=rt.state.ledger)
     yield rt
     rt.close()
+
+
+@pytest.fixture
+def served() -> Iterator[Callable[..., Served]]:
+    """``served(runtime, settings, **serve_kwargs)``: ``serve()`` in a thread, stopped at teardown."""
+    made: list[Served] = []
+
+    def start(runtime: Any, settings: Settings, **kw: Any) -> Served:
+        s = Served(runtime, settings, **kw)
+        made.append(s)
+        return s
+
+    yield start
+    for s in made:
+        s.close()

@@ -1,150 +1,167 @@
-"""The default composer: no model, just the best passages, trimmed and cited.
+"""The default composer: no generative model; the best stretch of the best source, quoted and cited.
 
-Each of the top passages is cut into units (sentences, list items, whole tables, whole code
-blocks). In each, the window of consecutive units that covers the most query terms (rarer terms
-weigh more), within a length budget, is found; the best window over the top passages leads the
-answer, in its original order so numbered steps stay numbered. A second source adds its best
-unit when it covers the question well too. Every unit carries the citation of its document.
+The reader (:mod:`bot.answer.reader`) ranks every window of consecutive units of the retrieved
+passages; the best one leads the answer. It is then completed the way a person quoting an
+article would: a list's lead-in sentence ("To void a label:") comes with the list, numbered steps
+are never cut after step 2, a FAQ entry's bold question stays in front of its answer, and a table
+row is shown under its header. A second source adds its own best window only when it ranks close
+to the lead and covers question terms the lead does not (an answer that needs two articles).
+Each source's run of text ends with one citation marker, ``[n]``, after its last sentence.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import RetrievedChunk
-from bot.index.sparse import SparseEncoder
+from bot.answer.windows import Window
+from bot.index.units import Unit, UnitKind
 from bot.models import Citation
 
-#: Characters of answer text, roughly a short Slack message.
-MAX_ANSWER_CHARS = 600
-SECOND_SOURCE_CHARS = 250
-MAX_SOURCES = 2
-#: Passages considered for the leading window.
-CANDIDATE_CHUNKS = 3
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*])")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+#: A second source joins only when its best window scores within this margin of the lead's.
+SECOND_SOURCE_MARGIN = 0.5
+SECOND_SOURCE_WORDS = 80
+#: Numbered steps are completed up to this many words in all.
+MAX_STEPS_WORDS = 220
 
 
 @dataclass(frozen=True)
-class Unit:
+class Composition:
     text: str
-    block: bool = False  # a table or code block: cited after it, not inside it
-
-
-def split_units(passage: str) -> list[Unit]:
-    """Sentences and list items of a passage in order; tables and code blocks kept whole; headings dropped."""
-    units: list[Unit] = []
-    lines = passage.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i].strip()
-        if line.startswith("```"):
-            j = i + 1
-            while j < len(lines) and not lines[j].strip().startswith("```"):
-                j += 1
-            units.append(Unit("\n".join(lines[i : j + 1]).strip(), block=True))
-            i = j + 1
-            continue
-        if line.startswith("|"):
-            j = i
-            while j < len(lines) and lines[j].strip().startswith("|"):
-                j += 1
-            units.append(Unit("\n".join(x.strip() for x in lines[i:j]), block=True))
-            i = j
-            continue
-        i += 1
-        if not line or line.startswith("#"):
-            continue
-        if _LIST_ITEM.match(line):
-            units.append(Unit(line))
-        else:
-            units.extend(Unit(s.strip()) for s in _SENTENCE_END.split(line) if s.strip())
-    return units
-
-
-@dataclass(frozen=True)
-class _Window:
-    score: float
-    units: list[Unit]
-    chunk: RetrievedChunk
-    rank: int
+    #: The section each cited document was quoted from (the citation should name it).
+    sections: dict[str, str] = field(default_factory=dict)
 
 
 class ExtractiveComposer:
     name = "extractive"
 
-    def __init__(self, *, sparse: SparseEncoder | None = None, max_chars: int = MAX_ANSWER_CHARS) -> None:
-        self.sparse = sparse or SparseEncoder()
-        self.max_chars = max_chars
+    def __init__(self, *, reader: Reader) -> None:
+        self.reader = reader
 
     def compose(self, question: str, chunks: list[RetrievedChunk], citations: list[Citation]) -> str:
+        return self.compose_reading(self.reader.read(question, chunks), citations).text
+
+    def compose_reading(self, reading: Reading, citations: Sequence[Citation]) -> Composition:
+        """The answer for ``reading``, cited with the numbers of ``citations`` (by document id)."""
         number = {c.doc_id: c.n for c in citations}
-        terms = self.sparse.terms(question)
-        # Within the retrieved passages a term that appears in fewer of them says more.
-        chunk_terms = [set(self.sparse.terms(c.text)) for c in chunks]
-        weights = {t: 1.0 + math.log((1 + len(chunks)) / (1 + sum(t in ct for ct in chunk_terms))) for t in set(terms)}
-        windows: list[_Window] = []
-        seen_docs: set[str] = set()
-        for rank, chunk in enumerate(chunks):
-            if chunk.doc_id in seen_docs:
+        ranked = reading.ranked()
+        if not ranked:
+            return Composition("")
+        windows = [complete(reading, reading.windows[ranked[0]])]
+        second = self._second_source(reading, ranked, windows[0])
+        if second is not None:
+            windows.append(second)
+        parts, sections = [], {}
+        for w in windows:
+            doc_id = reading.passages[w.passage].doc_id
+            parts.append(_render(reading, w, number[doc_id]))
+            sections[doc_id] = _quoted_section(reading, w)
+        return Composition("\n\n".join(parts), sections)
+
+    def _second_source(self, reading: Reading, ranked: list[int], lead: Window) -> Window | None:
+        lead_doc = reading.passages[lead.passage].doc_id
+        lead_score = reading.scores[ranked[0]]
+        for i in ranked[1:]:
+            w = reading.windows[i]
+            if reading.scores[i] < lead_score - SECOND_SOURCE_MARGIN:
+                return None
+            if reading.passages[w.passage].doc_id == lead_doc or w.words > SECOND_SOURCE_WORDS:
                 continue
-            seen_docs.add(chunk.doc_id)
-            units = split_units(chunk.text)
-            if units:
-                score, window = self._best_window(units, weights, self.max_chars)
-                # Retrieval rank still counts: the fused ranking saw more than term overlap.
-                windows.append(_Window(score * (1.0 - 0.1 * rank), window, chunk, rank))
-            if len(windows) >= CANDIDATE_CHUNKS:
+            return w
+        return None
+
+
+def complete(reading: Reading, window: Window) -> Window:
+    """``window`` with its list's lead-in and the rest of its numbered steps."""
+    units = reading.units[window.passage]
+    start, end = window.start, window.end
+    # A list without the sentence that introduces it reads badly.
+    if start > 0 and units[start].kind in (UnitKind.STEP, UnitKind.ITEM) and _introduces(units[start - 1], units[start]):
+        start -= 1
+    # A lead-in ending the window promises the list: bring it.
+    if units[end - 1].text.rstrip().endswith(":") and end < len(units) and units[end].kind in (UnitKind.STEP, UnitKind.ITEM):
+        end += 1
+    # Numbered steps are kept whole: continue to the end of the list.
+    if any(u.kind is UnitKind.STEP for u in units[start:end]):
+        words = sum(len(u.text.split()) for u in units[start:end])
+        while end < len(units) and _continues_list(units[end - 1], units[end]):
+            words += len(units[end].text.split())
+            if words > MAX_STEPS_WORDS:
                 break
-        if not windows:
-            return ""
-        lead = max(windows, key=lambda w: (w.score, -w.rank))
-        parts = [_render(lead.units, number[lead.chunk.doc_id])]
-        total_weight = sum(weights.values()) or 1.0
-        for w in sorted(windows, key=lambda w: w.rank):
-            if w is lead or len(parts) >= MAX_SOURCES:
-                continue
-            score, extra = self._best_window(split_units(w.chunk.text), weights, SECOND_SOURCE_CHARS)
-            if score / total_weight >= 0.5:
-                parts.append(_render(extra, number[w.chunk.doc_id]))
-        return "\n\n".join(parts)
-
-    def _best_window(self, units: list[Unit], weights: dict[str, float], budget: int) -> tuple[float, list[Unit]]:
-        unit_terms = [set(self.sparse.terms(u.text)) & set(weights) for u in units]
-        best: tuple[float, int, int] = (-1.0, 0, 1)
-        for start in range(len(units)):
-            covered: set[str] = set()
-            length = 0
-            for end in range(start, len(units)):
-                length += len(units[end].text)
-                if length > budget and end > start:
-                    break
-                covered |= unit_terms[end]
-                # Coverage first; a little credit for context, a little for coming early.
-                score = sum(weights[t] for t in covered) + 0.01 * (end - start) - 0.001 * start
-                if score > best[0]:
-                    best = (score, start, end + 1)
-        score, start, end = best
-        # A list item without its lead-in reads badly: take the sentence introducing the list.
-        if start > 0 and _LIST_ITEM.match(units[start].text) and not _LIST_ITEM.match(units[start - 1].text):
-            start -= 1
-        return score, _trim(units[start:end], budget + 200)
+            end += 1
+    words = sum(len(u.text.split()) for u in units[start:end])
+    return Window(window.passage, start, end, words)
 
 
-def _trim(units: list[Unit], budget: int) -> list[Unit]:
-    out: list[Unit] = []
-    used = 0
-    for u in units:
-        if used + len(u.text) > budget and out:
-            break
-        if len(u.text) > budget and not u.block:
-            u = Unit(u.text[:budget].rsplit(" ", 1)[0] + " …")
-        out.append(u)
-        used += len(u.text)
-    return out
+def _introduces(before: Unit, item: Unit) -> bool:
+    return before.kind is UnitKind.SENTENCE and before.section == item.section and before.text.rstrip().endswith(":")
 
 
-def _render(units: list[Unit], n: int) -> str:
-    return "\n".join(f"{u.text}\n[{n}]" if u.block else f"{u.text} [{n}]" for u in units)
+def _continues_list(previous: Unit, unit: Unit) -> bool:
+    if unit.section != previous.section:
+        return False
+    # The next step, or a further sentence of the same step (it shares the step's line).
+    return unit.kind is UnitKind.STEP or (unit.kind is UnitKind.SENTENCE and unit.line == previous.line)
+
+
+def _render(reading: Reading, window: Window, n: int) -> str:
+    """The window's units as Markdown: one paragraph per source line, tables under their header,
+    the heading of every section it runs into (a FAQ's bold question in front of its answer), and
+    the citation marker after the last of them."""
+    units = reading.window_units(window)
+    blocks: list[tuple[str, bool]] = []  # (text, is a table or code block)
+    line: int | None = None
+    header: str | None = None
+    for k, u in enumerate(units):
+        heading = _heading_before(reading, window.passage, u)
+        new_section = k > 0 and u.section != units[k - 1].section
+        lead = ""
+        if heading is not None and heading.line == u.line:
+            lead = f"**{heading.text}** " if (k == 0 or new_section) else ""  # a FAQ entry's question
+        elif heading is not None and new_section:
+            blocks.append((f"**{heading.text}**", False))
+            line = None
+        if u.kind is UnitKind.ROW:
+            if blocks and blocks[-1][1] and header == u.header and not new_section:
+                blocks[-1] = (f"{blocks[-1][0]}\n{u.text}", True)
+            else:
+                blocks.append((f"{u.header}\n{u.text}" if u.header else u.text, True))
+            header, line = u.header, None
+            continue
+        if u.kind is UnitKind.CODE:
+            blocks.append((u.text, True))
+            header, line = None, None
+            continue
+        if line is not None and u.line == line and blocks and not blocks[-1][1] and not lead:
+            blocks[-1] = (f"{blocks[-1][0]} {u.text}", False)
+        else:
+            blocks.append((lead + u.text, False))
+        header, line = None, u.line
+    text, is_block = blocks[-1]
+    blocks[-1] = (f"{text}\n[{n}]", True) if is_block else (f"{text} [{n}]", False)
+    return "\n".join(b for b, _ in blocks)
+
+
+def _heading_before(reading: Reading, passage: int, unit: Unit) -> Unit | None:
+    """The heading unit right before ``unit`` in its passage, if it is the heading of its section."""
+    everything = reading.all_units[passage]
+    at = next((i for i, u in enumerate(everything) if u is unit), -1)
+    if at > 0:
+        before = everything[at - 1]
+        if before.kind is UnitKind.HEADING and before.text.rstrip(":") == unit.section:
+            return before
+    return None
+
+
+def _quoted_section(reading: Reading, window: Window) -> str:
+    """The heading (not a FAQ entry's bold question) the window sits under, for its citation."""
+    everything = reading.all_units[window.passage]
+    first = reading.units[window.passage][window.start]
+    at = next((i for i, u in enumerate(everything) if u is first), 0)
+    for i in range(at - 1, -1, -1):
+        u = everything[i]
+        if u.kind is UnitKind.HEADING and not (i + 1 < len(everything) and everything[i + 1].line == u.line):
+            return u.text
+    return reading.passages[window.passage].section

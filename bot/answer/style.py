@@ -1,9 +1,17 @@
-"""The optional style adapter hook and the guard that keeps it honest.
+"""The optional style adapter hook, the per-surface router, and the guard that keeps them honest.
 
 A style adapter rewrites a grounded, cited draft in a team's voice (a LoRA on a small local
-model, or a fine-tuned model behind an OpenAI-compatible endpoint: built elsewhere). Whatever it
-is, it may only change the *wording*: :func:`guard_restyle` keeps the unstyled draft unless every
-"hard" token of the draft survives the rewrite and none is added:
+model, or a fine-tuned model behind an OpenAI-compatible endpoint: the backends live in
+:mod:`bot.finetune.adapters` and are built only when a surface's setting names one). Each
+:class:`Surface` (helpdesk drafts, Slack answers to agents, Slack answers to customers) has its
+own setting; :class:`StyleRouter` holds the adapter of each::
+
+    router = StyleRouter.from_backends(surface_backends(settings), build=build_backend)
+    answer = router.apply(Surface.SLACK_CUSTOMER, answer)      # Answer in, Answer out
+    outcome = router.restyle(Surface.HELPDESK_DRAFTS, draft)   # text, reason, backend, ms
+
+Whatever the adapter is, it may only change the *wording*: :func:`guard_restyle` keeps the
+unstyled draft unless every "hard" token of the draft survives the rewrite and none is added:
 
 * citation markers ``[n]`` (``[1, 2]`` counts as ``[1]`` and ``[2]``),
 * numbers (prices, limits, days, error codes' digits),
@@ -22,11 +30,18 @@ drop a source, change "14 days" into "two weeks", or invent a link.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 import structlog
+
+from bot.answer.citations import MARKER
+from bot.models import Answer
+from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +49,6 @@ _FENCE = re.compile(r"```.*?```", re.S)
 _CODE_SPAN = re.compile(r"`[^`\n]+`")
 _URL = re.compile(r"\bhttps?://[^\s<>()\[\]\"']+", re.I)
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _TRAILING = ".,;:!?)"
 
@@ -61,6 +75,13 @@ class StyleAdapter(Protocol):
     def restyle(self, draft: str) -> str: ...
 
 
+@runtime_checkable
+class PreloadableStyleAdapter(StyleAdapter, Protocol):
+    """An adapter with a model to load before the first rewrite (:meth:`StyleRouter.warm` calls it)."""
+
+    def load(self) -> None: ...
+
+
 class NoStyle:
     """The default adapter: the draft as it is."""
 
@@ -68,6 +89,85 @@ class NoStyle:
 
     def restyle(self, draft: str) -> str:
         return draft
+
+
+class Surface(StrEnum):
+    """Where an answer goes; each has its own style setting."""
+
+    HELPDESK_DRAFTS = "helpdesk_drafts"
+    SLACK_AGENT = "slack_agent"
+    SLACK_CUSTOMER = "slack_customer"
+
+
+def surface_backends(settings: Settings) -> dict[Surface, str]:
+    """The style backend each surface's setting names (``none``, ``local`` or ``openai``)."""
+    return {
+        Surface.HELPDESK_DRAFTS: settings.style_helpdesk_drafts,
+        Surface.SLACK_AGENT: settings.style_slack_agent,
+        Surface.SLACK_CUSTOMER: settings.style_slack_customer,
+    }
+
+
+@dataclass(frozen=True)
+class StyleOutcome:
+    text: str
+    reason: str  # "restyled", "unchanged", or why the draft was kept
+    backend: str
+    ms: float
+
+    @property
+    def restyled(self) -> bool:
+        return self.reason == KEPT_RESTYLED
+
+
+class StyleRouter:
+    """One style adapter per surface; backends are built once and shared between surfaces."""
+
+    def __init__(self, adapters: Mapping[Surface, StyleAdapter] | None = None) -> None:
+        self._adapters: dict[Surface, StyleAdapter] = dict(adapters or {})
+
+    @classmethod
+    def from_backends(cls, backends: Mapping[Surface, str], *, build: Callable[[str], StyleAdapter]) -> StyleRouter:
+        """Build each backend named in ``backends`` once (``build(name)``); ``none`` builds nothing."""
+        built: dict[str, StyleAdapter] = {}
+        adapters: dict[Surface, StyleAdapter] = {}
+        for surface, backend in backends.items():
+            if backend == "none":
+                continue
+            if backend not in built:
+                built[backend] = build(backend)
+            adapters[surface] = built[backend]
+        return cls(adapters)
+
+    def adapter(self, surface: Surface) -> StyleAdapter:
+        return self._adapters.get(surface) or NoStyle()
+
+    def warm(self) -> None:
+        """Load local models now (at start-up) instead of on the first answer."""
+        for adapter in {id(a): a for a in self._adapters.values()}.values():
+            if isinstance(adapter, PreloadableStyleAdapter):
+                adapter.load()
+
+    def restyle(self, surface: Surface, draft: str) -> StyleOutcome:
+        adapter = self.adapter(surface)
+        started = time.perf_counter()
+        text, reason = apply_style(adapter, draft)
+        ms = (time.perf_counter() - started) * 1000
+        backend = str(getattr(adapter, "name", type(adapter).__name__))
+        if backend != "none":
+            log.info("style_applied", surface=surface.value, backend=backend, outcome=reason.split(":", 1)[0],
+                     ms=round(ms, 1))
+        return StyleOutcome(text=text, reason=reason, backend=backend, ms=ms)
+
+    def apply(self, surface: Surface, answer: Answer) -> Answer:
+        """``answer`` with its text restyled for ``surface`` (abstentions and unstyled surfaces untouched)."""
+        if answer.abstained or isinstance(self.adapter(surface), NoStyle):
+            return answer
+        outcome = self.restyle(surface, answer.text)
+        timings = {**answer.timings, "style_ms": outcome.ms}
+        if outcome.text == answer.text or outcome.reason == UNCHANGED:
+            return answer.model_copy(update={"timings": timings})
+        return answer.model_copy(update={"text": outcome.text, "timings": timings})
 
 
 def protected_tokens(text: str) -> dict[str, set[str]]:
@@ -81,15 +181,15 @@ def protected_tokens(text: str) -> dict[str, set[str]]:
     text = _URL.sub(" ", text)
     out["emails"].update(m.group(0).lower() for m in _EMAIL.finditer(text))
     text = _EMAIL.sub(" ", text)
-    for m in _MARKER.finditer(text):
+    for m in MARKER.finditer(text):
         out["markers"].update(f"[{int(n)}]" for n in re.split(r"\s*,\s*", m.group(1)))
-    text = _MARKER.sub(" ", text)
+    text = MARKER.sub(" ", text)
     out["numbers"].update(m.group(0) for m in _NUMBER.finditer(text))
     return out
 
 
 def _strip_hard_tokens(text: str) -> str:
-    for pattern in (_FENCE, _CODE_SPAN, _EMAIL, _MARKER):
+    for pattern in (_FENCE, _CODE_SPAN, _EMAIL, MARKER):
         text = pattern.sub(" ", text)
     # A URL's trailing full stop still ends its sentence.
     return _URL.sub(lambda m: " " + m.group(0)[len(m.group(0).rstrip(_TRAILING)):], text)

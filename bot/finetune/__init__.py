@@ -12,8 +12,9 @@ Retrieval supplies the facts; a small adapter supplies the team's voice. The pie
   on the CPU, offline (needs the ``finetune`` extra);
 * :mod:`bot.finetune.openai_ft`: ``finetune openai``: the same file to an OpenAI-compatible
   fine-tuning API;
-* :mod:`bot.finetune.adapters`: the run-time backends (``none``, ``local``, ``openai``) and the
-  per-surface router; every rewrite passes :func:`bot.answer.style.guard_restyle`.
+* :mod:`bot.finetune.adapters`: the run-time backends (``local``, ``openai``), built when a
+  surface's setting names one; the per-surface router is :class:`bot.answer.style.StyleRouter`
+  and every rewrite passes :func:`bot.answer.style.guard_restyle`.
 
 Errors::
 

@@ -1,11 +1,11 @@
-"""Run-time style backends and the per-surface router.
+"""Run-time style backends (the per-surface router is :class:`bot.answer.style.StyleRouter`).
 
 Backends, chosen per surface by settings (``HELPDESK_STYLE_HELPDESK_DRAFTS``,
 ``HELPDESK_STYLE_SLACK_AGENT``, ``HELPDESK_STYLE_SLACK_CUSTOMER``):
 
 * ``none`` (default): :class:`~bot.answer.style.NoStyle`, the draft as it is;
 * ``local``: :class:`LocalStyleAdapter`, the base model plus the LoRA adapter that ``finetune
-  train`` wrote, loaded once (lazily, or by :meth:`StyleRouter.warm`) and shared by every surface;
+  train`` wrote, loaded once (lazily, or by ``StyleRouter.warm``) and shared by every surface;
   generation is greedy and bounded in new tokens and in seconds, one at a time;
 * ``openai``: :class:`OpenAIStyleAdapter`, a fine-tuned model name on an OpenAI-compatible
   endpoint (``finetune openai`` records it), or a LoRA adapter that vLLM serves by name
@@ -15,9 +15,8 @@ Whatever the backend, :func:`bot.answer.style.apply_style` guards the result: th
 kept (and the reason logged) when a rewrite drops or adds a citation, number, URL, email, code span
 or product name, or when the backend fails, times out or runs out of tokens.
 
-    router = StyleRouter.from_settings(settings)
+    router = style_router(settings)                            # a bot.answer.style.StyleRouter
     answer = router.apply(Surface.SLACK_CUSTOMER, answer)      # Answer in, Answer out
-    outcome = router.restyle(Surface.HELPDESK_DRAFTS, draft)   # text, reason, backend, ms
 """
 
 from __future__ import annotations
@@ -25,17 +24,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from bot.answer.style import UNCHANGED, NoStyle, StyleAdapter, apply_style
+from bot.answer.style import StyleAdapter, StyleRouter, surface_backends
 from bot.finetune import REWRITE_INSTRUCTION, StyleError, TrainingError, require_torch_stack
-from bot.models import Answer
+from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -46,26 +42,6 @@ DEFAULT_ADAPTER_DIR = Path("finetune") / "adapter"
 #: A rewrite may be this much longer than the draft (in tokens), plus a constant for a greeting.
 REWRITE_TOKEN_FACTOR = 1.5
 REWRITE_TOKEN_EXTRA = 48
-
-
-class Surface(StrEnum):
-    """Where an answer goes; each has its own style setting."""
-
-    HELPDESK_DRAFTS = "helpdesk_drafts"
-    SLACK_AGENT = "slack_agent"
-    SLACK_CUSTOMER = "slack_customer"
-
-
-@dataclass(frozen=True)
-class StyleOutcome:
-    text: str
-    reason: str  # "restyled", "unchanged", or why the draft was kept
-    backend: str
-    ms: float
-
-    @property
-    def restyled(self) -> bool:
-        return self.reason == "restyled"
 
 
 class OpenAIStyleAdapter:
@@ -209,62 +185,18 @@ def read_openai_record(data_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-class StyleRouter:
-    """One style adapter per surface; backends are built once and shared between surfaces."""
-
-    def __init__(self, adapters: Mapping[Surface, StyleAdapter] | None = None) -> None:
-        self._adapters: dict[Surface, StyleAdapter] = dict(adapters or {})
-
-    @classmethod
-    def from_settings(cls, settings: Any, *, http_client: object | None = None) -> StyleRouter:
-        """Build the backends the settings ask for (the local model loads on first use or :meth:`warm`)."""
-        choice = {
-            Surface.HELPDESK_DRAFTS: settings.style_helpdesk_drafts,
-            Surface.SLACK_AGENT: settings.style_slack_agent,
-            Surface.SLACK_CUSTOMER: settings.style_slack_customer,
-        }
-        built: dict[str, StyleAdapter] = {}
-        adapters: dict[Surface, StyleAdapter] = {}
-        for surface, backend in choice.items():
-            if backend == "none":
-                continue
-            if backend not in built:
-                built[backend] = _build(backend, settings, http_client)
-            adapters[surface] = built[backend]
-        return cls(adapters)
-
-    def adapter(self, surface: Surface) -> StyleAdapter:
-        return self._adapters.get(surface) or NoStyle()
-
-    def warm(self) -> None:
-        """Load local models now (at start-up) instead of on the first answer."""
-        for adapter in {id(a): a for a in self._adapters.values()}.values():
-            if isinstance(adapter, LocalStyleAdapter):
-                adapter.load()
-
-    def restyle(self, surface: Surface, draft: str) -> StyleOutcome:
-        adapter = self.adapter(surface)
-        started = time.perf_counter()
-        text, reason = apply_style(adapter, draft)
-        ms = (time.perf_counter() - started) * 1000
-        backend = str(getattr(adapter, "name", type(adapter).__name__))
-        if backend != "none":
-            log.info("style_applied", surface=surface.value, backend=backend, outcome=reason.split(":", 1)[0],
-                     ms=round(ms, 1))
-        return StyleOutcome(text=text, reason=reason, backend=backend, ms=ms)
-
-    def apply(self, surface: Surface, answer: Answer) -> Answer:
-        """``answer`` with its text restyled for ``surface`` (abstentions and unstyled surfaces untouched)."""
-        if answer.abstained or isinstance(self.adapter(surface), NoStyle):
-            return answer
-        outcome = self.restyle(surface, answer.text)
-        timings = {**answer.timings, "style_ms": outcome.ms}
-        if outcome.text == answer.text or outcome.reason == UNCHANGED:
-            return answer.model_copy(update={"timings": timings})
-        return answer.model_copy(update={"text": outcome.text, "timings": timings})
+def style_router(settings: Settings, *, http_client: object | None = None) -> StyleRouter:
+    """The router of every surface, with the backends the settings ask for (a local model loads on first use)."""
+    return StyleRouter.from_backends(surface_backends(settings),
+                                     build=lambda backend: build_backend(backend, settings, http_client=http_client))
 
 
-def _build(backend: str, settings: Any, http_client: object | None) -> StyleAdapter:
+def build_backend(backend: str, settings: Settings, *, http_client: object | None = None) -> StyleAdapter:
+    """The ``local`` or ``openai`` style backend, configured from ``settings``.
+
+    Raises:
+        StyleError: the backend is unknown, or ``openai`` has no model to call.
+    """
     data_dir = Path(settings.data_dir)
     if backend == "local":
         adapter_dir = settings.style_local_adapter_dir or data_dir / DEFAULT_ADAPTER_DIR

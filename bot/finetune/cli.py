@@ -79,13 +79,16 @@ def cmd_export(args: argparse.Namespace, settings: Any) -> int:
         path = Path(args.conversations)
         report = export(conversations_from_jsonl(path), out, source=f"conversations:{path.name}", **options)
     else:
-        from bot.index.indexer import collection_name
+        from bot.index.open import open_store
+        from bot.index.schema import collection_name
         from bot.models import Visibility
-        from bot.runtime import Runtime
 
-        with Runtime(settings) as rt:
+        store = open_store(settings)
+        try:
             collection = collection_name(settings.collection_prefix, Visibility.INTERNAL)
-            convs = list(tickets_from_store(rt.store, collection)) if rt.store.has_collection(collection) else []
+            convs = list(tickets_from_store(store, collection)) if store.has_collection(collection) else []
+        finally:
+            store.close()
         if not convs:
             raise DatasetError(f"no ticket documents in {collection}: sync a helpdesk source first "
                                "(`helpdesk-bot sync`), or pass --conversations FILE")

@@ -1,10 +1,9 @@
 """One client per helpdesk: fetch a ticket as drafting needs it, post a private note.
 
-Every call goes through :class:`connectors.http.VendorHttp` (429 with Retry-After, 5xx and network
-errors retried; 401/403 -> ``AuthError``; 404 -> ``NotFound``). Auth, base URLs and credential
-environment variables are the connectors' own: each desk builds the connector for its source's
-settings model (:class:`~connectors.zendesk.ZendeskSettings` ...) and talks through that
-connector's authenticated ``VendorHttp``, so there is one place that knows how to sign in.
+Each desk talks through its helpdesk's API client, the one the source connector uses too
+(:class:`~connectors.zendesk.client.ZendeskClient` ...), built from the source's settings model:
+one place knows how to sign in, page and retry (:class:`connectors.http.VendorHttp`: 429 with
+Retry-After, 5xx and network errors retried; 401/403 -> ``AuthError``; 404 -> ``NotFound``).
 
 Zendesk
     ``GET /api/v2/tickets/{id}.json``, then ``GET /api/v2/tickets/{id}/comments.json?include=users``
@@ -30,7 +29,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -42,24 +41,16 @@ from pydantic import BaseModel
 from bot.helpdesk.errors import NotConfigured, TicketUnavailable
 from bot.helpdesk.models import Note, Provider, Ticket
 from connectors.base import TransientError
-from connectors.freshdesk import FreshdeskConnector, FreshdeskSettings
-from connectors.http import VendorHttp
-from connectors.intercom import (
-    AGENT_AUTHORS,
-    CUSTOMER_AUTHORS,
-    PUBLIC_PART_TYPES,
-    IntercomConnector,
-    IntercomSettings,
-)
-from connectors.zendesk import ZendeskConnector, ZendeskSettings
+from connectors.freshdesk.client import FreshdeskClient
+from connectors.freshdesk.settings import FreshdeskSettings
+from connectors.intercom.client import AGENT_AUTHORS, CUSTOMER_AUTHORS, PUBLIC_PART_TYPES, IntercomClient
+from connectors.intercom.settings import IntercomSettings
+from connectors.zendesk.client import ZendeskClient, int_id
+from connectors.zendesk.settings import ZendeskSettings
 
 log = structlog.get_logger(__name__)
 
-#: Zendesk ticket comments list: most per page (developer.zendesk.com "Ticket Comments": page[size] max 100).
-ZENDESK_COMMENTS_PAGE_SIZE = 100
-#: Freshdesk list endpoints: most per page (API docs "Pagination": per_page max 100).
-FRESHDESK_PER_PAGE = 100
-#: A ticket holds at most 5,000 comments (Zendesk); past this many pages something is wrong.
+#: A ticket holds at most 5,000 comments (Zendesk; 50 pages of 100); past this many pages something is wrong.
 MAX_PAGES = 60
 _NUMERIC = re.compile(r"^\d{1,20}$")
 _INTERCOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -122,32 +113,26 @@ class ZendeskDesk:
 
     def __init__(self, settings: ZendeskSettings, *, client: httpx.Client | None = None,
                  environ: Mapping[str, str] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
-        connector = ZendeskConnector(settings, client=client, environ=environ, sleep=sleep)
         self.name = settings.name
-        self.http: VendorHttp = connector.http
-        # The connector's Basic ``{email}/token:{token}`` header (it sends it per request).
-        self._headers: dict[str, str] = connector.auth_headers
-        self._base = settings.base_url
-        self._owns_client = client is None
+        self.client = ZendeskClient(settings, client=client, environ=environ, sleep=sleep)
 
     def close(self) -> None:
-        if self._owns_client:
-            self.http.client.close()
+        self.client.close()
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         tid = numeric_id(ticket_id, "Zendesk")
-        data = self.http.get_json(f"{self._base}/api/v2/tickets/{tid}.json", headers=self._headers)
+        data = self.client.request_json("GET", f"/api/v2/tickets/{tid}.json")
         raw = data.get("ticket") if isinstance(data, dict) else None
         if not isinstance(raw, dict):
             raise TransientError("Zendesk answered a ticket request without a 'ticket' object")
         if raw.get("status") == "deleted":
             raise TicketUnavailable(f"Zendesk ticket {tid} is deleted")
-        requester = _int(raw.get("requester_id"))
-        comments, roles = self._comments(tid)
+        requester = int_id(raw.get("requester_id"))
+        comments, roles = self.client.ticket_comments(tid, max_pages=MAX_PAGES)
         public = [c for c in comments if c.get("public") is True and _comment_text(c)]
 
         def by_customer(c: dict[str, Any]) -> bool:
-            author = _int(c.get("author_id"))
+            author = int_id(c.get("author_id"))
             return author is not None and (author == requester or roles.get(author) == "end-user")
 
         customer = [c for c in public if by_customer(c)]
@@ -160,41 +145,15 @@ class ZendeskDesk:
             message=_comment_text(latest) if latest else "",
             message_id=str(latest.get("id")) if latest else "none",
             customer_waiting=bool(public) and by_customer(public[-1]),
-            url=f"{self._base}/agent/tickets/{tid}",
+            url=f"{self.client.base_url}/agent/tickets/{tid}",
             tags=tuple(t for t in tags if isinstance(t, str)),
             doc_ids=(f"{self.name}:ticket:{tid}",),
         )
 
-    def _comments(self, tid: str) -> tuple[list[dict[str, Any]], dict[int, str]]:
-        comments: list[dict[str, Any]] = []
-        roles: dict[int, str] = {}
-        after: str | None = None
-        for _ in range(MAX_PAGES):
-            params: dict[str, Any] = {"include": "users", "page[size]": ZENDESK_COMMENTS_PAGE_SIZE}
-            if after:
-                params["page[after]"] = after
-            page = self.http.get_json(f"{self._base}/api/v2/tickets/{tid}/comments.json", params=params,
-                                      headers=self._headers)
-            if not isinstance(page, dict):
-                raise TransientError("Zendesk answered the comments list with something other than an object")
-            comments.extend(c for c in page.get("comments") or [] if isinstance(c, dict))
-            for user in page.get("users") or []:
-                uid = _int(user.get("id")) if isinstance(user, dict) else None
-                if uid is not None and isinstance(user.get("role"), str):
-                    roles[uid] = user["role"]
-            meta = page.get("meta")
-            if not isinstance(meta, dict) or meta.get("has_more") is not True:
-                return comments, roles
-            nxt = meta.get("after_cursor")
-            if not isinstance(nxt, str) or not nxt or nxt == after:
-                raise TransientError("Zendesk comments pagination is broken (no new after_cursor)")
-            after = nxt
-        raise TransientError(f"Zendesk ticket {tid} has more than {MAX_PAGES} pages of comments")
-
     def post_note(self, ticket: Ticket, note: Note, *, tag: str) -> str:
         tid = numeric_id(ticket.id, "Zendesk")
         payload = {"ticket": {"comment": {"html_body": note.html, "public": False}, "additional_tags": [tag]}}
-        data = self.http.put_json(f"{self._base}/api/v2/tickets/{tid}.json", json=payload, headers=self._headers)
+        data = self.client.request_json("PUT", f"/api/v2/tickets/{tid}.json", json=payload)
         audit = data.get("audit") if isinstance(data, dict) else None
         if isinstance(audit, dict):
             for event in audit.get("events") or []:
@@ -224,19 +183,15 @@ class FreshdeskDesk:
 
     def __init__(self, settings: FreshdeskSettings, *, client: httpx.Client | None = None,
                  environ: Mapping[str, str] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._connector = FreshdeskConnector(settings, client=client, environ=environ, sleep=sleep)
         self.name = settings.name
-        self.http: VendorHttp = self._connector.http
-        # The connector's per-request Basic auth (API key as user name, "X" as password).
-        self._auth: httpx.Auth = self._connector.auth
-        self._base = settings.base_url
+        self.client = FreshdeskClient(settings, client=client, environ=environ, sleep=sleep)
 
     def close(self) -> None:
-        self._connector.close()
+        self.client.close()
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         tid = numeric_id(ticket_id, "Freshdesk")
-        raw = self.http.get_json(f"{self._base}/api/v2/tickets/{tid}", auth=self._auth)
+        raw = self.client.request_json("GET", f"/api/v2/tickets/{tid}")
         if not isinstance(raw, dict):
             raise TransientError("Freshdesk answered a ticket request with something other than an object")
         if raw.get("deleted") is True or raw.get("spam") is True:
@@ -260,37 +215,24 @@ class FreshdeskDesk:
             provider=self.provider, id=tid, subject=(subject or "").strip(),
             message=latest[1] if latest else "", message_id=latest[0] if latest else "none",
             customer_waiting=bool(messages) and messages[-1][2],
-            url=f"{self._base}/a/tickets/{tid}",
+            url=f"{self.client.base_url}/a/tickets/{tid}",
             tags=tuple(t for t in tags if isinstance(t, str)),
             doc_ids=(f"{self.name}:ticket:{tid}",),
         )
 
-    def _conversations(self, tid: str) -> Iterable[dict[str, Any]]:
-        url = f"{self._base}/api/v2/tickets/{tid}/conversations"
-        for page in range(1, MAX_PAGES + 1):
-            response = self.http.request("GET", url, params={"per_page": FRESHDESK_PER_PAGE, "page": page},
-                                         auth=self._auth)
-            try:
-                items = response.json()
-            except ValueError as exc:
-                raise TransientError("Freshdesk returned a conversations page that is not JSON") from exc
-            if not isinstance(items, list):
-                raise TransientError("Freshdesk returned a conversations page that is not a list")
+    def _conversations(self, tid: str) -> Iterator[dict[str, Any]]:
+        for items in self.client.pages(f"/api/v2/tickets/{tid}/conversations", {}, max_pages=MAX_PAGES):
             yield from (c for c in items if isinstance(c, dict))
-            more = "next" in response.links if "link" in response.headers else len(items) >= FRESHDESK_PER_PAGE
-            if not more:
-                return
 
     def post_note(self, ticket: Ticket, note: Note, *, tag: str) -> str:
         tid = numeric_id(ticket.id, "Freshdesk")
-        created = self.http.post_json(f"{self._base}/api/v2/tickets/{tid}/notes",
-                                      json={"body": note.html, "private": True}, auth=self._auth)
+        created = self.client.request_json("POST", f"/api/v2/tickets/{tid}/notes",
+                                           json={"body": note.html, "private": True})
         note_id = str(created.get("id")) if isinstance(created, dict) and created.get("id") is not None else ""
         if tag not in ticket.tags:
             # The note is what matters; a failed tag update is logged, not fatal.
             try:
-                self.http.put_json(f"{self._base}/api/v2/tickets/{tid}", json={"tags": [*ticket.tags, tag]},
-                                   auth=self._auth)
+                self.client.request_json("PUT", f"/api/v2/tickets/{tid}", json={"tags": [*ticket.tags, tag]})
             except Exception as exc:  # noqa: BLE001
                 log.warning("freshdesk_tag_failed", ticket_id=tid, error=type(exc).__name__)
         return note_id
@@ -312,20 +254,17 @@ class IntercomDesk:
 
     def __init__(self, settings: IntercomSettings, *, admin_id: str = "", client: httpx.Client | None = None,
                  environ: Mapping[str, str] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
-        # The connector's client adds Authorization and Intercom-Version to every request and turns
-        # X-RateLimit-Reset into Retry-After, so VendorHttp waits for the window on a 429.
-        self._connector = IntercomConnector(settings, client=client, environ=environ, sleep=sleep)
         self.name = settings.name
-        self.http: VendorHttp = self._connector.http
+        self.client = IntercomClient(settings, client=client, environ=environ, sleep=sleep)
         self.admin_id = admin_id.strip()
         self._workspace = settings.workspace_url
 
     def close(self) -> None:
-        self._connector.close()
+        self.client.close()
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         cid = intercom_id(ticket_id)
-        conv = self.http.get_json(f"/conversations/{quote(cid, safe='')}")
+        conv = self.client.request_json("GET", f"/conversations/{quote(cid, safe='')}")
         if not isinstance(conv, dict) or not isinstance(conv.get("source"), dict):
             raise TransientError("Intercom answered a conversation request without a source message")
         messages: list[tuple[str, str, bool]] = []  # (id, text, from the customer), public only
@@ -356,7 +295,7 @@ class IntercomDesk:
             raise NotConfigured("HELPDESK_INTERCOM_ADMIN_ID is not set: Intercom notes are posted as an admin (teammate id)")
         cid = intercom_id(ticket.id)
         body = {"message_type": "note", "type": "admin", "admin_id": self.admin_id, "body": note.html}
-        conv = self.http.post_json(f"/conversations/{quote(cid, safe='')}/reply", json=body)
+        conv = self.client.request_json("POST", f"/conversations/{quote(cid, safe='')}/reply", json=body)
         container = conv.get("conversation_parts") if isinstance(conv, dict) else None
         parts = container.get("conversation_parts") if isinstance(container, dict) else None
         notes = [p for p in parts or [] if isinstance(p, dict) and p.get("part_type") == "note"]
@@ -425,13 +364,3 @@ def desks_from_sources(
             desks[provider] = IntercomDesk(cfg, admin_id=intercom_admin_id, client=client,  # type: ignore[arg-type]
                                            environ=environ, sleep=sleep)
     return desks
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None

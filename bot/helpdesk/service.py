@@ -24,12 +24,13 @@ from concurrent.futures import wait as wait_futures
 from typing import Any
 
 import httpx
-import numpy as np
 import structlog
 
+from bot.answer.confidence import DEFAULT_SIMILARITY_FLOOR
 from bot.answer.retriever import Retriever
 from bot.answer.service import AnswerService
-from bot.answer.style import StyleAdapter, apply_style
+from bot.answer.style import StyleAdapter, Surface, apply_style
+from bot.health.origin import asked_in
 from bot.helpdesk.desks import Desk, desks_from_sources
 from bot.helpdesk.errors import NotConfigured, TicketUnavailable
 from bot.helpdesk.models import (
@@ -44,11 +45,10 @@ from bot.helpdesk.models import (
     message_key,
 )
 from bot.helpdesk.render import render_note
-from bot.index.indexer import collection_name
-from bot.index.store import HybridQuery
-from bot.models import Audience, DocumentKind, Visibility
+from bot.models import Audience, DocumentKind
 from bot.settings import Settings
-from bot.state import StateStore
+from bot.state.drafts import DraftLog
+from bot.state.events import EventClaims
 from connectors.base import ConnectorError, NotFound
 
 log = structlog.get_logger(__name__)
@@ -63,17 +63,19 @@ class DraftService:
     Args:
         answers: the one answer path (retrieve, gate, compose, check citations).
         retriever: for related tickets (the internal collection, tickets only).
-        state: claims and draft records.
+        events: claims of deliveries and customer messages.
+        drafts: the record of each draft.
         desks: one client per configured helpdesk.
         settings: drafting settings (``draft_*``, ``min_confidence``).
         style: optional style adapter; its output goes through :func:`bot.answer.style.guard_restyle`.
     """
 
-    def __init__(self, *, answers: AnswerService, retriever: Retriever, state: StateStore,
+    def __init__(self, *, answers: AnswerService, retriever: Retriever, events: EventClaims, drafts: DraftLog,
                  desks: Mapping[Provider, Desk], settings: Settings, style: StyleAdapter | None = None) -> None:
         self.answers = answers
         self.retriever = retriever
-        self.state = state
+        self.events = events
+        self.drafts = drafts
         self.desks = dict(desks)
         self.settings = settings
         self.style = style
@@ -83,18 +85,18 @@ class DraftService:
 
     @classmethod
     def from_runtime(cls, runtime: Any, *, settings: Settings | None = None, style: StyleAdapter | None = None,
+                     answers: AnswerService | None = None, drafts: DraftLog | None = None,
                      clients: Mapping[Provider, httpx.Client] | None = None, environ: Mapping[str, str] | None = None,
                      sleep: Callable[[float], None] = time.sleep) -> DraftService:
-        """Build on a :class:`bot.runtime.Runtime`: its answer service, retriever, state and sources."""
+        """Build on a :class:`bot.runtime.Runtime`: its answer service, retriever, state, style and sources
+        (``answers`` and ``drafts`` replace the runtime's own: ``serve`` passes counted ones)."""
         s = settings or runtime.settings
         desks = desks_from_sources(runtime.sources, only=s.draft_sources.split(","), intercom_admin_id=s.intercom_admin_id,
                                    clients=clients, environ=environ, sleep=sleep)
-        if style is None and hasattr(runtime, "style"):
-            from bot.finetune.adapters import Surface
-
+        if style is None:
             style = runtime.style.adapter(Surface.HELPDESK_DRAFTS)
-        return cls(answers=runtime.answers, retriever=runtime.retriever, state=runtime.state, desks=desks,
-                   settings=s, style=style)
+        return cls(answers=answers or runtime.answers, retriever=runtime.retriever, events=runtime.state.events,
+                   drafts=drafts or runtime.state.drafts, desks=desks, settings=s, style=style)
 
     def desk(self, provider: Provider) -> Desk:
         desk = self.desks.get(provider)
@@ -108,8 +110,10 @@ class DraftService:
     def compose(self, ticket: Ticket) -> Draft:
         """The draft for ``ticket``: public knowledge only, in the customer's own words."""
         question = ticket.question[: self.answers.max_question_chars]
-        # Customer-facing text: Audience.CUSTOMER, so only kb_public can be quoted or cited.
-        answer = self.answers.answer(question, Audience.CUSTOMER)
+        # Customer-facing text: Audience.CUSTOMER, so only kb_public can be quoted or cited. The questions
+        # log files it with a link to the ticket (the knowledge-gap view links there).
+        with asked_in(ticket.url):
+            answer = self.answers.answer(question, Audience.CUSTOMER)
         text, style = answer.text, "unchanged"
         if not answer.abstained:
             text, style = apply_style(self.style, answer.text)
@@ -118,34 +122,22 @@ class DraftService:
 
     def related_tickets(self, question: str, *, exclude: tuple[str, ...] = (), exclude_url: str | None = None,
                         limit: int | None = None) -> list[RelatedTicket]:
-        """Similar solved tickets from the internal collection (agent audience, kind ticket only)."""
+        """Similar solved tickets (the retriever's internal tickets, for the agents-only note), one entry per ticket."""
         limit = self.settings.draft_related_tickets if limit is None else limit
-        r = self.retriever
-        collection = collection_name(r.prefix, Visibility.INTERNAL)
-        if limit <= 0 or Visibility.INTERNAL not in Audience.AGENT.visibilities or not r.store.has_collection(collection):
+        if limit <= 0:
             return []
-        dense = r.embedder.embed_one(question)
-        query = HybridQuery(
-            dense=dense, sparse=r.sparse.encode_query(question), limit=limit * RELATED_OVERFETCH,
-            prefetch_limit=r.params.prefetch_limit, rrf_k=r.params.rrf_k, dense_weight=r.params.dense_weight,
-            sparse_weight=r.params.sparse_weight,
-            filter={"audience": [Visibility.INTERNAL.value], "kind": [DocumentKind.TICKET.value]},
-        )
+        candidates = self.retriever.related(question, Audience.AGENT, kind=DocumentKind.TICKET,
+                                            limit=limit * RELATED_OVERFETCH)
         out: list[RelatedTicket] = []
         seen = set(exclude)
-        for hit in r.store.hybrid_query(collection, query):
-            pl = hit.payload
-            doc_id = pl.get("doc_id")
-            if pl.get("kind") != DocumentKind.TICKET.value or pl.get("audience") != Visibility.INTERNAL.value:
-                continue  # belt and braces, as in the retriever
-            if not doc_id or doc_id in seen or (exclude_url and pl.get("url") == exclude_url):
+        for chunk in candidates:
+            if chunk.doc_id in seen or (exclude_url and chunk.url == exclude_url):
                 continue
-            similarity = float(np.dot(hit.dense, dense)) if hit.dense is not None else 0.0
-            if similarity < self.answers.min_confidence:
+            if chunk.similarity < DEFAULT_SIMILARITY_FLOOR:  # not about the question at all
                 continue
-            seen.add(doc_id)
-            out.append(RelatedTicket(doc_id=doc_id, title=pl.get("title") or doc_id, url=pl.get("url"),
-                                     similarity=similarity))
+            seen.add(chunk.doc_id)
+            out.append(RelatedTicket(doc_id=chunk.doc_id, title=chunk.title or chunk.doc_id, url=chunk.url,
+                                     similarity=chunk.similarity))
             if len(out) >= limit:
                 break
         return out
@@ -161,7 +153,7 @@ class DraftService:
             return DraftOutcome(status=status, provider=provider, ticket_id=tid, reason=reason,
                                 timings={"total_ms": ms}, **kw)
 
-        if event.key and not self.state.claim_event(event.key):
+        if event.key and not self.events.claim_event(event.key):
             bound.info("helpdesk_duplicate_delivery")
             return outcome(Status.DUPLICATE, "this delivery was handled already")
         try:
@@ -181,7 +173,7 @@ class DraftService:
         if not ticket.question.strip():
             bound.info("helpdesk_nothing_to_draft", reason="no customer text")
             return outcome(Status.SKIPPED, "the ticket has no customer text")
-        if not self.state.claim_event(message_key(provider, ticket.id, ticket.message_id)):
+        if not self.events.claim_event(message_key(provider, ticket.id, ticket.message_id)):
             bound.info("helpdesk_duplicate_message", message_id=ticket.message_id)
             return outcome(Status.DUPLICATE, "this customer message was drafted already")
         try:
@@ -217,9 +209,11 @@ class DraftService:
 
         if draft.abstained and s.draft_on_abstain == "skip":
             if not dry_run:
-                self.state.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
-                                        note_id=None, confidence=draft.confidence, abstained=True)
-            bound.info("helpdesk_draft_abstained", posted=False, confidence=round(draft.confidence, 3))
+                self.drafts.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
+                                         note_id=None, confidence=draft.confidence, abstained=True,
+                                         reason=draft.answer.reason.value)
+            bound.info("helpdesk_draft_abstained", posted=False, confidence=round(draft.confidence, 3),
+                       reason=draft.answer.reason.value)
             return outcome(Status.SKIPPED, "no confident source (HELPDESK_DRAFT_ON_ABSTAIN=skip)")
         note = render_note(draft, tag=s.draft_tag, min_confidence=self.answers.min_confidence)
         if dry_run:
@@ -231,10 +225,11 @@ class DraftService:
                 raise
             bound.error("helpdesk_note_failed", error=type(exc).__name__, reason=str(exc))
             return outcome(Status.FAILED, str(exc), note=note)
-        self.state.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
-                                note_id=note_id or None, confidence=draft.confidence, abstained=draft.abstained)
+        self.drafts.record_draft(provider=ticket.provider.value, ticket_id=ticket.id, source_event=source_event,
+                                 note_id=note_id or None, confidence=draft.confidence, abstained=draft.abstained,
+                                 reason=draft.answer.reason.value)
         result = outcome(Status.POSTED, note=note, note_id=note_id or None)
-        bound.info("helpdesk_note_posted", note_id=note_id, abstained=draft.abstained,
+        bound.info("helpdesk_note_posted", note_id=note_id, abstained=draft.abstained, reason=draft.answer.reason.value,
                    confidence=round(draft.confidence, 3), sources=len(draft.answer.citations),
                    related=len(draft.related), style=draft.style, note_chars=len(note.text),
                    total_ms=round(result.timings["total_ms"], 1))

@@ -27,6 +27,9 @@ Leave-one-out
 
 Metrics (over the sample)
     * ``cite_rate``: drafts with at least one citation; ``abstain_rate``: drafts that abstained.
+    * ``reasons``: the reason recorded with each abstention (:class:`bot.models.AnswerReason`); with
+      ``check_reasons``, ``reasons_right_share``: the abstentions whose reason a counterfactual
+      check confirms (:func:`bot.health.reasons.check_reason`: remove the named obstacle, ask again).
     * Similarity of each non-abstained draft (citation markers and Markdown removed) to the agent's
       real first reply: ``cosine`` of the project's :class:`Embedder` vectors (all-MiniLM-L6-v2,
       normalised), and ``token_f1`` (SQuAD-style: lower case, URLs, @handles, punctuation and
@@ -53,15 +56,15 @@ from typing import Any
 
 import numpy as np
 
-from bot.answer.retriever import Retrieval, RetrievalParams, Retriever
+from bot.answer.citations import MARKER
+from bot.answer.retriever import Retrieval, Retriever
 from bot.answer.service import AnswerService
-from bot.index.chunking import Chunker
+from bot.health.reasons import check_reason
 from bot.index.edge_store import EdgeStore
 from bot.index.embeddings import Embedder
-from bot.index.indexer import Indexer, collection_name
-from bot.index.pii import PiiMasker
-from bot.index.sparse import SparseEncoder
+from bot.index.schema import collection_name
 from bot.models import Audience, Document, DocumentKind, Visibility
+from bot.runtime import Runtime
 from bot.settings import Settings
 
 #: Where the shared data set lives relative to the project root (the repository's parent).
@@ -72,7 +75,6 @@ PREFIX = "sim"
 SOURCE = "conversations"
 TITLE_CHARS = 120
 
-_MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
 _HANDLE = re.compile(r"(?<!\w)@\w+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -158,7 +160,7 @@ def token_f1(prediction: str, reference: str) -> float:
 
 def clean_draft(text: str) -> str:
     """The draft as a reader sees it: no citation markers, no Markdown emphasis or quote marks."""
-    text = _MARKER.sub("", text).replace("**", "")
+    text = MARKER.sub("", text).replace("**", "")
     return "\n".join(line.lstrip("> ").rstrip() for line in text.splitlines()).strip()
 
 
@@ -171,6 +173,7 @@ def run_simulation(
     kb_limit: int | None = None,
     embedder: Embedder | None = None,
     per_conversation: bool = False,
+    check_reasons: bool = False,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Index, draft leave-one-out, score; returns the JSON-able result (see the module docstring)."""
@@ -187,46 +190,44 @@ def run_simulation(
         kb = sample + rng.sample(others, max(0, min(len(others), kb_limit - len(sample))))
     if len(sample) < 2 or len(kb) < 2:
         return {"benchmark": "draft_quality", "skipped": f"too few usable conversations ({len(convs)})"}
-    embedder = embedder or Embedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
-                                    max_tokens=settings.embed_max_tokens)
-    sparse = SparseEncoder()
-    with tempfile.TemporaryDirectory(prefix="helpdesk-sim-") as tmp:
-        store = EdgeStore(Path(tmp) / "qdrant")
-        try:
-            progress(f"indexing {len(kb)} conversations as internal tickets")
-            t_index = time.perf_counter()
-            indexer = Indexer(store=store, embedder=embedder, sparse=sparse, masker=PiiMasker(),
-                              chunker=Chunker(chunk_tokens=settings.chunk_tokens,
-                                              overlap_tokens=settings.chunk_overlap_tokens),
-                              collection_prefix=PREFIX)
-            stats = indexer.index([conversation_document(c) for c in kb])
-            store.flush()
-            index_s = time.perf_counter() - t_index
-            internal = collection_name(PREFIX, Visibility.INTERNAL)
-            per_doc = Counter(p["doc_id"] for p in store.scroll_payloads(internal, fields=("doc_id",)))
-            params = RetrievalParams(limit=max(settings.top_k, 10), prefetch_limit=settings.prefetch_limit,
-                                     rrf_k=settings.rrf_k, dense_weight=settings.dense_weight,
-                                     sparse_weight=settings.sparse_weight)
-            retriever = LeaveOneOutRetriever(store=store, embedder=embedder, sparse=sparse, params=params,
-                                             collection_prefix=PREFIX, overfetch=max(per_doc.values(), default=1))
-            answers = AnswerService(retriever=retriever, min_confidence=settings.min_confidence,
-                                    max_question_chars=settings.max_question_chars)
-            progress(f"drafting {len(sample)} replies (leave-one-out)")
-            rows: list[dict[str, Any]] = []
-            draft_ms: list[float] = []
-            for conv in sample:
-                retriever.exclude = conv.doc_id
-                t = time.perf_counter()
-                answer = answers.answer(conv.question[: settings.max_question_chars], Audience.AGENT)
-                draft_ms.append((time.perf_counter() - t) * 1000)
-                cited = [c.doc_id for c in answer.citations]
-                if conv.doc_id in cited:  # the filter above makes this impossible; say so if it ever is not
-                    raise AssertionError(f"leave-one-out violated for {conv.id}")
-                rows.append({"id": conv.id, "company": conv.company, "abstained": answer.abstained,
-                             "cited": cited, "confidence": round(answer.confidence, 4),
-                             "draft": clean_draft(answer.text) if not answer.abstained else ""})
-        finally:
-            store.close()
+    # The product's own parts (indexer, retrieval settings) on a throwaway store of its own.
+    sim_settings = settings.model_copy(update={"collection_prefix": PREFIX})
+    with tempfile.TemporaryDirectory(prefix="helpdesk-sim-") as tmp, \
+            Runtime(sim_settings, store=EdgeStore(Path(tmp) / "qdrant"), embedder=embedder) as rt:
+        progress(f"indexing {len(kb)} conversations as internal tickets")
+        t_index = time.perf_counter()
+        stats = rt.indexer.index([conversation_document(c) for c in kb])
+        rt.store.flush()
+        index_s = time.perf_counter() - t_index
+        internal = collection_name(PREFIX, Visibility.INTERNAL)
+        per_doc = Counter(p["doc_id"] for p in rt.store.scroll_payloads(internal, fields=("doc_id",)))
+        # Configured like the runtime's retriever; extractive composer whatever HELPDESK_COMPOSER says.
+        base = rt.retriever
+        retriever = LeaveOneOutRetriever(store=base.store, embedder=base.embedder, sparse=base.sparse,
+                                         params=base.params, collection_prefix=base.prefix,
+                                         overfetch=max(per_doc.values(), default=1))
+        answers = AnswerService(retriever=retriever, min_confidence=settings.min_confidence,
+                                max_question_chars=settings.max_question_chars)
+        progress(f"drafting {len(sample)} replies (leave-one-out)")
+        rows: list[dict[str, Any]] = []
+        draft_ms: list[float] = []
+        for conv in sample:
+            retriever.exclude = conv.doc_id
+            t = time.perf_counter()
+            answer = answers.answer(conv.question[: settings.max_question_chars], Audience.AGENT)
+            draft_ms.append((time.perf_counter() - t) * 1000)
+            cited = [c.doc_id for c in answer.citations]
+            if conv.doc_id in cited:  # the filter above makes this impossible; say so if it ever is not
+                raise AssertionError(f"leave-one-out violated for {conv.id}")
+            row = {"id": conv.id, "company": conv.company, "abstained": answer.abstained, "reason": answer.reason.value,
+                   "cited": cited, "confidence": round(answer.confidence, 4),
+                   "closest": answer.closest.doc_id if answer.closest else None,
+                   "draft": clean_draft(answer.text) if not answer.abstained else ""}
+            if check_reasons and answer.abstained:
+                question = conv.question[: settings.max_question_chars]
+                row["reason_right"] = check_reason(answer, question, Audience.AGENT, service=answers)
+            rows.append(row)
+        embedder = rt.embedder
     result = _score(sample, kb, rows, embedder, random.Random(seed + 1))
     result.update({
         "kb_documents": len(kb), "kb_chunks": stats.chunks_embedded, "index_s": round(index_s, 1),
@@ -281,7 +282,17 @@ def _score(sample: list[Conversation], kb: list[Conversation], rows: list[dict[s
     def mean(values: list[float]) -> float | None:
         return round(statistics.fmean(values), 4) if values else None
 
+    abstentions = [r for r in rows if r["abstained"]]
+    checked = [r for r in abstentions if "reason_right" in r]
+    reasons = {
+        "abstentions": len(abstentions),
+        "reasons": dict(Counter(r["reason"] for r in abstentions)),
+        **({"reasons_right": sum(r["reason_right"] for r in checked),
+            "reasons_right_share": round(sum(r["reason_right"] for r in checked) / len(checked), 4) if checked else None}
+           if checked else {}),
+    }
     return {
+        **reasons,
         "conversations": n,
         "cite_rate": round(sum(1 for r in rows if r["cited"]) / n, 4) if n else 0.0,
         "abstain_rate": round(sum(1 for r in rows if r["abstained"]) / n, 4) if n else 0.0,

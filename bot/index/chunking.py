@@ -17,11 +17,12 @@ from llama_index.core import Document as LlamaDocument
 from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
 
 from bot.index.embeddings import load_tokenizer
+from bot.index.units import is_label
 from bot.models import Chunk, Document
 
 SECTION_SEPARATOR = " › "
 #: Bump when the chunking logic changes: every document is then re-chunked on the next sync.
-CHUNKING_VERSION = "1"
+CHUNKING_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Chunker:
 
     def chunk(self, doc: Document) -> list[Chunk]:
         sections = self._sections(doc)
-        pieces: list[tuple[str, str]] = []  # (section path, passage)
+        pieces: list[tuple[str, str, str]] = []  # (section path, passage, label in effect at its start)
         buffer: list[_Section] = []
         buffered_tokens = 0
 
@@ -86,14 +87,14 @@ class Chunker:
             if buffer:
                 # Sections packed after the first keep their own heading inline.
                 parts = [buffer[0].text] + [f"## {s.path}\n{s.text}" if s.path else s.text for s in buffer[1:]]
-                pieces.append((buffer[0].path, "\n\n".join(parts)))
+                pieces.append((buffer[0].path, "\n\n".join(parts), ""))
             buffer, buffered_tokens = [], 0
 
         for section in sections:
             if section.tokens > self.chunk_tokens:
                 flush()
                 for part in self._splitter.split_text(section.text):
-                    pieces.append((section.path, part))
+                    pieces.append((section.path, part, _label_before(section.text, part)))
                 continue
             if buffered_tokens + section.tokens > self.chunk_tokens:
                 flush()
@@ -102,10 +103,11 @@ class Chunker:
         flush()
 
         chunks = []
-        for n, (path, passage) in enumerate(pieces):
+        for n, (path, passage, context) in enumerate(pieces):
             header = doc.title if not path else f"{doc.title}{SECTION_SEPARATOR}{path}"
             passage = passage.strip()
-            chunks.append(Chunk(doc_id=doc.id, chunk_no=n, text=f"{header}\n\n{passage}", passage=passage, section=path))
+            chunks.append(Chunk(doc_id=doc.id, chunk_no=n, text=f"{header}\n\n{passage}", passage=passage,
+                                section=path, context=context))
         return chunks
 
     def _sections(self, doc: Document) -> list[_Section]:
@@ -130,3 +132,21 @@ class Chunker:
             tokens = self.count_tokens(body) + (self.count_tokens(path) if path else 0)
             sections.append(_Section(path, body, tokens))
         return sections
+
+
+def _label_before(section_text: str, piece: str) -> str:
+    """The last label line ("RESOLVING THE PROBLEM") of ``section_text`` before ``piece`` starts.
+
+    Plain-text documents (technotes, exported tickets) mark their sections with such lines, not
+    Markdown headings; a piece cut from the middle of a section would otherwise not know it.
+    "" when the piece starts at the section's start or with a label of its own.
+    """
+    head = piece.strip()[:60]
+    at = section_text.find(head) if head else -1
+    if at <= 0 or is_label(head.splitlines()[0]):
+        return ""
+    label = ""
+    for line in section_text[:at].splitlines():
+        if line.strip() and is_label(line):
+            label = line.strip().rstrip(":").strip()
+    return label

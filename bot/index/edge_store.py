@@ -12,7 +12,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +21,17 @@ import qdrant_edge as qe
 import structlog
 
 from bot.errors import StoreError, StoreLockedError
+from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
 from bot.index.store import (
-    DENSE,
-    INTEGER_FIELDS,
-    KEYWORD_FIELDS,
-    SPARSE,
-    TIE_MARGIN,
     CollectionInfo,
     Filter,
     Hit,
-    HybridQuery,
+    Scored,
+    SignalQuery,
     StoredPoint,
     StoreTuning,
     VectorStore,
-    settle_ties,
+    dense_of,
 )
 
 log = structlog.get_logger(__name__)
@@ -232,61 +229,51 @@ class EdgeStore(VectorStore):
         return {"points": info.points_count, "segments": info.segments_count, "indexed_vectors": info.indexed_vectors_count}
 
     # --- reads ---------------------------------------------------------------------------------
-    def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
+    def scroll(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = (),
+               with_dense: bool = False) -> Iterator[tuple[dict[str, Any], np.ndarray | None]]:
         shard = self._shard(collection)
         selector: Any = list(fields) or True
-        out: list[dict[str, Any]] = []
         offset = None
         while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=_filter(filter), with_payload=selector, with_vector=False)
-            )
-            out.extend(dict(r.payload or {}) for r in records)
-            if offset is None:
-                return out
-
-    def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
-        shard = self._shard(collection)
-        out: dict[str, np.ndarray] = {}
-        offset = None
-        while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=_filter({"doc_id": doc_id}),
-                                 with_payload=["chunk_hash"], with_vector=[DENSE])
-            )
+            records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=_filter(filter),
+                                                            with_payload=selector,
+                                                            with_vector=[DENSE] if with_dense else False))
             for r in records:
-                vec = r.vector.get(DENSE) if isinstance(r.vector, dict) else None
-                if vec is not None and r.payload and r.payload.get("chunk_hash"):
-                    out[r.payload["chunk_hash"]] = np.asarray(vec, dtype=np.float32)
+                yield dict(r.payload or {}), dense_of(r.vector)
             if offset is None:
-                return out
+                return
 
     def count(self, collection: str, *, filter: Filter | None = None) -> int:
         return self._shard(collection).count(qe.CountRequest(filter=_filter(filter), exact=True))
 
-    def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
+    def search(self, collection: str, queries: Sequence[SignalQuery]) -> list[list[Scored]]:
         shard = self._shard(collection)
-        flt = _filter(query.filter)
-        dense = np.asarray(query.dense, dtype=np.float32).tolist()
-        params = self._search_params
-        prefetches = [qe.Prefetch(limit=query.prefetch_limit, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
-                                  params=params)]
-        if len(query.sparse):
-            sparse = qe.SparseVector(indices=query.sparse.indices, values=query.sparse.values)
-            prefetches.append(qe.Prefetch(limit=query.prefetch_limit, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt))
-            weights = [query.dense_weight, query.sparse_weight]
-        else:
-            weights = [1.0]
-        request = qe.QueryRequest(
-            limit=query.limit + TIE_MARGIN,
-            prefetches=prefetches,
-            query=qe.Fusion.Rrf(k=query.rrf_k, weights=weights),
-            filter=flt,
-            with_payload=True,
-            with_vector=[DENSE] if query.with_dense else False,
-        )
-        points = shard.query(request)
-        return settle_ties([_hit(p) for p in points], query)
+        requests: list[qe.QueryRequest] = []
+        slots: list[int] = []
+        for n, q in enumerate(queries):
+            if q.sparse is not None and not len(q.sparse):
+                continue  # no terms: nothing to find
+            vector: Any = (np.asarray(q.dense, dtype=np.float32).tolist() if q.dense is not None
+                           else qe.SparseVector(indices=q.sparse.indices, values=q.sparse.values))  # type: ignore[union-attr]
+            requests.append(qe.QueryRequest(
+                limit=q.limit, query=qe.Query.Nearest(vector, using=DENSE if q.dense is not None else SPARSE),
+                filter=_filter(q.filter), with_payload=False, with_vector=False,
+                params=self._search_params if q.dense is not None else None,
+            ))
+            slots.append(n)
+        out: list[list[Scored]] = [[] for _ in queries]
+        if requests:
+            for n, points in zip(slots, shard.query_batch(qe.QueryBatchRequest(requests)), strict=True):
+                out[n] = [Scored(str(p.id), float(p.score)) for p in points]
+        return out
+
+    def retrieve(self, collection: str, ids: Sequence[str], *, with_dense: bool = True) -> list[Hit]:
+        if not ids:
+            return []
+        records = self._shard(collection).retrieve(list(ids), True, [DENSE] if with_dense else False)
+        by_id = {str(r.id): r for r in records}
+        return [Hit(id=i, score=0.0, payload=dict(by_id[i].payload or {}), dense=dense_of(by_id[i].vector))
+                for i in ids if i in by_id]
 
     @property
     def _search_params(self) -> qe.SearchParams | None:
@@ -322,15 +309,6 @@ def _edge_config(dim: int, t: StoreTuning) -> qe.EdgeConfig:
         optimizers=qe.EdgeOptimizersConfig(indexing_threshold=t.indexing_threshold_kb,
                                            max_segment_size=t.max_segment_size_kb),
     )
-
-
-def _hit(point: Any) -> Hit:
-    vec = None
-    if point.vector is not None:
-        raw = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
-        if raw is not None:
-            vec = np.asarray(raw, dtype=np.float32)
-    return Hit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}), dense=vec)
 
 
 def _filter(flt: Filter | None) -> qe.Filter | None:

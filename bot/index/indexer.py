@@ -22,14 +22,19 @@ from bot.index import vector_space
 from bot.index.chunking import CHUNKING_VERSION, Chunker
 from bot.index.embeddings import TextEmbedder
 from bot.index.pii import PiiMasker
+from bot.index.schema import ChunkPayload, collection_name, point_id
 from bot.index.sparse import SparseEncoder
-from bot.index.store import StoredPoint, VectorStore, point_id
+from bot.index.store import StoredPoint, VectorStore
 from bot.models import Chunk, Document, DocumentKind, Visibility
 
 log = structlog.get_logger(__name__)
 
 #: Chunks embedded together (across documents) for throughput.
 EMBED_BATCH_CHUNKS = 256
+
+#: ``{visibility: {doc_id: doc_hash}}``: what the store holds, read from each document's chunk 0.
+#: The indexer compares against it to skip unchanged documents and keeps it current as it writes.
+StoredHashes = dict[Visibility, dict[str, str]]
 
 
 @dataclass
@@ -44,10 +49,6 @@ class IndexStats:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def collection_name(prefix: str, visibility: Visibility) -> str:
-    return f"{prefix}_{visibility.value}"
 
 
 @dataclass
@@ -81,7 +82,8 @@ class Indexer:
         self.collections = {v: collection_name(collection_prefix, v) for v in Visibility}
         # Stored hashes cover how a document was indexed, not only what it says: a new chunker
         # configuration re-chunks every document, a new model re-embeds every chunk.
-        self._doc_salt = f"{CHUNKING_VERSION}|{chunker.chunk_tokens}|{chunker.overlap_tokens}|{embedder.name}"
+        self._doc_salt = (f"{CHUNKING_VERSION}|{chunker.chunk_tokens}|{chunker.overlap_tokens}|{embedder.name}|"
+                          f"{self.sparse.signature}")
         self._chunk_salt = embedder.name
         for name in self.collections.values():
             store.ensure_collection(name, embedder.dim, metadata=vector_space.initial_metadata(embedder))
@@ -104,20 +106,22 @@ class Indexer:
         for name in self.collections.values():
             vector_space.mark_built(self.store, name, source, self.embedder)
 
-    def existing_hashes(self, source: str | None = None) -> dict[Visibility, dict[str, str]]:
+    def stored_hashes(self, source: str | None = None) -> StoredHashes:
+        """The document hashes the store holds now (of one source, or all)."""
         return {v: self.store.doc_hashes(name, source=source) for v, name in self.collections.items()}
 
     def index(
         self,
         docs: Iterable[Document],
         *,
-        existing: dict[Visibility, dict[str, str]] | None = None,
+        stored: StoredHashes | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> IndexStats:
-        """Index ``docs``; returns what changed. ``existing`` is updated in place as docs are written."""
+        """Index ``docs``; returns what changed. ``stored`` (read from the store if not given) is
+        updated in place as docs are written, so a caller can pass it on to :meth:`delete`."""
         stats = IndexStats()
         pii_before = dict(self.masker.counts) if self.masker is not None else {}
-        known = existing if existing is not None else self.existing_hashes()
+        stored = stored if stored is not None else self.stored_hashes()
         pending: list[_Pending] = []
         pending_chunks = 0
         for doc in docs:
@@ -126,11 +130,11 @@ class Indexer:
                 doc = doc.model_copy(update={"text": self.masker.mask(doc.text), "title": self.masker.mask(doc.title)})
             target = doc.audience
             other = Visibility.INTERNAL if target is Visibility.PUBLIC else Visibility.PUBLIC
-            if doc.id in known[other]:
+            if doc.id in stored[other]:
                 # The document changed audience: it leaves the other collection first.
                 self.store.delete_doc(self.collections[other], doc.id)
-                known[other].pop(doc.id, None)
-            if known[target].get(doc.id) == self.doc_hash(doc):
+                stored[other].pop(doc.id, None)
+            if stored[target].get(doc.id) == self.doc_hash(doc):
                 if self.masker is not None and counts_before is not None:
                     self.masker.counts = counts_before  # nothing new was masked into the store
                 stats.unchanged += 1
@@ -138,13 +142,13 @@ class Indexer:
                     on_progress(1)
                 continue
             chunks = self.chunker.chunk(doc)
-            pending.append(_Pending(doc, chunks, doc.id not in known[target]))
+            pending.append(_Pending(doc, chunks, doc.id not in stored[target]))
             pending_chunks += len(chunks)
             if pending_chunks >= EMBED_BATCH_CHUNKS:
-                self._write(pending, stats, known, on_progress)
+                self._write(pending, stats, stored, on_progress)
                 pending, pending_chunks = [], 0
         if pending:
-            self._write(pending, stats, known, on_progress)
+            self._write(pending, stats, stored, on_progress)
         if self.masker is not None:
             # The masker counts for the process's lifetime; report this run's share.
             stats.pii = {k: v - pii_before.get(k, 0) for k, v in self.masker.counts.items() if v - pii_before.get(k, 0)}
@@ -154,7 +158,7 @@ class Indexer:
         self,
         pending: list[_Pending],
         stats: IndexStats,
-        known: dict[Visibility, dict[str, str]],
+        stored: StoredHashes,
         on_progress: Callable[[int], None] | None,
     ) -> None:
         reusable = self._reusable_vectors(pending)
@@ -174,7 +178,7 @@ class Indexer:
                     StoredPoint(
                         id=point_id(doc.id, chunk.chunk_no),
                         dense=dense,
-                        sparse=self.sparse.encode_document(chunk.text),
+                        sparse=self.sparse.encode_document(chunk.text, heading=chunk.heading),
                         payload=_payload(doc, chunk, len(item.chunks), self.doc_hash(doc), self.chunk_hash(chunk)),
                     )
                 )
@@ -186,7 +190,7 @@ class Indexer:
                 self.store.upsert(collection, points[:1])
             else:
                 self.store.delete_doc(collection, doc.id)
-            known[doc.audience][doc.id] = self.doc_hash(doc)
+            stored[doc.audience][doc.id] = self.doc_hash(doc)
             if item.is_new:
                 stats.added += 1
             else:
@@ -203,15 +207,15 @@ class Indexer:
             out.update(self.store.dense_by_chunk_hash(self.collections[p.doc.audience], p.doc.id))
         return out
 
-    def delete(self, doc_ids: Iterable[str], *, known: dict[Visibility, dict[str, str]] | None = None) -> int:
+    def delete(self, doc_ids: Iterable[str], *, stored: StoredHashes | None = None) -> int:
         """Remove documents from every collection; returns how many were present."""
-        known = known if known is not None else self.existing_hashes()
+        stored = stored if stored is not None else self.stored_hashes()
         deleted = 0
         for doc_id in doc_ids:
             for visibility, name in self.collections.items():
-                if doc_id in known[visibility]:
+                if doc_id in stored[visibility]:
                     self.store.delete_doc(name, doc_id)
-                    known[visibility].pop(doc_id, None)
+                    stored[visibility].pop(doc_id, None)
                     deleted += 1
         return deleted
 
@@ -220,19 +224,20 @@ class Indexer:
             self.store.optimize(name)
 
 
-def _payload(doc: Document, chunk: Chunk, n_chunks: int, doc_hash: str, chunk_hash: str) -> dict[str, Any]:
-    return {
-        "doc_id": doc.id,
-        "chunk_no": chunk.chunk_no,
-        "n_chunks": n_chunks,
-        "source": doc.source,
-        "kind": doc.kind.value,
-        "audience": doc.audience.value,
-        "title": doc.title,
-        "url": doc.url,
-        "section": chunk.section,
-        "text": chunk.passage,
-        "updated_at": doc.updated_at.isoformat() if doc.updated_at else None,
-        "doc_hash": doc_hash,
-        "chunk_hash": chunk_hash,
-    }
+def _payload(doc: Document, chunk: Chunk, n_chunks: int, doc_hash: str, chunk_hash: str) -> ChunkPayload:
+    return ChunkPayload(
+        doc_id=doc.id,
+        chunk_no=chunk.chunk_no,
+        n_chunks=n_chunks,
+        source=doc.source,
+        kind=doc.kind.value,
+        audience=doc.audience.value,
+        title=doc.title,
+        url=doc.url,
+        section=chunk.section,
+        context=chunk.context,
+        text=chunk.passage,
+        updated_at=doc.updated_at.isoformat() if doc.updated_at else None,
+        doc_hash=doc_hash,
+        chunk_hash=chunk_hash,
+    )

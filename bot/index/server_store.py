@@ -6,7 +6,7 @@ tests use in place of a server (no server binary can run on the build machines).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,20 +15,17 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from bot.errors import StoreError, StoreUnavailableError
+from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
 from bot.index.store import (
-    DENSE,
-    INTEGER_FIELDS,
-    KEYWORD_FIELDS,
-    SPARSE,
-    TIE_MARGIN,
     CollectionInfo,
     Filter,
     Hit,
-    HybridQuery,
+    Scored,
+    SignalQuery,
     StoredPoint,
     StoreTuning,
     VectorStore,
-    settle_ties,
+    dense_of,
 )
 
 UPSERT_BATCH = 256
@@ -164,76 +161,63 @@ class ServerStore(VectorStore):
             must.append(qm.FieldCondition(key="chunk_no", range=qm.Range(gte=from_chunk)))
         self._call(self.client.delete, collection, points_selector=qm.FilterSelector(filter=qm.Filter(must=must)), wait=True)
 
-    def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
+    def scroll(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = (),
+               with_dense: bool = False) -> Iterator[tuple[dict[str, Any], np.ndarray | None]]:
         self._require(collection)
         selector: Any = list(fields) or True
-        out: list[dict[str, Any]] = []
         offset = None
         while True:
             records, offset = self._call(
-                self.client.scroll,
-                collection,
-                scroll_filter=_filter(filter),
-                limit=SCROLL_PAGE,
-                offset=offset,
-                with_payload=selector,
-                with_vectors=False,
-            )
-            out.extend(dict(r.payload or {}) for r in records)
-            if offset is None:
-                return out
-
-    def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
-        self._require(collection)
-        out: dict[str, np.ndarray] = {}
-        offset = None
-        while True:
-            records, offset = self._call(
-                self.client.scroll, collection, scroll_filter=_filter({"doc_id": doc_id}), limit=SCROLL_PAGE,
-                offset=offset, with_payload=["chunk_hash"], with_vectors=[DENSE],
+                self.client.scroll, collection, scroll_filter=_filter(filter), limit=SCROLL_PAGE, offset=offset,
+                with_payload=selector, with_vectors=[DENSE] if with_dense else False,
             )
             for r in records:
-                vec = r.vector.get(DENSE) if isinstance(r.vector, dict) else None
-                if vec is not None and r.payload and r.payload.get("chunk_hash"):
-                    out[r.payload["chunk_hash"]] = np.asarray(vec, dtype=np.float32)
+                yield dict(r.payload or {}), dense_of(r.vector)
             if offset is None:
-                return out
+                return
 
     def count(self, collection: str, *, filter: Filter | None = None) -> int:
         self._require(collection)
         return self._call(self.client.count, collection, count_filter=_filter(filter), exact=True).count
 
-    def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
+    def search(self, collection: str, queries: Sequence[SignalQuery]) -> list[list[Scored]]:
         self._require(collection)
-        flt = _filter(query.filter)
-        dense = np.asarray(query.dense, dtype=np.float32).tolist()
         t = self.tuning
         params = None
         if t.quantize or t.hnsw_ef is not None:
             params = qm.SearchParams(hnsw_ef=t.hnsw_ef, quantization=qm.QuantizationSearchParams(
                 rescore=True, oversampling=t.oversampling) if t.quantize else None)
-        prefetch = [qm.Prefetch(query=dense, using=DENSE, limit=query.prefetch_limit, filter=flt, params=params)]
-        weights = [query.dense_weight]
-        if len(query.sparse):
-            sparse = qm.SparseVector(indices=query.sparse.indices, values=query.sparse.values)
-            prefetch.append(qm.Prefetch(query=sparse, using=SPARSE, limit=query.prefetch_limit, filter=flt))
-            weights.append(query.sparse_weight)
-        response = self._call(
-            self.client.query_points,
-            collection,
-            prefetch=prefetch,
-            query=qm.RrfQuery(rrf=qm.Rrf(k=query.rrf_k, weights=weights)),
-            query_filter=flt,
-            limit=query.limit + TIE_MARGIN,
-            with_payload=True,
-            with_vectors=[DENSE] if query.with_dense else False,
-        )
-        hits = []
-        for p in response.points:
-            vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
-            hits.append(Hit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}),
-                            dense=np.asarray(vec, dtype=np.float32) if vec is not None else None))
-        return settle_ties(hits, query)
+        requests: list[qm.QueryRequest] = []
+        slots: list[int] = []
+        for n, q in enumerate(queries):
+            if q.sparse is not None and not len(q.sparse):
+                continue  # no terms: nothing to find
+            if q.dense is not None:
+                vector: Any = np.asarray(q.dense, dtype=np.float32).tolist()
+                using = DENSE
+            else:
+                vector, using = qm.SparseVector(indices=q.sparse.indices, values=q.sparse.values), SPARSE  # type: ignore[union-attr]
+            requests.append(qm.QueryRequest(query=vector, using=using, limit=q.limit, filter=_filter(q.filter),
+                                            params=params if using == DENSE else None,
+                                            with_payload=False, with_vector=False))
+            slots.append(n)
+        out: list[list[Scored]] = [[] for _ in queries]
+        if requests:
+            # One HTTP round trip for every signal.
+            responses = self._call(self.client.query_batch_points, collection, requests=requests)
+            for n, response in zip(slots, responses, strict=True):
+                out[n] = [Scored(str(p.id), float(p.score)) for p in response.points]
+        return out
+
+    def retrieve(self, collection: str, ids: Sequence[str], *, with_dense: bool = True) -> list[Hit]:
+        if not ids:
+            return []
+        self._require(collection)
+        records = self._call(self.client.retrieve, collection, ids=list(ids), with_payload=True,
+                             with_vectors=[DENSE] if with_dense else False)
+        by_id = {str(r.id): r for r in records}
+        return [Hit(id=i, score=0.0, payload=dict(by_id[i].payload or {}), dense=dense_of(by_id[i].vector))
+                for i in ids if i in by_id]
 
     def close(self) -> None:
         try:

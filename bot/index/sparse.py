@@ -20,6 +20,8 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 #: Typical number of terms in a chunk after stop-word removal: the length normaliser's pivot.
 AVERAGE_CHUNK_TERMS = 80.0
+#: Extra times a heading term counts in a chunk (0: headings count like body text).
+HEADING_WEIGHT = 1.0
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
 STOP_WORDS = frozenset(
@@ -49,7 +51,9 @@ class SparseVector:
 class SparseEncoder:
     """Encodes documents and queries into BM25-style sparse vectors."""
 
-    def __init__(self, *, k1: float = BM25_K1, b: float = BM25_B, average_terms: float = AVERAGE_CHUNK_TERMS):
+    def __init__(self, *, k1: float = BM25_K1, b: float = BM25_B, average_terms: float = AVERAGE_CHUNK_TERMS,
+                 heading_weight: float = HEADING_WEIGHT):
+        self.heading_weight = heading_weight
         self.k1 = k1
         self.b = b
         self.average_terms = average_terms
@@ -62,9 +66,20 @@ class SparseEncoder:
     def _stem(self, word: str) -> str:
         return _stem_cached(self._stemmer, word)
 
-    def encode_document(self, text: str) -> SparseVector:
+    @property
+    def signature(self) -> str:
+        """What the document vectors depend on: a new one re-encodes every document on the next sync."""
+        return f"bm25:{self.k1}:{self.b}:{self.average_terms}:{self.heading_weight}"
+
+    def encode_document(self, text: str, *, heading: str = "") -> SparseVector:
+        """BM25 term weights of ``text``; terms of ``heading`` (the title and section path at the
+        start of ``text``) count :attr:`heading_weight` more times (a BM25F-style field boost: a
+        chunk whose heading names the error code is about it, not merely mentioning it)."""
         counts = Counter(self.terms(text))
         length = sum(counts.values())
+        if heading and self.heading_weight:
+            for term, tf in Counter(self.terms(heading)).items():
+                counts[term] += self.heading_weight * tf
         norm = self.k1 * (1 - self.b + self.b * length / self.average_terms)
         by_index: dict[int, float] = {}
         for term, tf in counts.items():

@@ -7,39 +7,30 @@
   ``qdrant-client`` (``QDRANT_URL``); ``":memory:"`` runs qdrant-client's in-process stand-in
   for the server API (used by the tests).
 
-Both store the same points: a named dense vector (``dense``, cosine), a named sparse vector
-(``sparse``, Qdrant's IDF modifier) and the chunk's payload; both answer a hybrid query with
-two prefetches fused by reciprocal-rank fusion inside Qdrant. Both keep a small metadata
-dictionary per collection (Qdrant's collection metadata on a server, a JSON file beside the
-shard when embedded): which embedding model wrote the vectors (:mod:`bot.index.vector_space`).
+Both store the same points (:mod:`bot.index.schema`: a named dense vector, cosine; a named
+sparse vector, Qdrant's IDF modifier; the chunk's payload). Reading is two steps, the same on
+both: :meth:`VectorStore.search` runs one nearest-neighbour search per signal (dense, sparse)
+and returns ids and scores only; the retriever fuses them and :meth:`VectorStore.retrieve`
+reads the payloads of the few points kept. :func:`bot.index.open.open_store` picks a backend
+from settings: this module knows neither backend, so each can import it. Both keep a small
+metadata dictionary per collection (Qdrant's collection metadata on a server, a JSON file beside
+the shard when embedded): which embedding model wrote the vectors (:mod:`bot.index.vector_space`).
+Both create collections with the same Qdrant levers (:class:`StoreTuning`).
 """
 
 from __future__ import annotations
 
 import abc
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bot.index.schema import DENSE
 from bot.index.sparse import SparseVector
 
-DENSE = "dense"
-SPARSE = "sparse"
-#: Payload fields with an index (filters and deletes run on them).
-KEYWORD_FIELDS = ("doc_id", "source", "audience", "kind")
-INTEGER_FIELDS = ("chunk_no",)
-#: uuid5 namespace of point ids: uuid5(namespace, f"{doc_id}#{chunk_no}").
-POINT_NAMESPACE = uuid.UUID("5b0c3f8e-7d0e-4f58-9a51-4a1a3c2e8d11")
-
 Filter = Mapping[str, str | Sequence[str]]
-
-
-def point_id(doc_id: str, chunk_no: int) -> str:
-    """Stable id of a chunk: re-running a sync overwrites instead of duplicating."""
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}#{chunk_no}"))
 
 
 @dataclass(frozen=True)
@@ -59,39 +50,25 @@ class Hit:
 
 
 @dataclass(frozen=True)
-class HybridQuery:
-    dense: np.ndarray
-    sparse: SparseVector
-    limit: int = 10
-    prefetch_limit: int = 50
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    sparse_weight: float = 1.0
+class Scored:
+    """A point found by one signal: its id and that signal's score (cosine, or BM25 with IDF)."""
+
+    id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SignalQuery:
+    """One signal's nearest-neighbour search: a dense vector or a sparse one (exactly one of them)."""
+
+    dense: np.ndarray | None = None
+    sparse: SparseVector | None = None
+    limit: int = 100
     filter: Filter | None = None
-    with_dense: bool = True
 
-
-#: Extra fused results asked for beyond the limit, so that ties at the cut are settled here.
-TIE_MARGIN = 16
-
-
-def settle_ties(hits: list[Hit], query: HybridQuery) -> list[Hit]:
-    """Order fused hits deterministically and cut them to ``query.limit``.
-
-    Reciprocal-rank fusion gives many hits exactly the same score (one ranked 3rd by dense alone
-    and one ranked 3rd by sparse alone, say), and Qdrant returns tied hits in an arbitrary order
-    that changes from one call to the next: the same question could cite different passages, and
-    an evaluation moved by +-0.005 nDCG@10 between two identical runs. Ties are broken by dense
-    similarity to the question, then by point id; the backend is asked for ``TIE_MARGIN`` more
-    hits than needed so that a tie straddling the cut is settled here too.
-    """
-    query_vec = np.asarray(query.dense, dtype=np.float32)
-
-    def key(hit: Hit) -> tuple[float, float, str]:
-        similarity = float(np.dot(hit.dense, query_vec)) if hit.dense is not None else 0.0
-        return (-hit.score, -similarity, hit.id)
-
-    return sorted(hits, key=key)[: query.limit]
+    def __post_init__(self) -> None:
+        if (self.dense is None) == (self.sparse is None):
+            raise ValueError("a SignalQuery takes a dense vector or a sparse one, not both and not neither")
 
 
 @dataclass(frozen=True)
@@ -192,20 +169,39 @@ class VectorStore(abc.ABC):
         rows = self.scroll_payloads(collection, filter=flt, fields=("doc_id", "doc_hash"))
         return {r["doc_id"]: r.get("doc_hash", "") for r in rows}
 
-    @abc.abstractmethod
     def dense_by_chunk_hash(self, collection: str, doc_id: str) -> dict[str, np.ndarray]:
         """``{chunk_hash: dense vector}`` of a stored document, to reuse unchanged chunks' vectors."""
+        rows = self.scroll(collection, filter={"doc_id": doc_id}, fields=("chunk_hash",), with_dense=True)
+        return {payload["chunk_hash"]: dense for payload, dense in rows if dense is not None and payload.get("chunk_hash")}
 
     @abc.abstractmethod
-    def hybrid_query(self, collection: str, query: HybridQuery) -> list[Hit]:
-        """Dense and sparse prefetches fused by RRF, filtered on payload."""
+    def search(self, collection: str, queries: Sequence[SignalQuery]) -> list[list[Scored]]:
+        """Each query's nearest points, best first (ids and scores only; one round trip where it can).
+
+        A sparse query with no terms finds nothing (an empty list), as a search for no words should.
+        """
+
+    @abc.abstractmethod
+    def retrieve(self, collection: str, ids: Sequence[str], *, with_dense: bool = True) -> list[Hit]:
+        """The points with these ids (payload, and the dense vector unless told not to), in the order
+        given; ids not in the collection are left out. ``Hit.score`` is 0: scores come from :meth:`search`."""
 
     @abc.abstractmethod
     def count(self, collection: str, *, filter: Filter | None = None) -> int: ...
 
-    @abc.abstractmethod
     def scroll_payloads(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Payloads (selected fields) of every matching point."""
+        return [payload for payload, _ in self.scroll(collection, filter=filter, fields=fields)]
+
+    @abc.abstractmethod
+    def scroll(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = (),
+               with_dense: bool = False) -> Iterator[tuple[dict[str, Any], np.ndarray | None]]:
+        """``(payload, dense vector)`` of every matching point, read a page at a time.
+
+        Args:
+            fields: the payload fields to read; empty: all of them.
+            with_dense: read the dense vectors too (else each is None).
+        """
 
     def optimize(self, collection: str) -> None:  # noqa: B027 - optional for backends
         """Build indexes after a large write (off the answer path)."""
@@ -223,17 +219,8 @@ class VectorStore(abc.ABC):
         self.close()
 
 
-def open_store(settings: Any) -> VectorStore:
-    """The store chosen by settings: a Qdrant server if ``QDRANT_URL`` is set, else embedded."""
-    tuning = StoreTuning(quantize=settings.qdrant_quantization, vectors_on_disk=settings.qdrant_on_disk,
-                         sparse_on_disk=settings.qdrant_on_disk, build_every_points=settings.qdrant_build_every)
-    if settings.qdrant_url:
-        from bot.index.server_store import ServerStore
+def dense_of(vector: Any) -> np.ndarray | None:
+    """The dense vector among a point's named vectors as a backend returns them (None when absent)."""
+    raw = vector.get(DENSE) if isinstance(vector, dict) else None
+    return np.asarray(raw, dtype=np.float32) if raw is not None else None
 
-        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ServerStore(settings.qdrant_url, api_key=key, timeout_s=settings.qdrant_timeout_s, tuning=tuning,
-                           shards=settings.qdrant_shards, replication=settings.qdrant_replication,
-                           write_consistency=settings.qdrant_write_consistency)
-    from bot.index.edge_store import EdgeStore
-
-    return EdgeStore(settings.store_dir, tuning=tuning)

@@ -10,7 +10,8 @@ Modules, one concept each:
 - ``commands``: the admin slash command (``ask``, ``resync``, ``status``, ``sources``);
 - ``actions``: feedback buttons and "share in channel";
 - ``logfilter``: keeps tokens and message bodies out of the Slack libraries' logs;
-- ``server``: the transports (Socket Mode, HTTP via an ASGI app) and ``helpdesk-bot serve``.
+- ``transport``: how Slack reaches the app (the ``/slack/events`` route, or Socket Mode), handed to
+  the process that hosts it (:mod:`bot.serve`).
 
 Errors meeting Slack users are answered in Slack; configuration errors raise
 :class:`bot.errors.ConfigError` before anything connects.

@@ -22,6 +22,8 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 
 
 class FeedbackStore(Protocol):
+    """Stores and reads votes (:class:`bot.state.feedback.FeedbackLog`)."""
+
     def record_feedback(self, *, answer_id: str, user: str, helpful: bool, surface: str = "slack") -> None: ...
 
     def feedback_for(self, answer_id: str) -> list[Any]: ...
@@ -32,8 +34,8 @@ def _channel_of(body: dict[str, Any]) -> str:
 
 
 class Actions:
-    def __init__(self, *, state: FeedbackStore, answerer: SlackAnswerer, audiences: AudienceResolver) -> None:
-        self.state = state
+    def __init__(self, *, feedback: FeedbackStore, answerer: SlackAnswerer, audiences: AudienceResolver) -> None:
+        self.feedback = feedback
         self.answerer = answerer
         self.audiences = audiences
 
@@ -45,7 +47,7 @@ class Actions:
             log.warning("slack_feedback_malformed", action_id=action.get("action_id"))
             return
         helpful = action.get("action_id") == render.ACTION_HELPFUL
-        self.state.record_feedback(answer_id=answer_id, user=user, helpful=helpful, surface="slack")
+        self.feedback.record_feedback(answer_id=answer_id, user=user, helpful=helpful, surface="slack")
         log.info("slack_feedback", answer_id=answer_id, user=user, helpful=helpful)
         respond(text="Thanks for the feedback!" if helpful else "Thanks: I'll let the team know this didn't help.",
                 response_type="ephemeral", replace_original=False)
@@ -55,7 +57,7 @@ class Actions:
 
     def _update_tally(self, client: WebClient, channel: str, message: dict[str, Any], answer_id: str) -> None:
         latest: dict[str, bool] = {}
-        for row in self.state.feedback_for(answer_id):  # oldest first: a user's last vote counts
+        for row in self.feedback.feedback_for(answer_id):  # oldest first: a user's last vote counts
             latest[row.user] = row.helpful
         up = sum(latest.values())
         tally = render.tally_block(up, len(latest) - up)

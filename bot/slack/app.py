@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
+from bot.answer.style import StyleRouter
 from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.slack import render
-from bot.slack.actions import Actions
+from bot.slack.actions import Actions, FeedbackStore
 from bot.slack.audience import AudienceResolver
-from bot.slack.commands import AdminPolicy, HelpdeskCommand
-from bot.slack.conversation import AnswerSource, Conversations, SlackAnswerer
+from bot.slack.commands import AdminPolicy, GapsSource, HelpdeskCommand, SyncsLike
+from bot.slack.conversation import AnswerSource, Conversations, EventClaimer, SlackAnswerer
+from bot.slack.links import Workspace
 from bot.slack.logfilter import slack_logger
 from bot.slack.webapi import build_client
 
@@ -37,30 +40,17 @@ EVENTS = ("app_mention", "message")
 ACTIONS = (render.ACTION_HELPFUL, render.ACTION_NOT_HELPFUL, render.ACTION_SHARE)
 
 
-class RuntimeLike(Protocol):
-    """What the Slack app needs of :class:`bot.runtime.Runtime`."""
-
-    @property
-    def answers(self) -> AnswerSource: ...
-
-    @property
-    def state(self) -> Any: ...
-
-    @property
-    def syncs(self) -> Any: ...
-
-
 def handoff_markup(settings: Settings) -> str:
     """Who to ask when the bot abstains: the trusted Slack markup from settings, else the plain text."""
     return settings.slack_handoff.strip() or render.escape(settings.handoff_text)
 
 
-def dedup_middleware(state: Any) -> Callable[..., BoltResponse | None]:
+def dedup_middleware(events: EventClaimer) -> Callable[..., BoltResponse | None]:
     """Bolt middleware: an Events API delivery whose ``event_id`` was seen before is acked and dropped."""
 
     def dedup(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:  # noqa: A002 - Bolt's name
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not state.claim_event(f"slack:{event_id}"):
+        if event_id and not events.claim_event(f"slack:{event_id}"):
             log.info("slack_event_duplicate", event_id=str(event_id)[:40])
             return BoltResponse(status=200, body="")
         return next()
@@ -78,19 +68,32 @@ def _quiet_library_debug() -> None:
 
 
 def build_app(
-    runtime: RuntimeLike,
     settings: Settings,
     *,
+    answers: AnswerSource,
+    events: EventClaimer,
+    feedback: FeedbackStore,
+    syncs: SyncsLike | None,
+    style: StyleRouter | None = None,
     client: WebClient | None = None,
     now: Callable[[], datetime] | None = None,
+    listener_executor: Executor | None = None,
+    gaps: GapsSource | None = None,
 ) -> App:
     """Build the Bolt app and register its listeners.
 
     Args:
-        runtime: answers, state store and sync service (a :class:`bot.runtime.Runtime`).
         settings: Slack settings (tokens, audiences, admins, command).
+        answers: the answer service (``serve`` hands it one that counts and logs the questions).
+        events: claims each event and message once (de-duplication across processes).
+        feedback: stores and reads the Helpful / Not helpful votes.
+        syncs: source status and resync requests for the admin subcommands (None: not offered here).
+        style: the style router (Slack answers to agents and to customers each have a setting).
         client: a ready Web API client (tests point one at a local fake); default from settings.
         now: the clock for "updated N days ago".
+        listener_executor: where Bolt runs acks and listeners (default: its own thread pool; tests
+            pass one they can wait on).
+        gaps: the knowledge gaps of the last N days, for ``/helpdesk gaps`` (None: not offered here).
 
     Raises:
         ConfigError: the bot token is missing, or HTTP mode has no signing secret.
@@ -108,21 +111,21 @@ def build_app(
         request_verification_enabled=bool(secret),
         logger=slack_logger(),
         process_before_response=False,
+        **({"listener_executor": listener_executor} if listener_executor is not None else {}),
     )
-    state = runtime.state
     audiences = AudienceResolver(client, customer_channels=settings.slack_customer_channel_set)
-    answerer = SlackAnswerer(runtime.answers, handoff=handoff_markup(settings), now=now,
-                             style=getattr(runtime, "style", None))
-    conversations = Conversations(answerer=answerer, state=state, audiences=audiences,
-                                  working_emoji=settings.slack_working_emoji)
-    actions = Actions(state=state, answerer=answerer, audiences=audiences)
+    answerer = SlackAnswerer(answers, handoff=handoff_markup(settings), now=now, style=style)
+    workspace = Workspace(client)  # for links to each question's thread in the questions log
+    conversations = Conversations(answerer=answerer, events=events, audiences=audiences,
+                                  working_emoji=settings.slack_working_emoji, workspace=workspace)
+    actions = Actions(feedback=feedback, answerer=answerer, audiences=audiences)
     command = HelpdeskCommand(
         command=settings.slack_command, answerer=answerer, audiences=audiences,
         admins=AdminPolicy(client, users=settings.slack_admin_user_set, usergroup=settings.slack_admin_usergroup),
-        syncs=lambda: runtime.syncs,
+        syncs=lambda: syncs, gaps=gaps, workspace=workspace,
     )
 
-    app.use(dedup_middleware(state))
+    app.use(dedup_middleware(events))
     app.event("app_mention")(ack=_ack, lazy=[conversations.on_mention])
     app.event("message")(ack=_ack, lazy=[conversations.on_message])
     app.action(render.ACTION_HELPFUL)(ack=_ack, lazy=[actions.on_feedback])

@@ -1,8 +1,10 @@
 """The slash command (``/helpdesk`` by default) and its subcommands.
 
 - ``ask <question>``: anyone; the answer comes back ephemerally with a "Share in channel" button.
-- ``resync [source]``, ``status``, ``sources``: admins only (user ids, or members of a user group,
-  from settings); anyone else gets a clear ephemeral refusal.
+- ``resync [source]``, ``status``, ``sources``, ``gaps [days]``: admins only (user ids, or members of a
+  user group, from settings); anyone else gets a clear ephemeral refusal. ``gaps`` lists the top
+  knowledge gaps (unanswered or "not helpful" questions by topic and reason, with the closest
+  source and links to the threads and tickets).
 - ``help`` (or nothing): the usage, ephemerally.
 
 The command is acknowledged at once (usage and unknown subcommands are answered in the ack
@@ -14,22 +16,24 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import structlog
 from slack_sdk import WebClient
 
 from bot.errors import InputError
+from bot.health.gaps import Gap
 from bot.models import Answer
-from bot.slack import render
+from bot.slack import digest, render
 from bot.slack.audience import AudienceResolver
 from bot.slack.conversation import SlackAnswerer, plain_text
+from bot.slack.links import Workspace, channel_link
 from bot.slack.webapi import SLACK_ERRORS, api_error
 
 log = structlog.get_logger(__name__)
 
-ADMIN_SUBCOMMANDS = ("resync", "status", "sources")
+ADMIN_SUBCOMMANDS = ("resync", "status", "sources", "gaps")
 SUBCOMMANDS = ("ask", "help", *ADMIN_SUBCOMMANDS)
 #: How long a user group's member list is trusted.
 USERGROUP_TTL_S = 60.0
@@ -88,6 +92,7 @@ def usage(command: str) -> str:
         f"• `{command} status`: sources, last sync, lag, documents, errors (admins)",
         f"• `{command} sources`: the configured sources (admins)",
         f"• `{command} resync [source]`: sync one source, or all, now (admins)",
+        f"• `{command} gaps [days]`: the top knowledge gaps, by topic and why they went unanswered (admins)",
     ])
 
 
@@ -96,16 +101,26 @@ def _split(text: str | None) -> tuple[str, str]:
     return sub.lower(), rest.strip()
 
 
+#: Knowledge gaps of the last ``days`` days (:meth:`bot.health.gaps.GapFinder.find` over the questions log).
+GapsSource = Callable[[int], Sequence[Gap]]
+#: Days ``/helpdesk gaps`` looks back by default, and at most.
+GAPS_DAYS = 7
+GAPS_MAX_DAYS = 365
+
+
 class HelpdeskCommand:
     """Handlers of the slash command: :meth:`ack` (within Slack's 3 s) and :meth:`run` (lazy)."""
 
     def __init__(self, *, command: str, answerer: SlackAnswerer, audiences: AudienceResolver,
-                 admins: AdminPolicy, syncs: Callable[[], SyncsLike]) -> None:
+                 admins: AdminPolicy, syncs: Callable[[], SyncsLike], gaps: GapsSource | None = None,
+                 workspace: Workspace | None = None) -> None:
         self.command = command
         self.answerer = answerer
         self.audiences = audiences
         self.admins = admins
         self.syncs = syncs  # a callable: the sync service is built on first use, not at start-up
+        self.gaps = gaps
+        self.workspace = workspace
 
     def ack(self, ack: Callable[..., Any], command: dict[str, Any]) -> None:
         sub, rest = _split(command.get("text"))
@@ -118,11 +133,11 @@ class HelpdeskCommand:
         else:
             ack()
 
-    def run(self, command: dict[str, Any], respond: Callable[..., Any]) -> None:
+    def run(self, command: dict[str, Any], respond: Callable[..., Any], context: Any = None) -> None:
         sub, rest = _split(command.get("text"))
         user = command.get("user_id") or ""
         if sub == "ask" and rest:
-            self._ask(command, rest, respond)
+            self._ask(command, rest, respond, workspace=self.workspace.url(context) if self.workspace else None)
             return
         if sub not in ADMIN_SUBCOMMANDS:
             return  # answered in the ack
@@ -142,7 +157,8 @@ class HelpdeskCommand:
         respond(text=text, response_type="ephemeral")
 
     # -- subcommands -------------------------------------------------------------------------
-    def _ask(self, command: dict[str, Any], question: str, respond: Callable[..., Any]) -> None:
+    def _ask(self, command: dict[str, Any], question: str, respond: Callable[..., Any], *,
+             workspace: str | None = None) -> None:
         channel = command.get("channel_id") or ""
         question = plain_text(question)
         audience = self.audiences.for_channel(channel)
@@ -153,7 +169,9 @@ class HelpdeskCommand:
                 return []  # too long to carry in the button: no share
             return [render.button(":mega: Share in channel", render.ACTION_SHARE, value, style="primary")]
 
-        messages, _ = self.answerer.messages_for(question, audience, extra_buttons=share, surface="command")
+        # The answer is ephemeral (no message to link to): the log links to the channel it was asked in.
+        messages, _ = self.answerer.messages_for(question, audience, extra_buttons=share, surface="command",
+                                                 link=channel_link(workspace, channel))
         for message in messages:
             respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
 
@@ -176,11 +194,20 @@ class HelpdeskCommand:
             last = r.last_run.strftime("%Y-%m-%d %H:%M UTC") if r.last_run else "never"
             line = (f"• `{render.escape(r.name)}` ({render.escape(r.type)}, {render.escape(r.schedule)}): "
                     f"last sync {last}, {render.escape(r.last_status or 'not run')}, {r.docs} docs, "
-                    f"lag {_duration(r.lag_s)}")
+                    f"lag {r.lag}")
             if r.last_error:
                 line += f"\n    :warning: {render.mrkdwn(r.last_error[:200])}"
             lines.append(line)
         return "\n".join(lines)
+
+    def _gaps(self, rest: str, user: str) -> str:
+        if self.gaps is None:
+            return "Knowledge gaps need the questions log (HELPDESK_QUESTION_LOG_DAYS > 0)."
+        if rest and (not rest.isdigit() or not 1 <= int(rest) <= GAPS_MAX_DAYS):
+            raise InputError(f"`{self.command} gaps` takes a number of days from 1 to {GAPS_MAX_DAYS}, e.g. "
+                             f"`{self.command} gaps 30`")
+        days = int(rest) if rest else GAPS_DAYS
+        return digest.gaps_text(self.gaps(days), days=days)
 
     def _sources(self, rest: str, user: str) -> str:
         sources = self.syncs().sources
@@ -193,11 +220,3 @@ class HelpdeskCommand:
                          f"{render.escape(schedule)}")
         return "\n".join(lines)
 
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"

@@ -17,14 +17,16 @@ from typing import Any, Protocol
 import structlog
 from slack_sdk import WebClient
 
+from bot.answer.context import answer_ref
+from bot.answer.style import StyleRouter, Surface
 from bot.errors import InputError
-from bot.finetune.adapters import StyleRouter, Surface
+from bot.health.origin import asked_in
 from bot.models import Answer, Audience
 from bot.slack import render
 from bot.slack.audience import AudienceResolver
+from bot.slack.links import Workspace, message_link
 from bot.slack.render import SlackMessage
 from bot.slack.webapi import SLACK_ERRORS, api_error
-from bot.web.context import answer_ref
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +44,9 @@ class AnswerSource(Protocol):
     def answer(self, question: str, audience: Audience, history: Sequence[str] = ()) -> Answer: ...
 
 
-class StateLike(Protocol):
+class EventClaimer(Protocol):
+    """Claims an inbound event once (:class:`bot.state.events.EventClaims`)."""
+
     def claim_event(self, key: str) -> bool: ...
 
 
@@ -80,11 +84,16 @@ class SlackAnswerer:
         *,
         extra_buttons: Callable[[Answer], list[dict[str, Any]]] | None = None,
         surface: str = "thread",
+        link: str | None = None,
     ) -> tuple[list[SlackMessage], Answer | None]:
-        """The messages answering ``question`` (never raises: failures become a polite message)."""
+        """The messages answering ``question`` (never raises: failures become a polite message).
+
+        ``link`` (where it was asked: the message's permalink) is filed with the question in the log.
+        """
         answer_id = uuid.uuid4().hex[:16]
         try:
-            with answer_ref(answer_id):  # the question log files it under the feedback buttons' id
+            # The question log files it under the feedback buttons' id, with the link to the conversation.
+            with answer_ref(answer_id), asked_in(link):
                 answer = self.answers.answer(question, audience, history)
         except InputError as exc:
             return [render.notice_message(render.escape(str(exc)))], None
@@ -99,7 +108,8 @@ class SlackAnswerer:
         messages = render.answer_messages(answer, answer_id=answer_id, now=self.now(), handoff=self.handoff,
                                           extra_buttons=buttons)
         log.info("slack_answer", surface=surface, answer_id=answer_id, audience=audience.value,
-                 abstained=answer.abstained, sources=len(answer.citations), question_chars=len(question),
+                 abstained=answer.abstained, reason=answer.reason.value, sources=len(answer.citations),
+                 question_chars=len(question),
                  history_turns=len(history), messages=len(messages))
         return messages, answer
 
@@ -109,17 +119,23 @@ class Conversations:
 
     Args:
         answerer: answers rendered as Slack messages.
-        state: claims each message once (``claim_event``).
+        events: claims each message once (``claim_event``).
         audiences: channel → audience.
         working_emoji: reaction shown while answering.
+        workspace: the workspace's URL, for the link to each question's thread in the questions log.
     """
 
-    def __init__(self, *, answerer: SlackAnswerer, state: StateLike, audiences: AudienceResolver,
-                 working_emoji: str) -> None:
+    def __init__(self, *, answerer: SlackAnswerer, events: EventClaimer, audiences: AudienceResolver,
+                 working_emoji: str, workspace: Workspace | None = None) -> None:
         self.answerer = answerer
-        self.state = state
+        self.events = events
         self.audiences = audiences
         self.working_emoji = working_emoji
+        self.workspace = workspace
+
+    def _workspace(self, context: Any) -> str | None:
+        """The workspace URL the questions log's links are built on (None: no links)."""
+        return self.workspace.url(context) if self.workspace is not None else None
 
     # -- listeners ------------------------------------------------------------------------------
     def on_mention(self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: Any) -> None:
@@ -132,7 +148,7 @@ class Conversations:
             replies = self._thread(client, channel, thread_ts)
             history = self._history(replies or [], before=ts)
         self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts or ts,
-                     question=plain_text(event.get("text") or ""), history=history)
+                     question=plain_text(event.get("text") or ""), history=history, workspace=self._workspace(context))
 
     def on_message(self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: Any) -> None:
         if event.get("subtype") not in ANSWERABLE_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
@@ -147,7 +163,7 @@ class Conversations:
             replies = self._thread(client, channel, thread_ts) if in_thread else []
             history = self._history(replies or [], before=ts)
             self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts if in_thread else None,
-                         question=plain_text(text), history=history)
+                         question=plain_text(text), history=history, workspace=self._workspace(context))
             return
         bot = context.bot_user_id
         if not in_thread or (bot and f"<@{bot}>" in text):
@@ -156,18 +172,19 @@ class Conversations:
         if not replies or not any(self._is_ours(m, context) for m in replies):
             return
         self._answer(client, body=body, channel=channel, ts=ts, reply_in=thread_ts,
-                     question=plain_text(text), history=self._history(replies, before=ts))
+                     question=plain_text(text), history=self._history(replies, before=ts), workspace=self._workspace(context))
 
     # -- helpers --------------------------------------------------------------------------------
     def _answer(self, client: WebClient, *, body: dict[str, Any], channel: str, ts: str, reply_in: str | None,
-                question: str, history: list[str]) -> None:
-        if not self.state.claim_event(f"slack:msg:{channel}:{ts}"):
+                question: str, history: list[str], workspace: str | None = None) -> None:
+        if not self.events.claim_event(f"slack:msg:{channel}:{ts}"):
             log.info("slack_message_already_answered", channel=channel, ts=ts)
             return
         self._reaction(client.reactions_add, channel, ts)
         try:
             audience = self.audiences.for_channel(channel, ext_shared_hint=body.get("is_ext_shared_channel"))
-            messages, _ = self.answerer.messages_for(question, audience, history)
+            link = message_link(workspace, channel, ts, thread_ts=reply_in)
+            messages, _ = self.answerer.messages_for(question, audience, history, link=link)
             for message in messages:  # thread_ts=None is dropped by slack_sdk: a top-level reply
                 client.chat_postMessage(channel=channel, thread_ts=reply_in, **message.as_kwargs())
         except SLACK_ERRORS as exc:

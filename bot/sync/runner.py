@@ -19,7 +19,7 @@ from bot.index.indexer import Indexer, IndexStats
 from bot.models import Deleted, Document
 from bot.state import StateStore
 from bot.sync.pipeline import prefetch
-from connectors.base import Checkpoint, Connector, ConnectorError
+from connectors.base import Connector, ConnectorError, Skipped, SyncRun
 
 log = structlog.get_logger(__name__)
 
@@ -52,32 +52,27 @@ def sync_source(
     full = full or indexer.needs_full_sync(source)
     run_id = state.start_run(source)
     checkpoint = None if full else state.load_checkpoint(source)
-    known = indexer.existing_hashes(source=source)
+    stored = indexer.stored_hashes(source=source)
     deleted_ids: list[str] = []
-    next_checkpoint: Checkpoint | None = None
+    skipped: list[str] = []
 
     def documents() -> Iterator[Document]:
-        nonlocal next_checkpoint
-        # The connector fetches ahead (bounded) in its own thread while the indexer embeds.
-        events = prefetch(connector.sync(checkpoint), name=f"fetch-{source}")
-        try:
-            while True:
-                try:
-                    event = next(events)
-                except StopIteration as stop:
-                    next_checkpoint = stop.value
-                    return
-                if isinstance(event, Deleted):
-                    deleted_ids.append(event.id)
-                else:
-                    yield event
-        finally:
-            events.close()  # an indexing error stops the fetcher thread too
+        for event in run:
+            if isinstance(event, Deleted):
+                deleted_ids.append(event.id)
+            elif isinstance(event, Skipped):
+                skipped.append(event.reason)
+            else:
+                yield event
 
+    fetched = None
     try:
-        stats = indexer.index(documents(), existing=known, on_progress=on_progress)
-        stats.deleted += indexer.delete(deleted_ids, known=known)
-        report = SyncReport(source=source, stats=stats, skipped=list(getattr(connector, "skipped", [])))
+        # The connector fetches ahead (bounded) in its own thread while the indexer embeds.
+        fetched = prefetch(connector.sync(checkpoint), name=f"fetch-{source}")
+        run = SyncRun(fetched)
+        stats = indexer.index(documents(), stored=stored, on_progress=on_progress)
+        stats.deleted += indexer.delete(deleted_ids, stored=stored)
+        report = SyncReport(source=source, stats=stats, skipped=skipped)
         if prune:
             try:
                 live = set(connector.list_ids())
@@ -86,19 +81,21 @@ def sync_source(
                 log.warning("prune_skipped", source=source, reason=str(exc))
             else:
                 scope = connector.prune_scope()
-                stale = [d for v in known.values() for d in v if d.startswith(scope) and d not in live]
-                report.pruned = indexer.delete(stale, known=known)
+                stale = [d for v in stored.values() for d in v if d.startswith(scope) and d not in live]
+                report.pruned = indexer.delete(stale, stored=stored)
                 stats.deleted += report.pruned
         indexer.store.flush()
         # Only now, with every write acknowledged and flushed, does the checkpoint move.
-        if next_checkpoint is not None:
-            state.save_checkpoint(source, next_checkpoint)
+        if run.checkpoint is not None:
+            state.save_checkpoint(source, run.checkpoint)
         if full:
             indexer.mark_full_sync(source)
     except Exception as exc:
         state.finish_run(run_id, status="failed", stats={}, error=f"{type(exc).__name__}: {exc}"[:500])
         raise
     finally:
+        if fetched is not None:
+            fetched.close()  # an indexing error stops the fetcher thread too
         connector.close()
     state.finish_run(run_id, status="ok", stats=report.as_dict())
     log.info("sync_finished", **report.as_dict())

@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,9 @@ from typing import Any
 import structlog
 
 from bot.errors import InputError
+from bot.index.indexer import Indexer
+from bot.state.engine import aware
+from bot.state.sync_ledger import SyncLedger
 from bot.sync.runner import SyncReport, sync_source
 from bot.sync.sources import SourceConfig
 from connectors.base import Connector
@@ -35,22 +39,35 @@ class SourceStatus:
     lag_s: float | None
     last_error: str | None
 
+    @property
+    def lag(self) -> str:
+        """``lag_s`` for people: ``3d``, ``5h``, ``12m``, ``40s``, or ``-`` (never synced)."""
+        if self.lag_s is None:
+            return "-"
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if self.lag_s >= size:
+                return f"{self.lag_s / size:.0f}{unit}"
+        return f"{self.lag_s:.0f}s"
+
 
 class SyncService:
     """Runs configured sources through the sync runner.
 
     Args:
-        runtime: the composition root (store, indexer, state).
         sources: validated source configurations.
+        ledger: checkpoints, runs, leases and resync requests.
+        indexer: gives the indexer on the first sync or status (building it opens the store and loads
+            the model, which asking for a resync never needs).
         lease_ttl_s: how long a sync's lease on its source lasts; a process that died holding one
             blocks that source until it expires, then any process takes it over.
         connector_kwargs: passed to every connector (tests inject ``client``/``environ``/``sleep``).
     """
 
-    def __init__(self, runtime: Any, sources: list[SourceConfig], *, lease_ttl_s: float = LEASE_TTL_S,
-                 **connector_kwargs: Any) -> None:
-        self.runtime = runtime
+    def __init__(self, sources: list[SourceConfig], *, ledger: SyncLedger, indexer: Callable[[], Indexer],
+                 lease_ttl_s: float = LEASE_TTL_S, **connector_kwargs: Any) -> None:
+        self.ledger = ledger
         self.lease_ttl_s = lease_ttl_s
+        self._indexer = indexer
         self.sources = {s.name: s for s in sources}
         self.connector_kwargs = connector_kwargs
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -68,17 +85,17 @@ class SyncService:
 
     def run(self, name: str, *, full: bool = False, prune: bool = True, on_progress: Any = None) -> SyncReport | None:
         """Sync one source now; returns None (and logs) if a sync of it is already running."""
-        state = self.runtime.state
+        ledger = self.ledger
         holder = f"{self.holder}:{uuid.uuid4().hex[:8]}"  # unique per run: threads of one process exclude each other too
-        if not state.acquire_lease(name, holder, ttl_s=self.lease_ttl_s):
+        if not ledger.acquire_lease(name, holder, ttl_s=self.lease_ttl_s):
             log.info("sync_skipped_overlap", source=name)
             return None
         try:
             with self._local:
-                return sync_source(self.connector(name), indexer=self.runtime.indexer, state=state,
+                return sync_source(self.connector(name), indexer=self._indexer(), state=ledger,
                                    full=full, prune=prune, on_progress=on_progress)
         finally:
-            state.release_lease(name, holder)
+            ledger.release_lease(name, holder)
 
     def run_scheduled(self, name: str) -> None:
         """The scheduler's entry point: never raises (the failure is in the run history)."""
@@ -97,11 +114,11 @@ class SyncService:
 
     def request_resync(self, name: str, *, full: bool = False, requested_by: str = "") -> int:
         self.source(name)
-        return self.runtime.state.request_resync(name, full=full, requested_by=requested_by)
+        return self.ledger.request_resync(name, full=full, requested_by=requested_by)
 
     def process_resync_requests(self) -> list[str]:
         done = []
-        for name, full in self.runtime.state.take_resync_requests():
+        for name, full in self.ledger.take_resync_requests():
             if name not in self.sources:
                 log.warning("resync_unknown_source", source=name)
                 continue
@@ -113,17 +130,17 @@ class SyncService:
         return done
 
     def status(self) -> list[SourceStatus]:
-        state, out = self.runtime.state, []
+        ledger, out = self.ledger, []
         doc_counts = self._doc_counts()
         now = datetime.now(UTC)
         for name, src in self.sources.items():
-            runs = state.last_runs(name, limit=1)
+            runs = ledger.last_runs(name, limit=1)
             last = runs[0] if runs else None
-            ok = state.last_success(name)
-            finished = _aware(ok.finished_at) if ok and ok.finished_at else None
+            ok = ledger.last_success(name)
+            finished = aware(ok.finished_at) if ok and ok.finished_at else None
             out.append(SourceStatus(
                 name=name, type=src.type, schedule=src.schedule.describe(),
-                last_run=_aware(last.started_at) if last else None, last_status=last.status if last else None,
+                last_run=aware(last.started_at) if last else None, last_status=last.status if last else None,
                 docs=doc_counts.get(name, 0), lag_s=(now - finished).total_seconds() if finished else None,
                 last_error=last.error if last and last.status == "failed" else None,
             ))
@@ -131,13 +148,10 @@ class SyncService:
 
     def _doc_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        store = self.runtime.store
-        for name in self.runtime.indexer.collections.values():
+        indexer = self._indexer()
+        store = indexer.store
+        for name in indexer.collections.values():
             for row in store.scroll_payloads(name, filter={"chunk_no": 0}, fields=("source",)):
                 counts[row.get("source", "")] = counts.get(row.get("source", ""), 0) + 1
         return counts
 
-
-def _aware(dt: datetime) -> datetime:
-    # SQLite hands datetimes back without their zone; they were written in UTC.
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -1,12 +1,12 @@
-"""Operations surface of ``helpdesk-bot serve``: health, readiness, Prometheus metrics, the admin page.
+"""The operations surface ``helpdesk-bot serve`` hosts: readiness, Prometheus metrics, the admin page.
 
-    context.py   answer_ref(): lets a surface name the answer id its feedback will be recorded under
-    metrics.py   Metrics (one registry per app), the answer/state wrappers that feed it, the
-                 state-store collector (sync runs, lag, errors per source), ServedRuntime
-    queries.py   read-only queries of the state store for the admin page and the metrics
-    gaps.py      knowledge gaps: abstained / "not helpful" questions grouped by embedding similarity
+    ops.py       ``/readyz`` (dependency checks, each bounded in time) and ``/metrics``
+    metrics.py   Metrics (one registry per app), the state collector (sync runs, lag, errors per
+                 source), and the metered answer service, feedback and draft logs it counts through
     admin.py     the admin page (token login, signed session cookie, CSRF-checked forms)
     templates.py its Jinja2 templates (kept in Python so a wheel install carries them)
-    app.py       the routes ``serve`` mounts per role (readyz, metrics, admin, helpdesk webhooks)
     selfcheck.py ``python -m bot.web.selfcheck``: the image's build-time model check and health probe
+
+The queries the admin page and the metrics read sit beside their tables in :mod:`bot.state`; the
+knowledge gaps and the health report it shows are computed in :mod:`bot.health`.
 """

@@ -1,4 +1,4 @@
-"""The admin page (``/admin``): sources and resync, recent questions, knowledge gaps, drafts.
+"""The admin page (``/admin``): sources and resync, recent questions, knowledge gaps, knowledge health, drafts.
 
 Server-rendered HTML (Jinja2, autoescaped), no script. Access:
 
@@ -42,9 +42,14 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 
 from bot.errors import ConfigError, InputError
+from bot.health.gaps import Gap, GapFinder
+from bot.health.runs import HealthRuns
+from bot.index.embeddings import Embedder
 from bot.settings import Settings
-from bot.web import queries
-from bot.web.gaps import GapFinder
+from bot.state.drafts import DraftLog
+from bot.state.questions import QuestionLog
+from bot.state.sync_ledger import SyncLedger
+from bot.sync.service import SyncService
 from bot.web.templates import environment
 
 log = structlog.get_logger(__name__)
@@ -207,20 +212,31 @@ class AdminPage:
     """The routes and their handlers; see the module docstring.
 
     Args:
-        runtime: ``syncs`` (status, request_resync), ``state`` and ``embedder`` (knowledge gaps).
         settings: admin token, cookie and retention settings.
+        syncs: source status and resync requests.
+        ledger: the resync requests listed under the sources.
+        questions: the questions log (questions page, knowledge gaps).
+        drafts: the helpdesk drafts page.
+        embedder: gives the embedding model that groups knowledge gaps (loaded on first use).
+        health: runs the knowledge-health finder and reads its latest report (None: the tab says it is off).
         clock: wall clock for the session cookie.
     """
 
-    def __init__(self, runtime: Any, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, *, syncs: SyncService, ledger: SyncLedger, questions: QuestionLog,
+                 drafts: DraftLog, embedder: Callable[[], Embedder], health: HealthRuns | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         token = settings.admin_token.get_secret_value() if settings.admin_token else ""
-        self.runtime = runtime
+        self.syncs = syncs
+        self.ledger = ledger
+        self.questions_log = questions
+        self.drafts_log = drafts
         self.settings = settings
         self.auth = AdminAuth(token, session_s=settings.admin_session_hours * 3600,
                               cookie_secure=settings.admin_cookie_secure, clock=clock)
         self.throttle = LoginThrottle()
         self.templates = environment()
-        self.gaps = GapFinder(lambda: runtime.query_embedder, threshold=settings.gap_similarity)
+        self.gaps = GapFinder(embedder, threshold=settings.gap_similarity)
+        self.health_runs = health
 
     # --- plumbing -------------------------------------------------------------------------------------
     def render(self, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -274,6 +290,8 @@ class AdminPage:
             Route(f"{PREFIX}/sources/{{name}}/resync", self.action(self.resync), methods=["POST"]),
             Route(f"{PREFIX}/questions", self.page(self.questions), methods=["GET"]),
             Route(f"{PREFIX}/gaps", self.page(self.knowledge_gaps), methods=["GET"]),
+            Route(f"{PREFIX}/health", self.page(self.health), methods=["GET"]),
+            Route(f"{PREFIX}/health/check", self.action(self.health_check), methods=["POST"]),
             Route(f"{PREFIX}/drafts", self.page(self.drafts), methods=["GET"]),
         ]
 
@@ -324,11 +342,11 @@ class AdminPage:
     async def sources(self, request: Request, session: AdminSession) -> Response:
         status_error = ""
         try:
-            rows = await run_in_threadpool(self.runtime.syncs.status)
+            rows = await run_in_threadpool(self.syncs.status)
         except Exception as exc:  # noqa: BLE001 - the page still shows the requests and the error
             log.warning("admin_status_failed", error=type(exc).__name__)
             rows, status_error = [], f"{type(exc).__name__}: {str(exc)[:200]}"
-        requests = await run_in_threadpool(queries.recent_resync_requests, self.runtime.state, RESYNCS_SHOWN)
+        requests = await run_in_threadpool(self.ledger.recent_resync_requests, RESYNCS_SHOWN)
         flash = ""
         requested = request.query_params.get("requested")
         req_id = request.query_params.get("id", "")
@@ -345,7 +363,7 @@ class AdminPage:
         full = form.get("full") == "1"
         try:
             req_id = await run_in_threadpool(
-                lambda: self.runtime.syncs.request_resync(name, full=full, requested_by="admin page"))
+                lambda: self.syncs.request_resync(name, full=full, requested_by="admin page"))
         except InputError as exc:
             return self.message("No such source", str(exc), status=404, session=session)
         log.info("admin_resync_requested", source=name, full=full, request_id=req_id)
@@ -357,19 +375,17 @@ class AdminPage:
         return self.settings.question_log_days
 
     async def questions(self, request: Request, session: AdminSession) -> Response:
-        state = self.runtime.state
-        rows = await run_in_threadpool(queries.recent_questions, state, QUESTIONS_SHOWN)
+        rows = await run_in_threadpool(self.questions_log.recent_questions, QUESTIONS_SHOWN)
         since = datetime.now(UTC) - timedelta(days=max(self._days, 1))
-        totals = await run_in_threadpool(lambda: queries.question_totals(state, since=since))
+        totals = await run_in_threadpool(lambda: self.questions_log.question_totals(since=since))
         return self.render("questions.html", title="Questions", page="questions", csrf=session.csrf, questions=rows,
                            totals=totals, days=self._days, log_on=self._days > 0, limit=QUESTIONS_SHOWN)
 
     async def knowledge_gaps(self, request: Request, session: AdminSession) -> Response:
         since = datetime.now(UTC) - timedelta(days=max(self._days, 1))
 
-        def compute() -> list[Any]:
-            candidates = queries.gap_candidates(self.runtime.state, since=since, limit=GAP_QUESTIONS_MAX)
-            return self.gaps.gaps(candidates)
+        def compute() -> list[Gap]:
+            return self.gaps.gaps(self.questions_log.gap_candidates(since=since, limit=GAP_QUESTIONS_MAX))
 
         error = ""
         try:
@@ -380,13 +396,42 @@ class AdminPage:
         return self.render("gaps.html", title="Knowledge gaps", page="gaps", csrf=session.csrf, gaps=gaps,
                            days=self._days, threshold=self.settings.gap_similarity, error=error)
 
+    async def health(self, request: Request, session: AdminSession) -> Response:
+        runs = self.health_runs
+        latest, error = None, ""
+        if runs is not None:
+            try:
+                latest = await run_in_threadpool(runs.latest)
+            except Exception as exc:  # noqa: BLE001 - the page says so instead of failing
+                log.warning("admin_health_failed", error=type(exc).__name__)
+                error = f"The latest report is unavailable: {type(exc).__name__}: {str(exc)[:200]}"
+            error = error or (f"The last check failed: {runs.last_error}" if runs.last_error else "")
+        started = request.query_params.get("started")
+        flash = {"1": "Check started: it reads every public article and recent tickets; reload in a minute.",
+                 "0": "A check is already running; reload in a minute."}.get(started or "", "")
+        stored_at, trigger, report = latest if latest else (None, "", None)
+        return self.render("health.html", title="Knowledge health", page="health", csrf=session.csrf, report=report,
+                           stored_at=stored_at, trigger=trigger, running=bool(runs and runs.running), on=runs is not None,
+                           error=error, flash=flash)
+
+    async def health_check(self, request: Request, session: AdminSession, form: dict[str, str]) -> Response:
+        if self.health_runs is None:
+            return self.message("Not available", "Knowledge health is not available in this process.", status=404,
+                                session=session)
+        started = self.health_runs.start(trigger="admin page")
+        log.info("admin_health_check", started=started)
+        return RedirectResponse(f"{PREFIX}/health?started={1 if started else 0}", status_code=303)
+
     async def drafts(self, request: Request, session: AdminSession) -> Response:
-        rows = await run_in_threadpool(queries.recent_drafts, self.runtime.state, DRAFTS_SHOWN)
+        rows = await run_in_threadpool(self.drafts_log.recent_drafts, DRAFTS_SHOWN)
         return self.render("drafts.html", title="Drafts", page="drafts", csrf=session.csrf, drafts=rows)
 
 
-def admin_routes(runtime: Any, settings: Settings, *, clock: Callable[[], float] = time.time) -> list[BaseRoute]:
-    """The admin page's routes, or (no ``HELPDESK_ADMIN_TOKEN``) routes that say it is off.
+def admin_routes(settings: Settings, *, syncs: SyncService, ledger: SyncLedger, questions: QuestionLog,
+                 drafts: DraftLog, embedder: Callable[[], Embedder], health: HealthRuns | None = None,
+                 clock: Callable[[], float] = time.time) -> list[BaseRoute]:
+    """The admin page's routes (the parts as :class:`AdminPage` takes them), or (no ``HELPDESK_ADMIN_TOKEN``)
+    routes that say it is off.
 
     Raises:
         ConfigError: the token is set but too short.
@@ -396,4 +441,5 @@ def admin_routes(runtime: Any, settings: Settings, *, clock: Callable[[], float]
             return PlainTextResponse("The admin page is off: set HELPDESK_ADMIN_TOKEN to turn it on.\n", status_code=404)
 
         return [Route(PREFIX, off, methods=["GET", "POST"]), Route(f"{PREFIX}/{{rest:path}}", off, methods=["GET", "POST"])]
-    return AdminPage(runtime, settings, clock=clock).routes()
+    return AdminPage(settings, syncs=syncs, ledger=ledger, questions=questions, drafts=drafts, embedder=embedder,
+                     health=health, clock=clock).routes()

@@ -1,9 +1,11 @@
 """Prometheus metrics, fed at two depths so that no surface is edited to report them.
 
 * Per-request events (questions, abstentions, answer latency, answer errors, feedback, drafts) are
-  counted in this process by thin wrappers around the runtime's answer service and state store
-  (:class:`ServedRuntime`): every surface ``serve`` builds (the Slack app, the helpdesk webhooks)
-  gets a wrapped runtime, labelled with its surface. Across web replicas, sum them.
+  counted in this process by the parts ``serve`` hands the surfaces it hosts (the Slack app, the
+  helpdesk webhooks): :class:`MeteredAnswerService`, an explicit wrapper of the answer service
+  labelled with its surface (and optionally writing the questions log), and the feedback and
+  draft logs that count what they record (:class:`MeteredFeedback`, :class:`MeteredDrafts`).
+  Across web replicas, sum them.
 * Sync health (runs per source and status, lag since the last successful run, whether the latest
   run failed, pending resync requests) is read from the state store at scrape time
   (:class:`StateCollector`): it is right in every role, survives restarts, and needs no hook in the
@@ -36,8 +38,15 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.web.context import current_answer_ref
-from bot.web.queries import sync_stats
+from bot.answer.context import current_answer_ref
+from bot.answer.service import AnswerService
+from bot.health.origin import current_link
+from bot.models import Answer, Audience, Citation
+from bot.state.drafts import DraftLog
+from bot.state.engine import StateDatabase
+from bot.state.feedback import FeedbackLog
+from bot.state.questions import QuestionLog
+from bot.state.sync_ledger import SyncLedger
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +69,9 @@ class Metrics:
                                  ["surface", "audience"], registry=r)
         self.abstentions = Counter("helpdesk_abstentions", "Questions the bot abstained on (said it does not know).",
                                    ["surface", "audience"], registry=r)
+        self.answer_reasons = Counter("helpdesk_answer_reasons", "Answers by why they came out so: answered, "
+                                      "composer_fallback, or the reason of an abstention (nothing_retrieved, "
+                                      "below_gate, only_internal, no_answering_unit).", ["surface", "reason"], registry=r)
         self.answer_errors = Counter("helpdesk_answer_errors", "answer() calls that raised, by error type.",
                                      ["surface", "error"], registry=r)
         self.answer_latency = Histogram("helpdesk_answer_latency_seconds", "Time answer() took (retrieve, gate, compose).",
@@ -69,10 +81,10 @@ class Metrics:
         self.drafts = Counter("helpdesk_drafts", "Helpdesk drafts: posted (an answer), abstain_note (a 'no confident "
                               "source' note) or skipped (nothing posted).", ["provider", "outcome"], registry=r)
 
-    def watch_state(self, state: Callable[[], Any], sources: Callable[[], Iterable[str]] = tuple,
+    def watch_state(self, ledger: Callable[[], SyncLedger], sources: Callable[[], Iterable[str]] = tuple,
                     *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        """Report sync health read from the state store at every scrape."""
-        self.registry.register(StateCollector(state, sources, clock=clock))
+        """Report sync health read from the sync ledger at every scrape (``sources``: the configured names)."""
+        self.registry.register(StateCollector(ledger, sources, clock=clock))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -81,11 +93,11 @@ class Metrics:
 
 
 class StateCollector(Collector):
-    """Sync runs, lag and errors per source, from the state store (see the module docstring)."""
+    """Sync runs, lag and errors per source, from the sync ledger (see the module docstring)."""
 
-    def __init__(self, state: Callable[[], Any], sources: Callable[[], Iterable[str]],
+    def __init__(self, ledger: Callable[[], SyncLedger], sources: Callable[[], Iterable[str]],
                  *, clock: Callable[[], datetime]) -> None:
-        self.state = state
+        self.ledger = ledger
         self.sources = sources
         self.clock = clock
 
@@ -95,7 +107,7 @@ class StateCollector(Collector):
     def collect(self) -> Iterable[Any]:
         up = GaugeMetricFamily("helpdesk_state_db_up", "1 when the state database answered this scrape.")
         try:
-            stats = sync_stats(self.state())
+            stats = self.ledger().stats()
         except Exception as exc:  # noqa: BLE001 - a scrape must never fail because the database did
             log.warning("metrics_state_unavailable", error=type(exc).__name__)
             up.add_metric([], 0)
@@ -131,38 +143,52 @@ class StateCollector(Collector):
         yield from (runs, lag, last_ok, failed, pending)
 
 
-# --- wrappers -----------------------------------------------------------------------------------------
-class _Lazy:
-    """Resolve the wrapped object on first use (the runtime builds parts lazily; so do we)."""
+# --- the metered parts --------------------------------------------------------------------------------
+class MeteredAnswerService:
+    """One surface's answer service: ``answer()`` counted, timed and (optionally) written to the questions log.
 
-    def __init__(self, target: Callable[[], Any]) -> None:
-        self._target = target
-        self._value: Any = None
+    The service itself is built on the first question (the runtime builds it lazily, opening the
+    store and loading the model): ``serve`` starts even while a Qdrant server is still coming up.
+
+    Args:
+        answers: gives the answer service (called once, on first use).
+        metrics: where the counts go.
+        surface: the label of this surface (``slack``, ``helpdesk``).
+        questions: the questions log to write each answered question to; None: not logged.
+        clock: the latency clock.
+    """
+
+    def __init__(self, answers: Callable[[], AnswerService], *, metrics: Metrics, surface: str,
+                 questions: QuestionLog | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._answers = answers
+        self._service: AnswerService | None = None
         self._lock = threading.Lock()
-
-    def get(self) -> Any:
-        if self._value is None:
-            with self._lock:
-                if self._value is None:
-                    self._value = self._target()
-        return self._value
-
-
-class InstrumentedAnswers:
-    """``answer()`` counted, timed and (optionally) written to the questions log; the rest delegated."""
-
-    def __init__(self, inner: Callable[[], Any], *, metrics: Metrics, surface: str,
-                 state: Callable[[], Any] | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._inner = _Lazy(inner)
         self._metrics = metrics
         self._surface = surface
-        self._state = state
+        self._questions = questions
         self._clock = clock
 
-    def answer(self, question: str, audience: Any, history: Sequence[str] = ()) -> Any:
+    @property
+    def service(self) -> AnswerService:
+        """The answer service (built on first use)."""
+        if self._service is None:
+            with self._lock:
+                if self._service is None:
+                    self._service = self._answers()
+        return self._service
+
+    @property
+    def min_confidence(self) -> float:
+        return self.service.min_confidence
+
+    @property
+    def max_question_chars(self) -> int:
+        return self.service.max_question_chars
+
+    def answer(self, question: str, audience: Audience, history: Sequence[str] = ()) -> Answer:
         started = self._clock()
         try:
-            answer = self._inner.get().answer(question, audience, history)
+            answer = self.service.answer(question, audience, history)
         except Exception as exc:
             self._metrics.answer_errors.labels(self._surface, type(exc).__name__).inc()
             raise
@@ -171,64 +197,58 @@ class InstrumentedAnswers:
         self._metrics.questions.labels(self._surface, aud).inc()
         if answer.abstained:
             self._metrics.abstentions.labels(self._surface, aud).inc()
+        self._metrics.answer_reasons.labels(self._surface, answer.reason.value).inc()
         self._metrics.answer_latency.labels(self._surface).observe(elapsed)
-        if self._state is not None:
-            self._log(self._state, question, aud, answer, elapsed)
+        if self._questions is not None:
+            self._log(self._questions, question, aud, answer, elapsed)
         return answer
 
-    def _log(self, state: Callable[[], Any], question: str, audience: str, answer: Any, elapsed_s: float) -> None:
+    def _log(self, questions: QuestionLog, question: str, audience: str, answer: Answer, elapsed_s: float) -> None:
         try:
-            state().record_question(
+            questions.record_question(
                 surface=self._surface, audience=audience, question=(question or "").strip(), answer=answer.text,
                 confidence=answer.confidence, abstained=answer.abstained, composer=answer.composer,
                 latency_ms=elapsed_s * 1000, answer_id=current_answer_ref(), max_chars=QUESTION_LOG_MAX_CHARS,
-                citations=[{"n": c.n, "title": c.title, "url": c.url, "source": c.source} for c in answer.citations],
+                citations=[{"n": c.n, "doc_id": c.doc_id, "title": c.title, "url": c.url, "source": c.source}
+                           for c in answer.citations],
+                reason=answer.reason.value, closest=closest_source(answer), link=current_link(),
             )
         except Exception as exc:  # noqa: BLE001 - the asker gets the answer even if the log write fails
             log.warning("question_log_failed", surface=self._surface, error=type(exc).__name__)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner.get(), name)
+
+def closest_source(answer: Answer) -> dict[str, Any] | None:
+    """The source recorded beside a question: the nearest one of an abstention, else the first cited."""
+    c: Citation | None = answer.closest if answer.abstained else (answer.citations[0] if answer.citations else None)
+    if c is None:
+        return None
+    return {"doc_id": c.doc_id, "title": c.title, "url": c.url, "section": c.section, "source": c.source,
+            "audience": c.audience.value, "score": round(float(c.score), 4)}
 
 
-class InstrumentedState:
-    """The state store with feedback and draft records counted; everything else delegated."""
+class MeteredFeedback(FeedbackLog):
+    """The feedback log, with each vote counted (``helpdesk_feedback``)."""
 
-    def __init__(self, inner: Callable[[], Any], *, metrics: Metrics) -> None:
-        self._inner = _Lazy(inner)
+    def __init__(self, db: StateDatabase, *, metrics: Metrics) -> None:
+        super().__init__(db)
         self._metrics = metrics
 
     def record_feedback(self, *, answer_id: str, user: str, helpful: bool, surface: str = "slack") -> None:
-        self._inner.get().record_feedback(answer_id=answer_id, user=user, helpful=helpful, surface=surface)
+        super().record_feedback(answer_id=answer_id, user=user, helpful=helpful, surface=surface)
         self._metrics.feedback.labels(surface, "true" if helpful else "false").inc()
 
+
+class MeteredDrafts(DraftLog):
+    """The draft log, with each draft counted by outcome (``helpdesk_drafts``)."""
+
+    def __init__(self, db: StateDatabase, *, metrics: Metrics) -> None:
+        super().__init__(db)
+        self._metrics = metrics
+
     def record_draft(self, *, provider: str, ticket_id: str, source_event: str, note_id: str | None,
-                     confidence: float, abstained: bool) -> int:
-        row = self._inner.get().record_draft(provider=provider, ticket_id=ticket_id, source_event=source_event,
-                                             note_id=note_id, confidence=confidence, abstained=abstained)
+                     confidence: float, abstained: bool, reason: str | None = None) -> int:
+        row = super().record_draft(provider=provider, ticket_id=ticket_id, source_event=source_event,
+                                   note_id=note_id, confidence=confidence, abstained=abstained, reason=reason)
         outcome = "skipped" if not note_id else "abstain_note" if abstained else "posted"
         self._metrics.drafts.labels(provider, outcome).inc()
-        return int(row)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner.get(), name)
-
-
-class ServedRuntime:
-    """The runtime as one surface sees it: answers and state instrumented, every other part shared.
-
-    Args:
-        runtime: the composition root (:class:`bot.runtime.Runtime`, or a test stand-in).
-        metrics: where the counts go.
-        surface: the label of this surface (``slack``, ``helpdesk``).
-        log_questions: also write each answered question to the state store's questions log.
-    """
-
-    def __init__(self, runtime: Any, *, metrics: Metrics, surface: str, log_questions: bool) -> None:
-        self._runtime = runtime
-        self.state = InstrumentedState(lambda: runtime.state, metrics=metrics)
-        self.answers = InstrumentedAnswers(lambda: runtime.answers, metrics=metrics, surface=surface,
-                                           state=(lambda: runtime.state) if log_questions else None)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._runtime, name)
+        return row

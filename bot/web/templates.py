@@ -10,6 +10,8 @@ from datetime import datetime
 
 from jinja2 import DictLoader, Environment, select_autoescape
 
+from bot.health.gaps import reason_label
+
 BASE = """<!doctype html>
 <html lang="en">
 <head>
@@ -64,6 +66,7 @@ BASE = """<!doctype html>
     <a href="/admin" class="{{ 'active' if page == 'sources' }}">Sources</a>
     <a href="/admin/questions" class="{{ 'active' if page == 'questions' }}">Questions</a>
     <a href="/admin/gaps" class="{{ 'active' if page == 'gaps' }}">Knowledge gaps</a>
+    <a href="/admin/health" class="{{ 'active' if page == 'health' }}">Knowledge health</a>
     <a href="/admin/drafts" class="{{ 'active' if page == 'drafts' }}">Drafts</a>
     <form method="post" action="/admin/logout" class="inline">
       <input type="hidden" name="csrf" value="{{ csrf }}">
@@ -114,7 +117,7 @@ source now (it polls for requests every few seconds); "full" ignores the checkpo
     <td>{{ s.last_run | when }}</td>
     <td class="status-{{ s.last_status or 'none' }}">{{ s.last_status or "never run" }}</td>
     <td class="num">{{ s.docs }}</td>
-    <td class="num">{{ s.lag_s | duration }}</td>
+    <td class="num">{{ s.lag }}</td>
     <td class="error">{{ (s.last_error or "") | truncate(300) }}</td>
     <td>
       <form method="post" action="/admin/sources/{{ s.name | urlencode }}/resync" class="inline">
@@ -168,7 +171,7 @@ QUESTIONS = """{% extends "base.html" %}
   <tr data-question="{{ q.id }}">
     <td>{{ q.created_at | when }}</td><td>{{ q.surface }}</td><td>{{ q.audience }}</td>
     <td class="q">{{ q.question }}</td>
-    <td>{% if q.abstained %}<span class="pill bad">abstained</span>{% endif %}
+    <td>{% if q.abstained %}<span class="pill bad">abstained</span> <span class="muted reason">{{ q.reason | reason }}</span>{% elif q.reason == "composer_fallback" %}<span class="pill">{{ q.reason | reason }}</span>{% endif %}
       <details><summary>{{ q.answer | truncate(90) }}</summary><div class="answer">{{ q.answer }}</div>
       {% if q.citations %}<ol>{% for c in q.citations %}<li>{% if c.url | safe_url %}<a href="{{ c.url | safe_url }}" rel="noreferrer noopener">{{ c.title }}</a>{% else %}{{ c.title }}{% endif %}</li>{% endfor %}</ol>{% endif %}
       </details></td>
@@ -188,26 +191,105 @@ GAPS = """{% extends "base.html" %}
 {% block content %}
 <h1>Knowledge gaps</h1>
 <p class="hint">Questions of the last {{ days }} days the bot abstained on or whose answer was voted "not helpful",
-grouped by meaning (cosine similarity at least {{ threshold }}). Write or fix an article for the biggest groups first.</p>
+grouped by topic (cosine similarity at least {{ threshold }}) and by why they went unanswered, with the source that
+came closest and links to where they were asked. Fix the biggest groups first.</p>
 {% if error %}<p class="flash bad" role="alert">{{ error }}</p>{% endif %}
 <table id="gaps">
-  <thead><tr><th class="num">Asked</th><th>Question (latest wording)</th><th class="num">Abstained</th>
-  <th class="num">Not helpful</th><th>Last asked</th><th>Surfaces</th></tr></thead>
+  <thead><tr><th class="num">Asked</th><th>Question (latest wording)</th><th>Why unanswered</th>
+  <th>Closest source</th><th>Last asked</th><th>Where</th></tr></thead>
   <tbody>
   {% for g in gaps %}
-  <tr>
+  <tr data-reason="{{ g.reason }}">
     <td class="num"><strong>{{ g.count }}</strong></td>
     <td class="q">{{ g.representative }}
       {% if g.count > 1 %}<details><summary>{{ g.count - 1 }} similar</summary><ul>
-      {% for q in g.questions[1:] %}<li>{{ q.question }}</li>{% endfor %}</ul></details>{% endif %}</td>
-    <td class="num">{{ g.abstained }}</td><td class="num">{{ g.not_helpful }}</td>
-    <td>{{ g.last_asked | when }}</td><td>{{ g.surfaces | join(", ") }}</td>
+      {% for q in g.questions[1:] %}<li>{{ q.question }}</li>{% endfor %}</ul></details>{% endif %}
+      {% if g.topic_size > g.count %}<div class="muted">{{ g.topic_size - g.count }} more on this topic, for another reason</div>{% endif %}</td>
+    <td><span class="pill {{ 'bad' if g.abstained else '' }} reason">{{ g.label }}</span>
+      <div class="muted">{{ g.hint }}</div></td>
+    <td class="closest">{% set c = g.closest %}{% if c %}
+      {% if c.url | safe_url %}<a href="{{ c.url | safe_url }}" rel="noreferrer noopener">{{ c.title }}</a>{% else %}{{ c.title }}{% endif %}
+      {% if c.section %}<span class="muted"> › {{ c.section }}</span>{% endif %}
+      <div class="muted">score {{ "%.2f" | format(c.score or 0) }}{% if c.audience == "internal" %}, internal{% endif %}</div>
+      {% else %}<span class="muted">none</span>{% endif %}</td>
+    <td>{{ g.last_asked | when }}</td>
+    <td class="where">{{ g.surfaces | join(", ") }}
+      {% for surface, link in g.links %}<div><a href="{{ link | safe_url }}" rel="noreferrer noopener">{{ "thread" if surface == "slack" else "ticket" if surface == "helpdesk" else surface }} {{ loop.index }}</a></div>{% endfor %}</td>
   </tr>
   {% else %}
   <tr><td colspan="6" class="muted">No knowledge gaps: every logged question was answered without complaint.</td></tr>
   {% endfor %}
   </tbody>
 </table>
+{% endblock %}
+"""
+
+HEALTH = """{% extends "base.html" %}
+{% macro link(url, text) %}{% if url | safe_url %}<a href="{{ url | safe_url }}" rel="noreferrer noopener">{{ text }}</a>{% else %}{{ text }}{% endif %}{% endmacro %}
+{% block content %}
+<h1>Knowledge health</h1>
+<p class="hint">Public articles that recent solved tickets' replies contradict (numbers with units, menu paths, plan
+names), articles cited in answers voted "not helpful", and old articles recent tickets keep citing.</p>
+{% if flash %}<p class="flash ok" role="status">{{ flash }}</p>{% endif %}
+{% if error %}<p class="flash bad" role="alert">{{ error }}</p>{% endif %}
+{% if not on %}<p class="flash bad">Knowledge health is not available in this process.</p>{% else %}
+<form method="post" action="/admin/health/check" class="inline">
+  <input type="hidden" name="csrf" value="{{ csrf }}">
+  <button type="submit" {{ "disabled" if running }}>{{ "Checking…" if running else "Check now" }}</button>
+</form>
+{% endif %}
+{% if report %}
+<div class="cards">
+  <div class="card"><b>{{ report.contradictions | length }}</b>contradictions</div>
+  <div class="card"><b>{{ report.not_helpful | length }}</b>not helpful</div>
+  <div class="card"><b>{{ report.stale | length }}</b>stale</div>
+  <div class="card"><b>{{ report.articles }}</b>articles, {{ report.tickets }} recent tickets compared</div>
+</div>
+<p class="hint">Report of {{ stored_at | when }} ({{ trigger or "unknown" }}).</p>
+<h2>Contradictions</h2>
+<table id="contradictions">
+  <thead><tr><th>Article</th><th>The article says</th><th>Recent replies say</th><th>Evidence</th></tr></thead>
+  <tbody>
+  {% for c in report.contradictions %}
+  <tr data-kind="{{ c.kind }}">
+    <td>{{ link(c.article.url, c.article.title) }}{% if c.section %}<div class="muted">› {{ c.section }}</div>{% endif %}</td>
+    <td class="q"><strong>{{ c.article_value }}</strong><div class="muted">{{ c.article_excerpt }}</div></td>
+    <td><strong>{{ c.reply_value }}</strong> <span class="pill">{{ c.kind | replace("_", " ") }}</span></td>
+    <td><ul>{% for t in c.tickets %}<li>{{ link(t.url, t.title) }} <span class="muted">({{ t.updated_at | when }}, similarity {{ "%.2f" | format(t.similarity) }})</span>
+      <div class="answer">{{ t.excerpt }}</div></li>{% endfor %}</ul></td>
+  </tr>
+  {% else %}
+  <tr><td colspan="4" class="muted">No contradictions found.</td></tr>
+  {% endfor %}
+  </tbody>
+</table>
+<h2>Cited in answers voted not helpful</h2>
+<table id="not-helpful">
+  <thead><tr><th>Article</th><th class="num">Not helpful</th><th class="num">Helpful</th><th>Questions</th></tr></thead>
+  <tbody>
+  {% for n in report.not_helpful %}
+  <tr><td>{{ link(n.article.url, n.article.title) }}</td><td class="num">{{ n.not_helpful }}</td><td class="num">{{ n.helpful }}</td>
+    <td><ul>{% for q in n.questions %}<li>{{ link(q.link, q.question) }}</li>{% endfor %}</ul></td></tr>
+  {% else %}
+  <tr><td colspan="4" class="muted">No article is cited mostly in answers voted down.</td></tr>
+  {% endfor %}
+  </tbody>
+</table>
+<h2>Old articles recent tickets keep citing</h2>
+<table id="stale">
+  <thead><tr><th>Article</th><th>Last updated</th><th>Recent tickets</th></tr></thead>
+  <tbody>
+  {% for st in report.stale %}
+  <tr><td>{{ link(st.article.url, st.article.title) }}</td><td>{{ st.article.updated_at | when }} ({{ st.age_days }} days)</td>
+    <td><ul>{% for t in st.tickets %}<li>{{ link(t.url, t.title) }} <span class="muted">{{ t.how }}</span></li>{% endfor %}</ul></td></tr>
+  {% else %}
+  <tr><td colspan="3" class="muted">No old article is cited by recent tickets.</td></tr>
+  {% endfor %}
+  </tbody>
+</table>
+{% elif on %}
+<p class="muted">No report yet: press "Check now", or run <code>helpdesk-bot health</code>.</p>
+{% endif %}
 {% endblock %}
 """
 
@@ -223,7 +305,7 @@ DRAFTS = """{% extends "base.html" %}
     <td>{{ d.created_at | when }}</td><td>{{ d.provider }}</td><td>{{ d.ticket_id }}</td>
     <td>{% if d.note_id %}posted ({{ d.note_id }}){% else %}<span class="muted">not posted</span>{% endif %}</td>
     <td class="num">{{ "%.2f" | format(d.confidence) }}</td>
-    <td>{% if d.abstained %}<span class="pill bad">no confident source</span>{% else %}<span class="pill ok">cited answer</span>{% endif %}</td>
+    <td>{% if d.abstained %}<span class="pill bad">no confident source</span>{% if d.reason %} <span class="muted reason">{{ d.reason | reason }}</span>{% endif %}{% else %}<span class="pill ok">cited answer</span>{% endif %}</td>
   </tr>
   {% else %}
   <tr><td colspan="6" class="muted">No drafts yet.</td></tr>
@@ -246,15 +328,6 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
-
-
 def safe_url(value: str | None) -> str:
     """Only http(s) links: a document's URL is data from a source, never a ``javascript:`` link."""
     return value if isinstance(value, str) and value.lower().startswith(("https://", "http://")) else ""
@@ -263,11 +336,11 @@ def safe_url(value: str | None) -> str:
 def environment() -> Environment:
     env = Environment(
         loader=DictLoader({"base.html": BASE, "login.html": LOGIN, "sources.html": SOURCES, "questions.html": QUESTIONS,
-                           "gaps.html": GAPS, "drafts.html": DRAFTS, "message.html": MESSAGE}),
+                           "gaps.html": GAPS, "health.html": HEALTH, "drafts.html": DRAFTS, "message.html": MESSAGE}),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True, lstrip_blocks=True,
     )
     env.filters["when"] = when
-    env.filters["duration"] = duration
     env.filters["safe_url"] = safe_url
+    env.filters["reason"] = lambda value: reason_label(value) if value else "reason not recorded"
     return env

@@ -27,7 +27,8 @@ def test_answers_cite_the_right_article(sample_runtime, question: str, expected_
     assert expected_title in [c.title for c in answer.citations]
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
     assert cited == {c.n for c in answer.citations}  # every marker has a source and vice versa
-    assert all(line.rstrip().endswith("]") for line in answer.text.splitlines() if line.strip())
+    # One marker per run of lines from one source, at its end: the answer closes with a marker.
+    assert answer.text.rstrip().endswith("]")
     assert answer.timings["total_ms"] > 0
 
 

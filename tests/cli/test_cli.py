@@ -103,6 +103,49 @@ def test_eval_retrieval_prints_metrics(tmp_path: Path) -> None:
     assert metrics["abstain_rate"] == 1.0 and metrics["answered_rate"] == 1.0
 
 
+def test_eval_answers_scores_the_text_declines_and_writes_rows(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    docs = {
+        "d1": ("Reset your password", "If you forgot your password, click Forgot password on the sign-in page. "
+               "We email you a reset link that is valid for 60 minutes."),
+        "d2": ("Download invoices", "Invoices are under Settings, Billing, Invoices. Click Download to get a PDF."),
+    }
+    corpus.write_text("\n".join(json.dumps({"_id": k, "title": t, "text": x}) for k, (t, x) in docs.items()), encoding="utf-8")
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("\n".join(json.dumps(q) for q in [
+        {"_id": "q1", "text": "I forgot my password, how do I reset it?"},
+        {"_id": "q2", "text": "How do I download an invoice as PDF?"},
+        {"_id": "q3", "text": "what is the capital of Peru"}]), encoding="utf-8")
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n", encoding="utf-8")
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps({"_id": "q1", "reference_answer": "Click Forgot password on the sign-in page."}) + "\n",
+                       encoding="utf-8")
+    out = tmp_path / "rows" / "answers.out.jsonl"
+    proc = run_cli("eval", "answers", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels),
+                   "--answers", str(answers), "--index-dir", str(tmp_path / "idx"), "--out", str(out), "--json",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert metrics["n"] == 2 and metrics["n_unanswerable"] == 1 and metrics["n_scored"] == 1
+    assert metrics["decline_rate"] == 1.0  # Peru is not in a help center
+    assert 0 < metrics["f1"] <= 1 and set(metrics["oracle"]) >= {"f1", "cosine", "words"}
+    rows = {r["_id"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert set(rows) == {"q1", "q2", "q3"} and rows["q3"]["abstained"] and rows["q1"]["citations"] == ["d1"]
+    assert "Forgot password" in rows["q1"]["answer"]
+
+    # Without reference answers nothing is scored, but declines are still counted.
+    proc = run_cli("eval", "answers", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels),
+                   "--index-dir", str(tmp_path / "idx"), "--json", cwd=tmp_path)
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "f1" not in metrics and metrics["decline_rate"] == 1.0
+    # An --out that cannot be written fails before any question is answered.
+    (tmp_path / "blocker").write_text("", encoding="utf-8")
+    proc = run_cli("eval", "answers", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels),
+                   "--out", str(tmp_path / "blocker" / "x.jsonl"), cwd=tmp_path)
+    assert_one_line_error(proc, "cannot write")
+
+
 def test_eval_with_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     proc = run_cli("eval", "retrieval", "--corpus", "nope.jsonl", "--queries", "q.jsonl", "--qrels", "r.tsv", cwd=tmp_path)
     assert_one_line_error(proc, "file not found")
@@ -115,4 +158,13 @@ def test_ask_prints_sources(sample_runtime, audience: str) -> None:  # type: ign
     from bot.models import Audience
 
     text = render_answer(sample_runtime.answers.answer("How do I invite a team member?", Audience(audience)))
-    assert "Sources:" in text and "[1]" in text
+    assert "Sources:" in text and "[1]" in text and "reason:" not in text
+
+
+def test_ask_says_why_it_abstained(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli import render_answer
+    from bot.models import Audience
+
+    text = render_answer(sample_runtime.answers.answer("What is the boiling point of tungsten on Mars?",
+                                                       Audience.CUSTOMER))
+    assert text.startswith("I don't know") and "(reason: below_gate; closest: " in text

@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.models import DocumentKind, Visibility
-from connectors.base import Checkpoint
+from connectors.base import Checkpoint, Skipped, drain
 from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
 
 
-def _collect(connector: FilesConnector):  # type: ignore[no-untyped-def]
-    gen = connector.sync(None)
-    docs = []
-    while True:
-        try:
-            docs.append(next(gen))
-        except StopIteration as stop:
-            return docs, stop.value
+def _collect(connector: FilesConnector, skipped: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """Documents and the checkpoint; skip reasons go to ``skipped``."""
+    events, checkpoint = drain(connector.sync(None))
+    if skipped is not None:
+        skipped.extend(e.reason for e in events if isinstance(e, Skipped))
+    return [e for e in events if not isinstance(e, Skipped)], checkpoint
 
 
 def test_markdown_html_and_text(tmp_path: Path) -> None:
@@ -52,9 +50,10 @@ def test_bad_files_are_reported_and_skipped(tmp_path: Path) -> None:
     (tmp_path / "empty.md").write_text("", encoding="utf-8")
     (tmp_path / "good.md").write_text("# Good\n\nFine.\n", encoding="utf-8")
     connector = FilesConnector(FilesConnectorSettings(name="kb", path=tmp_path))
-    docs, _ = _collect(connector)
+    skipped: list[str] = []
+    docs, _ = _collect(connector, skipped)
     assert [d.id for d in docs] == ["kb:file:good.md"]
-    reasons = " | ".join(connector.skipped)
+    reasons = " | ".join(skipped)
     assert "latin1.md: not UTF-8" in reasons
     assert "bad-front.md: invalid front matter" in reasons
     assert "bad-audience.md: audience must be" in reasons

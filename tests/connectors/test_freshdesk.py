@@ -17,9 +17,10 @@ from structlog.testing import capture_logs
 
 from bot.errors import ConfigError
 from bot.models import Deleted, Document, DocumentKind, Visibility
-from connectors import freshdesk
-from connectors.base import AuthError, Checkpoint, ConnectorError, TransientError
+from connectors.base import AuthError, Checkpoint, ConnectorError, Skipped, TransientError, drain
 from connectors.freshdesk import FreshdeskConnector, FreshdeskSettings
+from connectors.freshdesk import client as freshdesk_client
+from connectors.freshdesk import connector as freshdesk_connector
 from tests.fakes.freshdesk_server import TICKETS_PATH, FakeFreshdesk
 
 API_KEY = "fd-test-key-123"
@@ -62,15 +63,14 @@ def make(
 
 
 def collect(
-    connector: FreshdeskConnector, checkpoint: Checkpoint | None = None
+    connector: FreshdeskConnector, checkpoint: Checkpoint | None = None, skipped: list[str] | None = None
 ) -> tuple[list[Document | Deleted], Checkpoint]:
-    gen = connector.sync(checkpoint)
-    events: list[Document | Deleted] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+    """Documents and deletions, and the checkpoint; skip reasons go to ``skipped``."""
+    events, returned = drain(connector.sync(checkpoint))
+    if skipped is not None:
+        skipped.extend(e.reason for e in events if isinstance(e, Skipped))
+    assert returned is not None
+    return [e for e in events if not isinstance(e, Skipped)], returned
 
 
 def docs(events: list[Document | Deleted]) -> dict[str, Document]:
@@ -272,7 +272,7 @@ def test_article_pages_follow_the_link_header(fd: FakeFreshdesk, client: httpx.C
 def test_without_link_header_a_short_page_ends_the_listing(
     fd: FakeFreshdesk, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(freshdesk, "FRESHDESK_PER_PAGE", 2)
+    monkeypatch.setattr(freshdesk_client, "FRESHDESK_PER_PAGE", 2)
     fd.link_headers = False
     fd.add_category(1)
     fd.add_folder(10, category_id=1)
@@ -359,7 +359,7 @@ def test_list_ids_raises_when_a_page_fails(fd: FakeFreshdesk, client: httpx.Clie
 def test_list_ids_raises_rather_than_stop_at_the_page_cap(
     fd: FakeFreshdesk, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(freshdesk, "FRESHDESK_MAX_PAGES", 2)
+    monkeypatch.setattr(freshdesk_connector, "FRESHDESK_MAX_PAGES", 2)
     fd.page_size = 1
     seed_kb(fd)  # folder 10 holds 3 articles: 3 pages of 1
     with pytest.raises(ConnectorError, match="more than 2 pages"):
@@ -479,7 +479,7 @@ def test_second_sync_fetches_only_changed_tickets(fd: FakeFreshdesk, client: htt
 def test_page_cap_rolls_updated_since_forward(
     fd: FakeFreshdesk, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(freshdesk, "FRESHDESK_MAX_PAGES", 2)
+    monkeypatch.setattr(freshdesk_connector, "FRESHDESK_MAX_PAGES", 2)
     fd.max_pages = 2  # the fake refuses page 3 with a 400, as Freshdesk refuses page 301
     fd.page_size = 2
     stamps = ["01", "02", "03", "04", "04", "05", "06", "07", "08"]  # tickets 4 and 5 share a second
@@ -506,16 +506,16 @@ def test_page_cap_rolls_updated_since_forward(
 def test_page_cap_full_of_one_second_is_reported_not_looped(
     fd: FakeFreshdesk, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(freshdesk, "FRESHDESK_MAX_PAGES", 1)
+    monkeypatch.setattr(freshdesk_connector, "FRESHDESK_MAX_PAGES", 1)
     fd.max_pages = 1
     fd.page_size = 2
     for i in (1, 2, 3):
         fd.add_ticket(i, subject=f"T{i}", description="<p>Q</p>", updated_at="2024-03-01T10:00:00Z")
     fd.add_ticket(4, subject="T4", description="<p>Q</p>", updated_at="2024-03-02T10:00:00Z")
-    connector = make(fd, client, include_articles=False)
-    events, _ = collect(connector)
+    skipped: list[str] = []
+    events, _ = collect(make(fd, client, include_articles=False), skipped=skipped)
     assert list(docs(events)) == ["fd:ticket:1", "fd:ticket:2", "fd:ticket:4"]
-    assert len(connector.skipped) == 1 and "2024-03-01T10:00:00Z" in connector.skipped[0]
+    assert len(skipped) == 1 and "2024-03-01T10:00:00Z" in skipped[0]
 
 
 def test_deleted_tickets_from_the_deleted_filter(fd: FakeFreshdesk, client: httpx.Client) -> None:
@@ -631,9 +631,9 @@ def test_malformed_records_are_skipped_and_reported(fd: FakeFreshdesk, client: h
     fd.add_ticket(9, subject="Bad status", description="<p>x</p>", updated_at="2024-03-05T13:00:00Z")
     fd.update_ticket(9, status="resolved")
     fd.conversations[2].append({"id": 23, "body": f"<p>{CANARY}</p>", "private": "yes", "incoming": False})
-    connector = make(fd, client)
+    skipped: list[str] = []
     with capture_logs() as logs:
-        events, _ = collect(connector)
+        events, _ = collect(make(fd, client), skipped=skipped)
     assert sorted(docs(events)) == [
         "fd:article:100",
         "fd:article:101",
@@ -642,7 +642,7 @@ def test_malformed_records_are_skipped_and_reported(fd: FakeFreshdesk, client: h
         "fd:ticket:2",
     ]
     assert CANARY not in docs(events)["fd:ticket:2"].text
-    assert connector.skipped == [
+    assert skipped == [
         "article (no id): missing numeric id",
         "article 150: missing description (body)",
         "ticket 8: missing numeric id or readable updated_at",  # an unreadable date sorts first

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from bot.errors import ConfigError
 from bot.models import Deleted, Document, DocumentKind, Visibility
-from connectors.base import AuthError, Checkpoint, TransientError
+from connectors.base import AuthError, Checkpoint, Skipped, TransientError, drain
 from connectors.intercom import IntercomConnector, IntercomSettings
 from connectors.registry import CONNECTOR_TYPES, build_connector
 from tests.fakes.intercom_server import FakeIntercom, RecordedRequest
@@ -53,20 +53,23 @@ def connect(fake: FakeIntercom) -> Iterator[Connect]:
         client.close()
 
 
-def run(connector: IntercomConnector, checkpoint: Checkpoint | None = None) -> tuple[list[Document], list[str], Checkpoint]:
-    gen = connector.sync(checkpoint)
+def run(connector: IntercomConnector, checkpoint: Checkpoint | None = None,
+        skipped: list[str] | None = None) -> tuple[list[Document], list[str], Checkpoint]:
+    """Documents, deleted ids and the checkpoint; skip reasons go to ``skipped``."""
+    events, returned = drain(connector.sync(checkpoint))
     docs: list[Document] = []
     deleted: list[str] = []
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return docs, deleted, stop.value
+    for event in events:
         if isinstance(event, Deleted):
             assert event.source == connector.name
             deleted.append(event.id)
+        elif isinstance(event, Skipped):
+            if skipped is not None:
+                skipped.append(event.reason)
         else:
             docs.append(event)
+    assert returned is not None
+    return docs, deleted, returned
 
 
 def pages_requested(fake: FakeIntercom, since: int = 0) -> list[str]:
@@ -421,10 +424,11 @@ def test_malformed_records_are_reported_and_skipped(fake: FakeIntercom, connect:
     fake.add_conversation("4", updated_at=T + 4)["updated_at"] = "yesterday"
     connector, _ = connect(include_internal_notes=True)
 
-    docs, _, checkpoint = run(connector)
+    skipped: list[str] = []
+    docs, _, checkpoint = run(connector, skipped=skipped)
 
     assert sorted(d.id for d in docs) == ["ic:article:1", "ic:article:2", "ic:conversation:1"]
-    assert sorted(connector.skipped) == sorted([
+    assert sorted(skipped) == sorted([
         "article bad: body is not text (dict)",
         "article: record without an id",
         "article notitle: no title",
@@ -432,7 +436,7 @@ def test_malformed_records_are_reported_and_skipped(fake: FakeIntercom, connect:
         "conversation 3: conversation_parts is not a list of parts",
         "conversation 4: updated_at is not a unix timestamp",
     ])
-    assert all(CANARY not in reason for reason in connector.skipped)
+    assert all(CANARY not in reason for reason in skipped)
     # Malformed records do not hold the checkpoint back: they are retried when they change.
     assert checkpoint.extra["conversations"]["since"] == T + 3
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from bot.models import Deleted, Document, DocumentKind, Visibility
 from connectors import web
-from connectors.base import AuthError, Checkpoint, TransientError
+from connectors.base import AuthError, Checkpoint, Skipped, TransientError, drain
 from connectors.registry import CONNECTOR_TYPES
 from connectors.web import DEFAULT_USER_AGENT, WebConnector, WebSettings, extract_main_text, normalise_url
 from tests.fakes.web_server import (
@@ -150,15 +150,14 @@ def make(site: FakeSite, client: httpx.Client, sleep: Sleeps | None = None, **ov
     return WebConnector(WebSettings(**options), client=client, sleep=sleep if sleep is not None else Sleeps())
 
 
-def collect(connector: WebConnector, checkpoint: Checkpoint | None = None) -> tuple[list[Any], Checkpoint]:
-    gen = connector.sync(checkpoint)
-    events: list[Any] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            # As the runner stores it: through JSON.
-            return events, Checkpoint.model_validate_json(stop.value.model_dump_json())
+def collect(connector: WebConnector, checkpoint: Checkpoint | None = None,
+            skipped: list[str] | None = None) -> tuple[list[Any], Checkpoint]:
+    """Documents and deletions (skip reasons go to ``skipped``), and the checkpoint as the runner stores it: through JSON."""
+    events, returned = drain(connector.sync(checkpoint))
+    if skipped is not None:
+        skipped.extend(e.reason for e in events if isinstance(e, Skipped))
+    assert returned is not None
+    return [e for e in events if not isinstance(e, Skipped)], Checkpoint.model_validate_json(returned.model_dump_json())
 
 
 def page_id(site: FakeSite, path: str, name: str = "site") -> str:
@@ -495,10 +494,10 @@ def test_odd_pages_are_skipped_and_reported_while_others_arrive(
     monkeypatch.setattr(web, "MAX_PAGE_BYTES", 4000)
     site.page("/help/deep", help_page("Huge", "<p>" + "padding " * 1000 + "</p>"))
     site.fail("/help/billing", 400)
-    connector = make(site, client)
-    events, _ = collect(connector)
+    skipped: list[str] = []
+    events, _ = collect(make(site, client), skipped=skipped)
     assert sorted(docs_by_path(site, events)) == ["/help/", "/help/orphan", "/help/reset-password", "/help/two-factor"]
-    assert connector.skipped == [f"{site.url}/help/billing: HTTP 400", f"{site.url}/help/deep: larger than 4000 bytes"]
+    assert skipped == [f"{site.url}/help/billing: HTTP 400", f"{site.url}/help/deep: larger than 4000 bytes"]
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -517,10 +516,11 @@ def test_settings_validation_and_registry() -> None:
     assert CONNECTOR_TYPES["web"].load() == (WebSettings, WebConnector)
     connector = WebConnector(s, environ={})
     assert connector.prune_scope() == ("s:page:",)
-    assert connector._client.headers["user-agent"] == DEFAULT_USER_AGENT
-    assert connector._client.follow_redirects is False
+    built = connector.http.owned_client
+    assert built is not None and built.headers["user-agent"] == DEFAULT_USER_AGENT
+    assert built.follow_redirects is False
     connector.close()
-    assert connector._client.is_closed
+    assert built.is_closed
 
 
 def test_list_ids_after_a_complete_sync_does_not_crawl_again(site: FakeSite, client: httpx.Client) -> None:

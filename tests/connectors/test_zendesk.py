@@ -12,7 +12,7 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.models import Deleted, Document, DocumentKind, Visibility
-from connectors.base import AuthError, Checkpoint, TransientError
+from connectors.base import AuthError, Checkpoint, Skipped, TransientError, drain
 from connectors.registry import CONNECTOR_TYPES, build_connector
 from connectors.zendesk import ZendeskConnector, ZendeskSettings
 from tests.fakes.zendesk_server import FakeZendesk, comment
@@ -51,14 +51,13 @@ def make(zd: FakeZendesk, client: httpx.Client, sleeps: Sleeps | None = None, **
     return ZendeskConnector(settings, client=client, environ=ENV, sleep=sleeps if sleeps is not None else Sleeps())
 
 
-def run(connector: ZendeskConnector, checkpoint: Checkpoint | None = None):  # type: ignore[no-untyped-def]
-    gen = connector.sync(checkpoint)
-    events: list[Document | Deleted] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+def run(connector: ZendeskConnector, checkpoint: Checkpoint | None = None,  # type: ignore[no-untyped-def]
+        skipped: list[str] | None = None):
+    """Documents and deletions, and the checkpoint; skip reasons go to ``skipped``."""
+    events, returned = drain(connector.sync(checkpoint))
+    if skipped is not None:
+        skipped.extend(e.reason for e in events if isinstance(e, Skipped))
+    return [e for e in events if not isinstance(e, Skipped)], returned
 
 
 def docs_of(events: list[Document | Deleted]) -> dict[str, Document]:
@@ -248,10 +247,10 @@ def test_comments_404_skips_one_ticket(zd: FakeZendesk, client: httpx.Client) ->
     standard_ticket(zd, 7)
     standard_ticket(zd, 8)
     zd.fail("/api/v2/tickets/7/comments.json", 404)
-    connector = make(zd, client, include_articles=False)
-    events, _ = run(connector)
+    skipped: list[str] = []
+    events, _ = run(make(zd, client, include_articles=False), skipped=skipped)
     assert set(docs_of(events)) == {"zd:ticket:8"}
-    assert connector.skipped == ["ticket: ticket 7: comments not found (HTTP 404)"]
+    assert skipped == ["ticket: ticket 7: comments not found (HTTP 404)"]
 
 
 # -- failures ----------------------------------------------------------------------------------
@@ -325,17 +324,17 @@ def test_malformed_records_are_skipped_and_reported(zd: FakeZendesk, client: htt
     zd.add_raw_ticket({"id": "abc", "status": "solved", "subject": "bad id"})
     zd.add_raw_ticket({"id": 9, "status": None, "subject": "no status"})
     standard_ticket(zd, 8)
-    connector = make(zd, client)
-    events, checkpoint = run(connector)
+    skipped: list[str] = []
+    events, checkpoint = run(make(zd, client), skipped=skipped)
     assert set(docs_of(events)) == {"zd:article:100", "zd:ticket:7", "zd:ticket:8"}
-    assert connector.skipped == [
+    assert skipped == [
         "article: article without a numeric id",
         "article: article 101: no body",
         "article: article record is a str, not an object",
         "ticket: ticket without a numeric id",
         "ticket: ticket 9: no status",
     ]
-    assert not any("SECRET-BODY" in s for s in connector.skipped)
+    assert not any("SECRET-BODY" in s for s in skipped)
     assert "tickets_cursor" in checkpoint.extra
 
 
@@ -382,7 +381,7 @@ def test_builds_its_own_client_when_none_is_given(zd: FakeZendesk) -> None:
     zd.add_article(100, "A", "<p>x</p>")
     connector = ZendeskConnector(ZendeskSettings(name="zd", base_url=zd.url, include_tickets=False), environ=ENV)
     assert set(docs_of(run(connector)[0])) == {"zd:article:100"}
-    connector.http.client.close()
+    connector.close()
 
 
 def test_settings_defaults_validation_and_registry() -> None:
@@ -401,4 +400,4 @@ def test_settings_defaults_validation_and_registry() -> None:
     assert (settings_model, cls) == (ZendeskSettings, ZendeskConnector)
     built = build_connector(s, environ=ENV, sleep=Sleeps())
     assert isinstance(built, ZendeskConnector) and built.name == "help"
-    built.http.client.close()
+    built.close()

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from bot.models import Deleted, Document, DocumentKind, Visibility
+from connectors.base import Skipped, drain
 from connectors.zendesk import ZendeskConnector, ZendeskSettings
 from tests.fakes.zendesk_server import FakeZendesk
 
@@ -65,14 +66,12 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
-def run(connector: ZendeskConnector):  # type: ignore[no-untyped-def]
-    gen = connector.sync(None)
-    events: list[Document | Deleted] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+def run(connector: ZendeskConnector, skipped: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """Documents and deletions, and the checkpoint; skip reasons go to ``skipped``."""
+    events, returned = drain(connector.sync(None))
+    if skipped is not None:
+        skipped.extend(e.reason for e in events if isinstance(e, Skipped))
+    return [e for e in events if not isinstance(e, Skipped)], returned
 
 
 def test_recorded_ticket_export_and_comments(recordings: Path, zd: FakeZendesk, client: httpx.Client) -> None:
@@ -85,13 +84,14 @@ def test_recorded_ticket_export_and_comments(recordings: Path, zd: FakeZendesk, 
     connector = ZendeskConnector(
         ZendeskSettings(name="zd", base_url=zd.url, include_articles=False, ticket_statuses=ALL_STATUSES),
         client=client, environ=ENV, sleep=lambda s: None)
-    events, checkpoint = run(connector)
+    skipped: list[str] = []
+    events, checkpoint = run(connector, skipped)
 
     tickets = page["tickets"]
     assert len(tickets) == 87
     live = [t for t in tickets if t["status"] != "deleted"]
     docs = {e.id: e for e in events if isinstance(e, Document)}
-    assert connector.skipped == []
+    assert skipped == []
     assert set(docs) == {f"zd:ticket:{t['id']}" for t in live}
     assert {e.id for e in events if isinstance(e, Deleted)} == {"zd:ticket:4034"}
     for t in live:
@@ -147,9 +147,10 @@ def test_recorded_help_center_articles_and_categories(recordings: Path, zd: Fake
     zd.replay("/api/v2/help_center/en-us/articles.json", [listing])
     connector = ZendeskConnector(ZendeskSettings(name="zd", base_url=zd.url, include_tickets=False),
                                  client=client, environ=ENV, sleep=lambda s: None)
-    events, _ = run(connector)
+    skipped: list[str] = []
+    events, _ = run(connector, skipped)
 
-    assert connector.skipped == []
+    assert skipped == []
     assert [r.query.get("page[after]") for r in zd.requests_to("/api/v2/help_center/en-us/categories.json")] == [
         None, "aQAAAAAAAAAAZIYhB2UAAAAAaZqM/BSaBQAA"]
     docs = {e.id: e for e in events if isinstance(e, Document)}

@@ -2,7 +2,7 @@
 
     with FakeQdrant(collections=["kb_public", "kb_internal"]) as server:
         store = ServerStore(server.url)  # connects: GET /collections lists the collections
-        store.hybrid_query(...)         # POST /collections/kb_public/points/query -> HTTP 500
+        store.search(...)               # POST /collections/kb_public/points/query/batch -> HTTP 500
 
 ``GET /`` reports the installed qdrant-client's version (no compatibility warning),
 ``GET /collections`` lists ``collections`` and ``GET /collections/{name}/exists`` says whether

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import structlog
 
-from bot.answer.style import apply_style, guard_restyle, protected_names
+from bot.answer.style import StyleRouter, Surface, apply_style, guard_restyle, protected_names
 from bot.finetune import StyleError
-from bot.finetune.adapters import StyleRouter, Surface
 from bot.models import Answer, Citation, Visibility
 
 DRAFT = ("Refunds are paid within 14 days to the original card [1]. Open **Settings > Billing** on the "

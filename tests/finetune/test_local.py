@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from bot.answer.style import apply_style
+from bot.answer.style import StyleRouter, Surface, apply_style
 from bot.finetune import MissingExtraError, StyleError, TrainingError, require_torch_stack
-from bot.finetune.adapters import LocalStyleAdapter, StyleRouter, Surface
+from bot.finetune.adapters import LocalStyleAdapter, style_router
 from bot.finetune.dataset import Conversation, Turn, export
 from bot.finetune.train import TrainConfig, encode_example, resolve_base, train_adapter
 
@@ -169,7 +169,7 @@ def test_router_from_settings_builds_one_local_backend(trained: tuple[Path, Any]
     out, _ = trained
     s = settings.model_copy(update={"style_helpdesk_drafts": "local", "style_slack_agent": "local",
                                     "style_local_adapter_dir": out, "style_threads": 1, "style_max_new_tokens": 48})
-    router = StyleRouter.from_settings(s)
+    router = style_router(s)
     adapter = router.adapter(Surface.HELPDESK_DRAFTS)
     assert isinstance(adapter, LocalStyleAdapter) and adapter is router.adapter(Surface.SLACK_AGENT)
     assert adapter.max_new_tokens == 48 and adapter.adapter_dir == out

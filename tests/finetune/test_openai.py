@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
+from bot.answer.style import Surface
 from bot.cli import main
 from bot.finetune import REWRITE_INSTRUCTION, FineTuneJobError, StyleError
-from bot.finetune.adapters import OpenAIStyleAdapter, StyleRouter, Surface, read_openai_record
+from bot.finetune.adapters import OpenAIStyleAdapter, read_openai_record, style_router
 from bot.finetune.dataset import Conversation, Turn, export
 from bot.finetune.openai_ft import fine_tune
 from bot.models import Answer
@@ -139,7 +140,7 @@ def test_openai_backend_through_the_router_both_outcomes(settings: Any, tmp_path
         s = settings.model_copy(update={"style_slack_customer": "openai", "style_helpdesk_drafts": "openai",
                                         "style_openai_model": "team-voice", "style_openai_base_url": f"{server.url}/v1",
                                         "style_timeout_s": 0.3, "openai_max_retries": 0})
-        router = StyleRouter.from_settings(s)
+        router = style_router(s)
         assert router.adapter(Surface.SLACK_CUSTOMER) is router.adapter(Surface.HELPDESK_DRAFTS)  # built once
         draft = Answer(text="Plan 3 has 6 seats [1].", confidence=0.9)
         assert router.apply(Surface.SLACK_CUSTOMER, draft).text == "Hi there! Plan 3 has 6 seats [1]. Hope this helps!"
@@ -157,9 +158,9 @@ def test_openai_backend_uses_the_recorded_model(settings: Any) -> None:
     record = settings.data_dir / "finetune" / "openai_model.json"
     record.parent.mkdir(parents=True)
     record.write_text(json.dumps({"model": "ft:recorded:acme::1"}), encoding="utf-8")
-    router = StyleRouter.from_settings(settings.model_copy(update={"style_slack_agent": "openai"}))
+    router = style_router(settings.model_copy(update={"style_slack_agent": "openai"}))
     adapter = router.adapter(Surface.SLACK_AGENT)
     assert isinstance(adapter, OpenAIStyleAdapter) and adapter.model == "ft:recorded:acme::1"
     record.unlink()
     with pytest.raises(StyleError, match="no style model configured"):
-        StyleRouter.from_settings(settings.model_copy(update={"style_slack_agent": "openai"}))
+        style_router(settings.model_copy(update={"style_slack_agent": "openai"}))

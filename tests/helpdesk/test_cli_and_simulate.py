@@ -13,7 +13,7 @@ from bot.helpdesk.simulate import clean_draft, read_conversations, run_simulatio
 from bot.sync.sources import Schedule, SourceConfig
 from connectors.zendesk import ZendeskSettings
 from tests.fakes.zendesk_server import FakeZendesk
-from tests.helpdesk.conftest import ENV, KB_PASSWORD_URL, _zendesk
+from tests.support.helpdesk import ENV, KB_PASSWORD_URL, zendesk_with_ticket
 
 
 class _Borrowed:
@@ -38,7 +38,7 @@ class _Borrowed:
 def zd_cli(sample_runtime, settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
-    with _zendesk() as zd:
+    with zendesk_with_ticket() as zd:
         monkeypatch.setattr(cli, "_runtime", lambda s: _Borrowed(sample_runtime, zd))
         yield zd
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.helpdesk.conftest import (
+from tests.support.helpdesk import (
     ADMIN_ID,
     FD_SECRET,
     KB_PASSWORD_URL,
@@ -40,7 +40,7 @@ def test_intercom_user_created_posts_an_admin_note(harness: Harness) -> None:
     assert re.search(r"\[1\]", sent["body"]) and KB_PASSWORD_URL in sent["body"]
     assert "Confidence: 0." in sent["body"] and "Tag: helpdesk_bot_drafted" in sent["body"]
     [note] = harness.ic.notes("4711")
-    [record] = harness.state.drafts_for("intercom", "4711")
+    [record] = harness.state.drafts.drafts_for("intercom", "4711")
     assert record.note_id == note["id"] and not record.abstained
 
 
@@ -112,7 +112,7 @@ def test_freshdesk_wake_up_refetches_and_never_trusts_the_body(harness: Harness)
     [put] = harness.fd.requests_to("/api/v2/tickets/42", "PUT")
     assert put.json == {"tags": ["vip", "helpdesk_bot_drafted"]}  # the ticket's own tags kept
     assert len(harness.fd.notes(42)) == 1 and harness.fd.notes(42)[0]["private"] is True
-    [record] = harness.state.drafts_for("freshdesk", "42")
+    [record] = harness.state.drafts.drafts_for("freshdesk", "42")
     assert record.note_id == str(harness.fd.notes(42)[0]["id"])
 
 
@@ -151,7 +151,7 @@ def test_freshdesk_one_note_per_customer_message(harness: Harness) -> None:
 def test_freshdesk_unknown_ticket_posts_nothing(harness: Harness) -> None:
     assert harness.post("freshdesk", b'{"ticket_id": 77}', {FD_HEADER: FD_SECRET}).status_code == 202
     assert [r.method for r in harness.fd.requests] == ["GET"]
-    assert harness.fd.notes(77) == [] and harness.state.drafts_for("freshdesk", "77") == []
+    assert harness.fd.notes(77) == [] and harness.state.drafts.drafts_for("freshdesk", "77") == []
 
 
 def test_freshdesk_rate_limited_note_is_retried_once(harness: Harness) -> None:

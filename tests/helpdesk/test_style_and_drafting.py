@@ -84,9 +84,9 @@ def test_apply_style_outcomes() -> None:
 # -- the call site: DraftService.compose ---------------------------------------------------------
 
 def _service(sample_runtime, settings, tmp_path: Path, style: StyleAdapter | None) -> DraftService:  # type: ignore[no-untyped-def]
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     return DraftService(answers=sample_runtime.answers, retriever=sample_runtime.retriever,
-                        state=StateStore(f"sqlite:///{tmp_path / 'state.db'}"), desks={}, settings=settings,
-                        style=style)
+                        events=state.events, drafts=state.drafts, desks={}, settings=settings, style=style)
 
 
 TICKET = Ticket(provider=Provider.ZENDESK, id="5", subject="Refund", customer_waiting=True, message_id="1",
@@ -169,15 +169,15 @@ def test_parse_freshdesk_reads_only_a_numeric_ticket_id() -> None:
 def test_drafts_are_recorded(tmp_path: Path) -> None:
     state = StateStore(f"sqlite:///{tmp_path / 's.db'}")
     try:
-        first = state.record_draft(provider="zendesk", ticket_id="7", source_event="helpdesk:zendesk:event:e1:ticket:7",
+        first = state.drafts.record_draft(provider="zendesk", ticket_id="7", source_event="helpdesk:zendesk:event:e1:ticket:7",
                                    note_id="9001", confidence=0.61, abstained=False)
-        state.record_draft(provider="zendesk", ticket_id="7", source_event="cli", note_id=None, confidence=0.2,
+        state.drafts.record_draft(provider="zendesk", ticket_id="7", source_event="cli", note_id=None, confidence=0.2,
                            abstained=True)
-        state.record_draft(provider="intercom", ticket_id="7", source_event="x", note_id="1", confidence=0.5,
+        state.drafts.record_draft(provider="intercom", ticket_id="7", source_event="x", note_id="1", confidence=0.5,
                            abstained=False)
-        rows = state.drafts_for("zendesk", "7")
+        rows = state.drafts.drafts_for("zendesk", "7")
         assert [r.id for r in rows][0] == first and [(r.note_id, r.abstained) for r in rows] == [("9001", False), (None, True)]
         assert rows[0].confidence == pytest.approx(0.61) and rows[0].created_at is not None
-        assert [r.provider for r in state.recent_drafts(2)] == ["intercom", "zendesk"]
+        assert [r.provider for r in state.drafts.recent_drafts(2)] == ["intercom", "zendesk"]
     finally:
         state.close()

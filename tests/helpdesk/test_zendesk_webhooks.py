@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from bot.helpdesk.render import RELATED_HEADER
 from tests.fakes.zendesk_server import comment
-from tests.helpdesk.conftest import (
+from tests.support.helpdesk import (
     AGENT,
     CUSTOMER,
     KB_PASSWORD_URL,
@@ -67,7 +67,7 @@ def test_signed_ticket_created_posts_one_private_cited_note(harness: Harness) ->
     [note] = harness.zd.notes(7)
     assert note["author_id"] == AGENT and note["public"] is False
     assert "helpdesk_bot_drafted" in harness.zd.tickets[7]["tags"] and "web" in harness.zd.tickets[7]["tags"]
-    [record] = harness.state.drafts_for("zendesk", "7")
+    [record] = harness.state.drafts.drafts_for("zendesk", "7")
     assert record.note_id == str(note["id"]) and record.abstained is False and 0.42 <= record.confidence <= 1
     assert record.source_event.endswith(":event:01HNXXXX-CTEXAMPLE:ticket:7")
 
@@ -103,7 +103,7 @@ def test_rejected_webhooks_reach_no_api(harness: Harness, name: str, body: bytes
     response = harness.post("zendesk", body, headers(body))
     assert response.status_code == status, name
     assert harness.zd.requests == [] and not harness.zd.notes(7)
-    assert harness.state.drafts_for("zendesk", "7") == []
+    assert harness.state.drafts.drafts_for("zendesk", "7") == []
 
 
 def test_unconfigured_secret_refuses_webhooks(make_harness) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +121,7 @@ def test_unknown_ticket_posts_nothing_and_is_logged(harness: Harness) -> None:
     assert not any(r.method == "PUT" for r in harness.zd.requests)
     [entry] = [e for e in logs if e["event"] == "helpdesk_ticket_not_found"]
     assert entry["ticket_id"] == "404" and entry["provider"] == "zendesk" and entry["log_level"] == "warning"
-    assert harness.state.drafts_for("zendesk", "404") == []
+    assert harness.state.drafts.drafts_for("zendesk", "404") == []
 
 
 def test_rate_limited_note_post_is_retried_into_one_note(harness: Harness) -> None:
@@ -131,7 +131,7 @@ def test_rate_limited_note_post_is_retried_into_one_note(harness: Harness) -> No
     assert len(_puts(harness)) == 2  # the 429, then the retry
     assert harness.sleeps == [1.0]  # Retry-After honoured (VendorHttp)
     assert len(harness.zd.notes(7)) == 1
-    assert len(harness.state.drafts_for("zendesk", "7")) == 1
+    assert len(harness.state.drafts.drafts_for("zendesk", "7")) == 1
 
 
 def test_same_webhook_three_times_makes_one_note(harness: Harness) -> None:
@@ -141,7 +141,7 @@ def test_same_webhook_three_times_makes_one_note(harness: Harness) -> None:
     assert codes == [202, 202, 202]
     assert len(harness.zd.notes(7)) == 1 and len(_puts(harness)) == 1
     assert len(harness.zd.requests_to("/api/v2/tickets/7.json", "GET")) == 1  # redeliveries stop before the API
-    assert len(harness.state.drafts_for("zendesk", "7")) == 1
+    assert len(harness.state.drafts.drafts_for("zendesk", "7")) == 1
 
 
 def test_a_second_event_about_the_same_message_makes_no_second_note(harness: Harness) -> None:
@@ -194,12 +194,12 @@ def test_injected_instructions_get_only_grounded_content(harness: Harness) -> No
     assert "user901@example.test" not in html and "carla.doe@example.com" not in html
     assert found <= set(EMAIL.findall(_kb_text())), found
     assert "ignore your instructions" not in html.lower() and "system prompt" not in html.lower()
-    # Every line of the suggested reply is a passage of the public knowledge base, cited.
+    # Every line of the suggested reply is a passage of the public knowledge base; each run of
+    # lines from one source ends with its citation marker, so the last line carries one.
     kb = _kb_text()
     lines = [re.sub(r"<[^>]+>", "", line) for line in _suggested_reply(html).split("<br>") if line.strip()]
-    assert lines
+    assert lines and re.search(r"\[\d+\]$", lines[-1]), lines
     for line in lines:
-        assert re.search(r"\[\d+\]$", line), line
         text = re.sub(r"\s*\[\d+\]$", "", line).replace("&#x27;", "'").replace("&quot;", '"').replace("&amp;", "&")
         assert " ".join(text.split()) in kb.replace("**", ""), text
 
@@ -214,7 +214,7 @@ def test_off_topic_ticket_gets_a_short_no_confident_source_note(harness: Harness
     assert "No confident source" in html and "Suggested reply" not in html and "[1]" not in html
     assert put.json["ticket"]["comment"]["public"] is False
     assert len(html) < 800
-    [record] = harness.state.drafts_for("zendesk", "11")
+    [record] = harness.state.drafts.drafts_for("zendesk", "11")
     assert record.abstained is True and record.note_id is not None
 
 
@@ -225,7 +225,7 @@ def test_off_topic_ticket_gets_nothing_when_set_to_skip(make_harness) -> None:  
     body = zendesk_event(11, event_id="evt-11")
     h.post("zendesk", body, zendesk_headers(body))
     assert h.zd.requests_to("/api/v2/tickets/11.json", "GET") and not _puts(h, 11)
-    [record] = h.state.drafts_for("zendesk", "11")
+    [record] = h.state.drafts.drafts_for("zendesk", "11")
     assert record.abstained is True and record.note_id is None
 
 

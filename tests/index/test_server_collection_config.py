@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import StoreError
+from bot.index.open import open_store
 from bot.index.server_store import ServerStore
-from bot.index.store import StoreTuning, open_store
+from bot.index.store import StoreTuning
 from bot.settings import Settings
 from tests.fakes.qdrant_server import FakeQdrant
 

@@ -8,9 +8,10 @@ import pytest
 
 from bot.errors import StoreError
 from bot.index.edge_store import EdgeStore
+from bot.index.schema import point_id
 from bot.index.server_store import ServerStore
-from bot.index.sparse import SparseEncoder
-from bot.index.store import HybridQuery, StoredPoint, VectorStore, point_id
+from bot.index.sparse import SparseEncoder, SparseVector
+from bot.index.store import SignalQuery, StoredPoint, VectorStore
 
 TEXTS = {
     "doc:a": ["Reset your password from the sign-in page.", "The reset link expires after 60 minutes."],
@@ -33,8 +34,9 @@ def _points(embedder, audience: str = "public") -> list[StoredPoint]:  # type: i
     return out
 
 
-def _query(embedder, text: str, **kw) -> HybridQuery:  # type: ignore[no-untyped-def]
-    return HybridQuery(dense=embedder.embed_one(text), sparse=SparseEncoder().encode_query(text), **kw)
+def _queries(embedder, text: str, **kw) -> list[SignalQuery]:  # type: ignore[no-untyped-def]
+    """The dense and the sparse search of ``text``."""
+    return [SignalQuery(dense=embedder.embed_one(text), **kw), SignalQuery(sparse=SparseEncoder().encode_query(text), **kw)]
 
 
 def test_point_ids_are_stable_uuid5() -> None:
@@ -43,13 +45,29 @@ def test_point_ids_are_stable_uuid5() -> None:
     assert len(point_id("x", 0)) == 36
 
 
-def test_hybrid_query_finds_the_right_chunk(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_each_signal_finds_the_right_chunk_and_retrieve_reads_it(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
     store.ensure_collection("kb_public", embedder.dim)
     store.upsert("kb_public", _points(embedder))
-    hits = store.hybrid_query("kb_public", _query(embedder, "where do I download my invoices", limit=3))
-    assert hits[0].payload["doc_id"] == "doc:b"
-    assert hits[0].dense is not None and hits[0].dense.shape == (embedder.dim,)
-    assert len(hits) == 3
+    by_dense, by_sparse = store.search("kb_public", _queries(embedder, "where do I download my invoices", limit=3))
+    invoices = point_id("doc:b", 0)
+    assert by_dense[0].id == invoices and by_sparse[0].id == invoices
+    assert len(by_dense) == 3 and by_dense[0].score > by_dense[1].score  # best first, cosine scores
+    hits = store.retrieve("kb_public", [by_dense[1].id, invoices, point_id("doc:zzz", 0)])
+    assert [h.id for h in hits] == [by_dense[1].id, invoices]  # the order asked for; unknown ids left out
+    assert hits[1].payload["doc_id"] == "doc:b" and hits[1].payload["text"].startswith("Invoices")
+    assert hits[1].dense is not None and hits[1].dense.shape == (embedder.dim,)
+    assert store.retrieve("kb_public", [invoices], with_dense=False)[0].dense is None
+
+
+def test_a_sparse_query_without_terms_finds_nothing(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
+    store.ensure_collection("kb_public", embedder.dim)
+    store.upsert("kb_public", _points(embedder))
+    empty = SparseVector([], [])
+    assert store.search("kb_public", [SignalQuery(sparse=empty), SignalQuery(dense=embedder.embed_one("x"), limit=2)])[0] == []
+    with pytest.raises(ValueError):
+        SignalQuery()
+    with pytest.raises(ValueError):
+        SignalQuery(dense=embedder.embed_one("x"), sparse=empty)
 
 
 def test_upsert_is_idempotent(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -62,8 +80,12 @@ def test_upsert_is_idempotent(store: VectorStore, embedder) -> None:  # type: ig
 def test_filter_restricts_results(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
     store.ensure_collection("kb", embedder.dim)
     store.upsert("kb", _points(embedder, "public")[:2] + _points(embedder, "internal")[2:])
-    hits = store.hybrid_query("kb", _query(embedder, "webhook signature", limit=10, filter={"audience": ["public"]}))
-    assert {h.payload["doc_id"] for h in hits} == {"doc:a"}
+    public = {point_id("doc:a", 0), point_id("doc:a", 1)}
+    by_dense, by_sparse = store.search("kb", _queries(embedder, "webhook signature", limit=10, filter={"audience": ["public"]}))
+    assert {h.id for h in by_dense} == public  # the nearest public points, never the internal webhook chunk
+    assert by_sparse == []  # the words only occur in internal chunks
+    _, by_sparse = store.search("kb", _queries(embedder, "reset password", limit=10, filter={"audience": ["public"]}))
+    assert by_sparse and {h.id for h in by_sparse} <= public
     assert store.count("kb", filter={"audience": "internal"}) == 5
 
 
@@ -101,9 +123,10 @@ def test_both_backends_rank_identically(tmp_path, embedder) -> None:  # type: ig
             s.ensure_collection("kb_public", embedder.dim)
             s.upsert("kb_public", _points(embedder))
         for q in ("reset link expiry", "billing invoices pdf", "verify HMAC signature", "retry"):
-            a = [h.id for h in edge.hybrid_query("kb_public", _query(embedder, q, limit=5))]
-            b = [h.id for h in memory.hybrid_query("kb_public", _query(embedder, q, limit=5))]
-            assert a[:3] == b[:3], q
+            for a, b in zip(edge.search("kb_public", _queries(embedder, q, limit=5)),
+                            memory.search("kb_public", _queries(embedder, q, limit=5)), strict=True):
+                assert [h.id for h in a][:3] == [h.id for h in b][:3], q
+                np.testing.assert_allclose([h.score for h in a], [h.score for h in b], rtol=1e-3, atol=1e-4)
     finally:
         edge.close()
         memory.close()
@@ -153,15 +176,3 @@ def test_embedded_metadata_survives_reopen_and_legacy_shards_have_none(tmp_path)
     finally:
         reopened.close()
 
-
-def test_fused_ties_come_back_in_one_order(store: VectorStore, embedder) -> None:  # type: ignore[no-untyped-def]
-    # Reciprocal-rank fusion ties are common (dense rank 2 + sparse rank 3 == dense 3 + sparse 2);
-    # the engine returns tied hits in an order that changes per call. Ours must not.
-    store.ensure_collection("kb_public", embedder.dim)
-    store.upsert("kb_public", _points(embedder))
-    for text in ("reset link", "download invoices signature", "retry webhooks later", "minutes"):
-        query = _query(embedder, text, limit=4, prefetch_limit=7, rrf_k=1)
-        runs = [[(h.id, round(h.score, 6)) for h in store.hybrid_query("kb_public", query)] for _ in range(12)]
-        assert all(r == runs[0] for r in runs), text
-        scores = [s for _, s in runs[0]]
-        assert scores == sorted(scores, reverse=True) and len(runs[0]) == 4

@@ -10,16 +10,18 @@ import json
 import re
 
 from tests.fakes.slack_server import FakeSlack
-from tests.slack.conftest import (
+from tests.support.slack import (
     ADMIN,
     AGENT_CHANNEL,
     CONNECT_CHANNEL,
     CUSTOMER_CHANNEL,
     Payloads,
     all_text,
+    slack_parts,
 )
 
-QUESTION = "Which Slack channel do I post in to escalate a carrier outage?"
+#: Public articles answer it for customers (failed labels); the internal runbook answers it for agents.
+QUESTION = "Labels fail because a carrier is down, what now?"
 CANARIES = ("carrier-escalations", "Escalating carrier outages", "escalating-carrier-outages", "agents only",
             "Internal runbook", "carrier-oncall", "Includes internal sources")
 
@@ -27,7 +29,7 @@ CANARIES = ("carrier-escalations", "Escalating carrier outages", "escalating-car
 def test_customer_channels_never_show_internal_knowledge_agents_get_it(
     sample_runtime, harness_factory, slack: FakeSlack, payloads: Payloads  # type: ignore[no-untyped-def]
 ) -> None:
-    h = harness_factory(sample_runtime)
+    h = harness_factory(slack_parts(sample_runtime.answers, sample_runtime.state, sample_runtime.syncs))
     for channel in (CONNECT_CHANNEL, CUSTOMER_CHANNEL):
         h.send_event(payloads.mention(QUESTION, channel=channel))
     h.send_form(payloads.command(f"ask {QUESTION}", channel=CUSTOMER_CHANNEL))
@@ -56,7 +58,7 @@ def test_customer_channels_never_show_internal_knowledge_agents_get_it(
 def test_status_over_the_real_sync_service(
     sample_runtime, harness_factory, slack: FakeSlack, payloads: Payloads  # type: ignore[no-untyped-def]
 ) -> None:
-    h = harness_factory(sample_runtime)
+    h = harness_factory(slack_parts(sample_runtime.answers, sample_runtime.state, sample_runtime.syncs))
     h.send_form(payloads.command("status", user=ADMIN))
     text = slack.wait_for_hooks(timeout_s=30)[0].json["text"]
     assert "*Sources* (2)" in text
@@ -65,5 +67,5 @@ def test_status_over_the_real_sync_service(
                          rf"[1-9]\d* docs, lag \d+[smhd]", text), text
     h.send_form(payloads.command("resync sample-tickets", user=ADMIN))
     assert "sample-tickets" in slack.wait_for_hooks(2, timeout_s=30)[1].json["text"]
-    assert ("sample-tickets", False) in sample_runtime.state.take_resync_requests()
+    assert ("sample-tickets", False) in sample_runtime.state.ledger.take_resync_requests()
     assert json.dumps(text)  # plain JSON-able text for response_url

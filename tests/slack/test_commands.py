@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,18 +16,18 @@ from bot.sync.service import SourceStatus, SyncService
 from bot.sync.sources import Schedule, SourceConfig
 from connectors.files import FilesConnectorSettings
 from tests.fakes.slack_server import FakeSlack
-from tests.slack.conftest import (
+from tests.support.slack import (
     ADMIN,
     AGENT_CHANNEL,
     ASKER,
     CUSTOMER_CHANNEL,
+    RESET_LINK,
     RESET_Q,
-    RESET_URL,
     Payloads,
     RecordingAnswers,
     SlackHarness,
     all_text,
-    slack_runtime,
+    slack_parts,
 )
 
 
@@ -42,11 +41,15 @@ class Syncs(SyncService):
         return self.rows
 
 
+def _no_indexer() -> Any:
+    raise AssertionError("the admin commands never sync in this process: they only ask the scheduler")
+
+
 @pytest.fixture
 def syncs(state: StateStore, tmp_path: Path) -> Syncs:
     sources = [SourceConfig(name=n, type="files", schedule=Schedule(),
                             settings=FilesConnectorSettings(name=n, path=tmp_path)) for n in ("help-center", "tickets")]
-    s = Syncs(SimpleNamespace(state=state), sources)
+    s = Syncs(sources, ledger=state.ledger, indexer=_no_indexer)
     s.rows = [
         SourceStatus(name="help-center", type="files", schedule="every 60 min",
                      last_run=datetime(2026, 10, 1, 11, 0, tzinfo=UTC), last_status="ok", docs=48, lag_s=7200.0,
@@ -61,7 +64,7 @@ def syncs(state: StateStore, tmp_path: Path) -> Syncs:
 @pytest.fixture
 def cmd_harness(harness_factory, answers: RecordingAnswers, state: StateStore, syncs: Syncs):  # type: ignore[no-untyped-def]
     def make(**overrides: Any) -> SlackHarness:
-        return harness_factory(slack_runtime(answers, state, syncs), **overrides)
+        return harness_factory(slack_parts(answers, state, syncs), **overrides)
 
     return make
 
@@ -93,7 +96,7 @@ def test_non_admins_get_an_ephemeral_refusal(
     assert hook.json["response_type"] == "ephemeral"
     assert hook.json["text"].startswith(":no_entry: Only helpdesk admins can run `/helpdesk")
     assert getattr(syncs, "status_calls", 0) == 0
-    assert state.take_resync_requests() == []
+    assert state.ledger.take_resync_requests() == []
 
 
 def test_admin_resync_one_source_and_all(
@@ -103,11 +106,11 @@ def test_admin_resync_one_source_and_all(
     h.send_form(payloads.command("resync help-center", user=ADMIN))
     hook = slack.wait_for_hooks()[0]
     assert "Resync requested for `help-center`" in hook.json["text"]
-    assert state.take_resync_requests() == [("help-center", False)]
+    assert state.ledger.take_resync_requests() == [("help-center", False)]
 
     h.send_form(payloads.command("resync", user=ADMIN))
     assert "`help-center`, `tickets`" in slack.wait_for_hooks(2)[1].json["text"]
-    assert sorted(state.take_resync_requests()) == [("help-center", False), ("tickets", False)]
+    assert sorted(state.ledger.take_resync_requests()) == [("help-center", False), ("tickets", False)]
 
     h.send_form(payloads.command("resync nope", user=ADMIN))
     assert "no source named 'nope'" in slack.wait_for_hooks(3)[2].json["text"]
@@ -153,7 +156,7 @@ def test_ask_answers_ephemerally_and_share_posts_in_the_channel(
     assert hook["response_type"] == "ephemeral" and hook["replace_original"] is False
     assert answers.calls == [(RESET_Q, Audience.CUSTOMER, [])]
     ephemeral = all_text(hook)
-    assert "Click *Forgot password?*" in ephemeral and f"[1] <{RESET_URL}|Reset your password>" in ephemeral
+    assert "Click *Forgot password?*" in ephemeral and "[1] " + RESET_LINK in ephemeral
     assert "Includes internal sources" not in ephemeral  # a customer channel: public articles only
     actions = next(b for b in hook["blocks"] if b["type"] == "actions")
     assert [e["action_id"] for e in actions["elements"]] == [render.ACTION_SHARE, render.ACTION_HELPFUL,
@@ -167,7 +170,7 @@ def test_ask_answers_ephemerally_and_share_posts_in_the_channel(
     assert post["channel"] == CUSTOMER_CHANNEL and "thread_ts" not in post
     assert post["blocks"][0]["elements"][0]["text"] == f"<@{ASKER}> shared an answer from the knowledge base:"
     shared = all_text(post)
-    assert f"[1] <{RESET_URL}|Reset your password>" in shared and "Click *Forgot password?*" in shared
+    assert "[1] " + RESET_LINK in shared and "Click *Forgot password?*" in shared
     assert answers.calls[1] == (RESET_Q, Audience.CUSTOMER, [])  # decided again, same audience
     first, again = answers.answered(RESET_Q)
     assert again.text == first.text  # the same real answer the asker saw, now in the channel

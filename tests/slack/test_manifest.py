@@ -14,9 +14,9 @@ from slack_sdk import WebClient
 
 from bot.slack import app as slack_app
 from bot.slack import render
-from bot.slack.server import SLACK_EVENTS_PATH
+from bot.slack.transport import SLACK_EVENTS_PATH
 from tests.fakes.slack_server import FakeSlack
-from tests.slack.conftest import ADMIN, AGENT_CHANNEL, Payloads, SlackHarness, sign
+from tests.support.slack import ADMIN, AGENT_CHANNEL, Payloads, SlackHarness, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploy" / "slack-app-manifest.yml"

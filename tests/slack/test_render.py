@@ -10,6 +10,7 @@ import pytest
 from bot.models import Answer, Citation, Visibility
 from bot.slack import render
 from bot.slack.conversation import plain_text
+from tests.support.slack import strings_in
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 CITED = "https://help.parcelly.example/articles/reset-your-password"
@@ -28,22 +29,7 @@ def rendered(text: str, citations: list[Citation] | None = None) -> list[render.
 
 
 def strings(messages: list[render.SlackMessage]) -> list[str]:
-    out: list[str] = []
-
-    def walk(node) -> None:  # type: ignore[no-untyped-def]
-        if isinstance(node, dict):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-        elif isinstance(node, str):
-            out.append(node)
-
-    for m in messages:
-        out.append(m.text)
-        walk(m.blocks)
-    return out
+    return [text for m in messages for text in (m.text, *strings_in(m.blocks))]
 
 
 HOSTILE = [

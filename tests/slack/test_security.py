@@ -16,7 +16,7 @@ from bot.models import Audience
 from bot.state import StateStore
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
-from tests.slack.conftest import (
+from tests.support.slack import (
     RESET_Q,
     RESET_URL,
     SIGNING_SECRET,
@@ -26,12 +26,13 @@ from tests.slack.conftest import (
     all_text,
     llm_answers,
     sign,
-    slack_runtime,
+    slack_parts,
 )
 
 
-def _no_listener_ran(slack: FakeSlack, answers: RecordingAnswers) -> None:
-    time.sleep(0.3)  # anything started would have reached the fake by now
+def _no_listener_ran(harness: SlackHarness, slack: FakeSlack, answers: RecordingAnswers) -> None:
+    harness.drain()  # anything a request started has finished by now
+    assert harness.executor.submitted == 0  # ... and nothing was started at all
     assert answers.calls == []
     assert slack.methods() == ["auth.test"]  # only the start-up token check
     assert slack.hooks == []
@@ -66,8 +67,8 @@ def test_bad_requests_are_rejected_with_401_and_nothing_runs(
     resp = harness.post(body, headers, "application/json")
 
     assert resp.status_code == 401
-    _no_listener_ran(slack, answers)
-    assert state.claim_event(f"slack:{event['event_id']}")  # our middleware never saw it
+    _no_listener_ran(harness, slack, answers)
+    assert state.events.claim_event(f"slack:{event['event_id']}")  # our middleware never saw it
 
 
 def test_forged_command_and_action_are_rejected(
@@ -77,7 +78,7 @@ def test_forged_command_and_action_are_rejected(
         body = form.encode()
         resp = harness.post(body, sign(body, secret="wrong"), "application/x-www-form-urlencoded")
         assert resp.status_code == 401
-    _no_listener_ran(slack, answers)
+    _no_listener_ran(harness, slack, answers)
 
 
 def test_a_correctly_signed_request_within_five_minutes_is_accepted(
@@ -111,7 +112,7 @@ def test_the_same_event_delivered_three_times_is_answered_once(
     statuses = [harness.send_event(event, retry_num=n).status_code for n in (None, 1, 2)]
     assert statuses == [200, 200, 200]
     slack.wait_for("reactions.remove")
-    time.sleep(0.3)
+    harness.drain()
     assert len(answers.calls) == 1
     assert len(slack.calls_to("chat.postMessage")) == 1
     assert len(slack.calls_to("reactions.add")) == 1
@@ -123,8 +124,8 @@ def test_redeliveries_across_two_instances_sharing_the_state_store_are_answered_
     url = f"sqlite:///{tmp_path / 'shared-state.db'}"
     state_a, state_b = StateStore(url), StateStore(url)  # two processes' views of one database
     answers_a, answers_b = RecordingAnswers(sample_runtime.answers), RecordingAnswers(sample_runtime.answers)
-    a = harness_factory(slack_runtime(answers_a, state_a))
-    b = harness_factory(slack_runtime(answers_b, state_b))
+    a = harness_factory(slack_parts(answers_a, state_a))
+    b = harness_factory(slack_parts(answers_b, state_b))
     event = payloads.mention(RESET_Q)
     results: list[int] = []
 
@@ -137,7 +138,8 @@ def test_redeliveries_across_two_instances_sharing_the_state_store_are_answered_
     for t in threads:
         t.join()
     slack.wait_for("reactions.remove")
-    time.sleep(0.3)
+    a.drain()
+    b.drain()
     try:
         assert results == [200, 200, 200]
         assert len(answers_a.calls) + len(answers_b.calls) == 1
@@ -161,7 +163,7 @@ def test_a_slow_answer_still_acks_fast(
     openai_fake.delay_s = SLOW_COMPOSER_S
     openai_fake.reply = lambda body: "Click **Forgot password?** on the sign-in page [1]."
     answers = RecordingAnswers(llm_answers(sample_runtime, openai_fake, timeout_s=12))
-    harness = harness_factory(slack_runtime(answers, state))
+    harness = harness_factory(slack_parts(answers, state))
 
     started = t = time.monotonic()
     resp = harness.send_event(payloads.mention(RESET_Q))
@@ -186,7 +188,7 @@ def test_a_slow_answer_still_acks_fast(
     for message in (post, hook):
         text = all_text(message)
         assert "Click *Forgot password?* on the sign-in page [1]" in text
-        assert f"<{RESET_URL}|Reset your password>" in text
+        assert f"<{RESET_URL}|Reset your password" in text
     assert {a.composer for a in answers.answered(RESET_Q)} == {"openai"}
     assert [a for _, a, _ in answers.calls] == [Audience.AGENT, Audience.AGENT]
     prompts = [r.json["messages"][-1]["content"] for r in openai_fake.requests]
@@ -197,7 +199,7 @@ def test_logs_hold_no_tokens_secrets_or_message_text(
     harness: SlackHarness, slack: FakeSlack, payloads: Payloads, answers: RecordingAnswers,
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    question = "Where is the zebra-unicorn-7731 refund form?"
+    question = "zebra-unicorn-7731: I can't sign in, how do I request a refund by email?"
     # The real answer quotes the article "Request a subscription refund", whose example invoice
     # number is as unmistakable in a log as the question's marker.
     secret_answer = "PCI-2026-004512"
@@ -212,7 +214,7 @@ def test_logs_hold_no_tokens_secrets_or_message_text(
         harness.post(body, sign(body, secret="forged"), "application/json")  # logged as a failed verification
         slack.wait_for("reactions.remove")
         slack.wait_for_hooks()
-        time.sleep(0.2)
+        harness.drain()
     finally:
         structlog.configure(**old)
     captured = capsys.readouterr()

@@ -23,8 +23,9 @@ def setup(tmp_path: Path, embedder, chunker):  # type: ignore[no-untyped-def]
     store = EdgeStore(tmp_path / "q")
     indexer = Indexer(store=store, embedder=embedder, chunker=chunker)
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    yield folder, store, indexer, state
+    yield folder, store, indexer, state.ledger
     store.close()
+    state.close()
 
 
 def test_sync_prunes_deleted_files_and_saves_checkpoint(setup) -> None:  # type: ignore[no-untyped-def]

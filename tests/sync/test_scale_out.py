@@ -79,9 +79,9 @@ def test_three_workers_share_the_sources_and_never_sync_one_twice_at_once(tmp_pa
     state = StateStore(url)
     for name in SOURCES:
         # The run history is written inside the lease: its intervals are the syncs themselves.
-        runs = sorted((r.started_at, r.finished_at) for r in state.last_runs(name, limit=100))
+        runs = sorted((r.started_at, r.finished_at) for r in state.ledger.last_runs(name, limit=100))
         assert len(runs) == sum(a["source"] == name for a in ran) > 0
-        assert all(r.status == "ok" for r in state.last_runs(name, limit=100))
+        assert all(r.status == "ok" for r in state.ledger.last_runs(name, limit=100))
         for (_, end), (start, _) in zip(runs, runs[1:], strict=False):
             assert start >= end, f"{name}: two syncs overlapped"
     state.close()
@@ -99,9 +99,9 @@ def test_a_killed_workers_source_is_taken_over_when_its_lease_expires(tmp_path: 
     assert victim.stdout is not None and victim.stdout.readline().strip() == "ready"
     state = StateStore(url)
     deadline = time.time() + 60
-    while not state.last_runs(limit=1) and time.time() < deadline:
+    while not state.ledger.last_runs(limit=1) and time.time() < deadline:
         time.sleep(0.05)
-    [held] = state.last_runs(limit=1)
+    [held] = state.ledger.last_runs(limit=1)
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
     killed_at = time.time()
@@ -119,5 +119,5 @@ def test_a_killed_workers_source_is_taken_over_when_its_lease_expires(tmp_path: 
     assert again.returncode == 0, err[-2000:]
     taken = {a["source"]: a for a in map(json.loads, (tmp_path / "again.jsonl").read_text().splitlines())}
     assert taken[held.source]["ran"] is True
-    assert state.last_runs(held.source, limit=1)[0].status == "ok"
+    assert state.ledger.last_runs(held.source, limit=1)[0].status == "ok"
     state.close()

@@ -12,9 +12,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.errors import ConfigError
 from bot.runtime import Runtime
+from bot.serve import build_scheduler
 from bot.settings import Settings
 from bot.state import StateStore
-from bot.sync.scheduler import add_sync_jobs
 from bot.sync.sources import load_sources
 
 
@@ -78,10 +78,9 @@ def runtime(tmp_path: Path, embedder, settings: Settings):  # type: ignore[no-un
 
 
 def test_scheduler_jobs(runtime: Runtime) -> None:
-    scheduler = BackgroundScheduler(timezone="UTC")
-    add_sync_jobs(scheduler, runtime.syncs)
+    scheduler = build_scheduler(runtime, runtime.settings, factory=lambda: BackgroundScheduler(timezone="UTC"))
     jobs = {j.id: j for j in scheduler.get_jobs()}
-    assert set(jobs) == {"sync:docs", "prune", "resync-requests", "forget-events"}
+    assert set(jobs) == {"sync:docs", "prune", "resync-requests", "forget-events", "forget-questions"}
     for job in jobs.values():
         assert job.max_instances == 1 and job.coalesce is True and job.misfire_grace_time == 900
     assert isinstance(jobs["sync:docs"].trigger, CronTrigger)
@@ -89,17 +88,17 @@ def test_scheduler_jobs(runtime: Runtime) -> None:
 
 
 def test_overlapping_sync_is_skipped(runtime: Runtime) -> None:
-    other = StateStore(runtime.settings.state_url)  # a second process's view of the state DB
+    other = StateStore(runtime.settings.state_url).ledger  # a second process's view of the state DB
     assert other.acquire_lease("docs", "other-host:1", ttl_s=60)
     assert runtime.syncs.run("docs") is None
-    assert runtime.state.last_runs("docs") == []
+    assert runtime.state.ledger.last_runs("docs") == []
     other.release_lease("docs", "other-host:1")
     report = runtime.syncs.run("docs")
     assert report is not None and report.stats.added == 1
 
 
 def test_expired_lease_is_taken_over(runtime: Runtime) -> None:
-    other = StateStore(runtime.settings.state_url)
+    other = StateStore(runtime.settings.state_url).ledger
     assert other.acquire_lease("docs", "crashed:1", ttl_s=-1)  # already expired: its holder died
     assert runtime.syncs.run("docs") is not None
 
@@ -118,7 +117,7 @@ def test_concurrent_resync_runs_once(runtime: Runtime) -> None:
     for t in threads:
         t.join()
     ran = [r for r in results if r is not None]
-    assert len(ran) == 1 and len(runtime.state.last_runs("docs")) == 1
+    assert len(ran) == 1 and len(runtime.state.ledger.last_runs("docs")) == 1
 
 
 def test_resync_requests_are_picked_up_once(runtime: Runtime) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.state import StateStore
+from bot.state import StateDatabase, SyncLedger
 from bot.sync.service import SyncService
 from bot.sync.sources import Schedule, SourceConfig
 from connectors.zendesk import ZendeskSettings
@@ -50,12 +50,11 @@ def zd() -> Iterator[FakeZendesk]:
 
 
 def _service(settings: Settings, embedder, zd: FakeZendesk, client: httpx.Client, *,  # type: ignore[no-untyped-def]
-             internal_notes: bool = False, state: StateStore | None = None) -> tuple[Runtime, SyncService]:
+             internal_notes: bool = False, ledger: SyncLedger | None = None) -> tuple[Runtime, SyncService]:
     rt = Runtime(settings.model_copy(update={"sample_kb": False}), embedder=embedder)
-    if state is not None:
-        rt.__dict__["state"] = state
     src = ZendeskSettings(name="zd", base_url=zd.url, include_internal_notes=internal_notes)
-    service = SyncService(rt, [SourceConfig(name="zd", type="zendesk", schedule=Schedule(), settings=src)],
+    service = SyncService([SourceConfig(name="zd", type="zendesk", schedule=Schedule(), settings=src)],
+                          ledger=ledger or rt.state.ledger, indexer=lambda: rt.indexer,
                           client=client, environ=ENV, sleep=lambda s: None)
     return rt, service
 
@@ -108,8 +107,8 @@ def test_internal_notes_stay_out_by_default(settings: Settings, embedder, zd: Fa
         rt.close()
 
 
-class CrashBeforeCheckpoint(StateStore):
-    """The real state store, dying once right after the writes and before the checkpoint."""
+class CrashBeforeCheckpoint(SyncLedger):
+    """The real sync ledger, dying once right after the writes and before the checkpoint."""
 
     crashed = False
 
@@ -129,8 +128,8 @@ def test_crash_between_upsert_and_checkpoint(tmp_path: Path, settings: Settings,
     rt.close()
 
     crash_settings = settings.model_copy(update={"data_dir": tmp_path / "crash"})
-    state = CrashBeforeCheckpoint(crash_settings.state_url)
-    rt, service = _service(crash_settings, embedder, zd, client, state=state)
+    state = CrashBeforeCheckpoint(StateDatabase(crash_settings.state_url))
+    rt, service = _service(crash_settings, embedder, zd, client, ledger=state)
     try:
         with pytest.raises(RuntimeError, match="simulated crash"):
             service.run("zd")
@@ -142,6 +141,7 @@ def test_crash_between_upsert_and_checkpoint(tmp_path: Path, settings: Settings,
         assert state.load_checkpoint("zd") is not None
     finally:
         rt.close()
+        state.db.close()
 
 
 def test_auth_failure_is_recorded_and_loses_nothing(settings: Settings, embedder, zd: FakeZendesk, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@ and what each page shows."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
@@ -12,13 +13,15 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from bot.answer.context import answer_ref
 from bot.errors import ConfigError
-from bot.models import Answer, Audience, Citation, Visibility
-from bot.state import QuestionRecord, StateStore
+from bot.health.origin import asked_in
+from bot.models import Answer, AnswerReason, Audience, Citation, Visibility
+from bot.state import StateStore
+from bot.state.questions import QuestionRecord
 from bot.web.admin import LOGIN_COOKIE, SESSION_COOKIE, AdminAuth
-from bot.web.context import answer_ref
-from bot.web.metrics import InstrumentedAnswers, Metrics
-from tests.web.conftest import ADMIN_TOKEN, CSRF_FIELD, WebApp
+from bot.web.metrics import MeteredAnswerService, Metrics
+from tests.support.web import ADMIN_TOKEN, CSRF_FIELD, WebApp
 
 
 def _set_cookie(resp: httpx.Response, name: str) -> SimpleCookie:
@@ -57,7 +60,7 @@ def test_without_a_session_pages_redirect_and_posts_are_refused(web_factory: Cal
         assert resp.status_code == 303 and resp.headers["location"] == "/admin/login", path
     resp = app.http.post("/admin/sources/help-center/resync", data={"csrf": "x"})
     assert resp.status_code == 401
-    assert state.take_resync_requests() == []
+    assert state.ledger.take_resync_requests() == []
 
 
 def test_login_form_cookie_attributes_and_wrong_token(web_factory: Callable[..., WebApp]) -> None:
@@ -108,7 +111,7 @@ def test_resync_needs_the_session_csrf_token_and_same_origin(web_factory: Callab
     evil = app.http.post("/admin/sources/help-center/resync", data={"csrf": csrf},
                          headers={"Origin": "https://evil.example"})
     assert evil.status_code == 403
-    assert state.take_resync_requests() == []
+    assert state.ledger.take_resync_requests() == []
 
     ok = app.http.post("/admin/sources/help-center/resync", data={"csrf": csrf, "full": "1"},
                        headers={"Origin": app.url})
@@ -116,7 +119,7 @@ def test_resync_needs_the_session_csrf_token_and_same_origin(web_factory: Callab
     page = app.http.get(ok.headers["location"])
     assert "Full resync of help-center requested" in page.text
     assert 'data-request="1"' in page.text and "admin page" in page.text and "pending" in page.text
-    assert state.take_resync_requests() == [("help-center", True)]
+    assert state.ledger.take_resync_requests() == [("help-center", True)]
     assert "taken" in app.http.get("/admin").text
 
     missing = app.http.post("/admin/sources/nope/resync", data={"csrf": csrf})
@@ -162,10 +165,10 @@ def test_logout_clears_the_session(web_factory: Callable[..., WebApp]) -> None:
 
 
 def test_sources_page_shows_runs_lag_and_last_error(web_factory: Callable[..., WebApp], state: StateStore) -> None:
-    ok = state.start_run("help-center")
-    state.finish_run(ok, status="ok", stats={"added": 3})
-    bad = state.start_run("docs-site")
-    state.finish_run(bad, status="failed", stats={}, error="TransientError: 503 from docs.acme.example")
+    ok = state.ledger.start_run("help-center")
+    state.ledger.finish_run(ok, status="ok", stats={"added": 3})
+    bad = state.ledger.start_run("docs-site")
+    state.ledger.finish_run(bad, status="failed", stats={}, error="TransientError: 503 from docs.acme.example")
     app = web_factory()
     app.login()
     page = app.http.get("/admin").text
@@ -175,12 +178,13 @@ def test_sources_page_shows_runs_lag_and_last_error(web_factory: Callable[..., W
     assert 'aria-label="Resync help-center"' in page
 
 
-def _answers(state: StateStore, replies: dict[str, Answer]) -> InstrumentedAnswers:
+def _answers(state: StateStore, replies: dict[str, Answer]) -> MeteredAnswerService:
     class Inner:
         def answer(self, question: str, audience: Audience, history: object = ()) -> Answer:
             return replies[question]
 
-    return InstrumentedAnswers(lambda: Inner(), metrics=Metrics(process=False), surface="slack", state=lambda: state)
+    return MeteredAnswerService(lambda: Inner(), metrics=Metrics(process=False), surface="slack",  # type: ignore[arg-type,return-value]
+                                questions=state.questions)
 
 
 def test_questions_page_shows_answers_confidence_feedback_and_escapes_text(web_factory: Callable[..., WebApp],
@@ -195,9 +199,9 @@ def test_questions_page_shows_answers_confidence_feedback_and_escapes_text(web_f
     with answer_ref("ans-void"):
         answers.answer(hostile, Audience.CUSTOMER)
     answers.answer("Do you ship to Antarctica?", Audience.AGENT)
-    state.record_feedback(answer_id="ans-void", user="U1", helpful=True)
-    state.record_feedback(answer_id="ans-void", user="U2", helpful=True)
-    state.record_feedback(answer_id="ans-void", user="U2", helpful=False)  # U2 changed their mind
+    state.feedback.record_feedback(answer_id="ans-void", user="U1", helpful=True)
+    state.feedback.record_feedback(answer_id="ans-void", user="U2", helpful=True)
+    state.feedback.record_feedback(answer_id="ans-void", user="U2", helpful=False)  # U2 changed their mind
 
     app = web_factory()
     app.login()
@@ -209,22 +213,35 @@ def test_questions_page_shows_answers_confidence_feedback_and_escapes_text(web_f
     assert "2</b>questions" in page.replace("\n", "")
 
 
-def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[..., WebApp], state: StateStore,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    abstain = Answer(text="I don't know.", abstained=True, confidence=0.1, composer="none")
+def test_gaps_page_groups_by_topic_and_reason_with_closest_source_and_links(
+        web_factory: Callable[..., WebApp], state: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    near = Citation(n=0, doc_id="kb:shipping", title="International shipping", url="https://help.example/shipping",
+                    source="kb", audience=Visibility.PUBLIC, score=0.37)
+    runbook = Citation(n=0, doc_id="kb:runbook", title="Polar shipping runbook", source="kb",
+                       audience=Visibility.INTERNAL, score=0.71)
+    below = Answer(text="I don't know.", abstained=True, confidence=0.37, composer="none",
+                   reason=AnswerReason.BELOW_GATE, closest=near)
+    internal = Answer(text="I don't know.", abstained=True, confidence=0.3, composer="none",
+                      reason=AnswerReason.ONLY_INTERNAL, closest=runbook)
+    nothing = Answer(text="I don't know.", abstained=True, composer="none", reason=AnswerReason.NOTHING_RETRIEVED)
     fine = Answer(text="Click Void [1].", confidence=0.8,
-                  citations=[Citation(n=1, doc_id="d", title="t", source="s", audience=Visibility.PUBLIC)])
+                  citations=[Citation(n=1, doc_id="kb:void", title="Void a label", source="s", audience=Visibility.PUBLIC)])
     answers = _answers(state, {
-        "ship to antarctica please": abstain, "ship parcels to antarctica": abstain,
-        "antarctica ship": abstain, "sap erp integration": abstain, "how do I void a label": fine,
-        "void label refund": fine,
+        "ship to antarctica please": below, "ship parcels to antarctica": below, "antarctica ship": internal,
+        "sap erp integration": nothing, "how do I void a label": fine, "void label refund": fine,
     })
-    for q in ("ship to antarctica please", "ship parcels to antarctica", "antarctica ship", "sap erp integration",
-              "how do I void a label"):
-        answers.answer(q, Audience.CUSTOMER)
+    thread = "https://parcelly.slack.com/archives/C1/p1700000000000100"
+    for q in ("ship to antarctica please", "ship parcels to antarctica"):
+        with asked_in(thread):
+            answers.answer(q, Audience.CUSTOMER)
+    with asked_in("https://acme.zendesk.com/agent/tickets/77"):
+        answers.answer("antarctica ship", Audience.CUSTOMER)
+    with asked_in("javascript:alert(1)"):  # never stored: only http(s) links
+        answers.answer("sap erp integration", Audience.CUSTOMER)
+    answers.answer("how do I void a label", Audience.CUSTOMER)
     with answer_ref("ans-refund"):
         answers.answer("void label refund", Audience.AGENT)
-    state.record_feedback(answer_id="ans-refund", user="U9", helpful=False)
+    state.feedback.record_feedback(answer_id="ans-refund", user="U9", helpful=False)
 
     app = web_factory(gap_similarity=0.6)  # the real model: paraphrases score ~0.8, unrelated questions ~0
     embedder = app.runtime.embedder
@@ -238,10 +255,20 @@ def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[...
     monkeypatch.setattr(embedder, "embed", counting_embed)
     app.login()
     page = app.http.get("/admin/gaps").text
-    rows = page.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
-    assert len(rows) == 3, page
-    assert "<strong>3</strong>" in rows[0] and "antarctica" in rows[0] and "2 similar" in rows[0]
-    assert any("sap erp integration" in r for r in rows) and any("void label refund" in r for r in rows)
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr data-reason="([a-z_]+)">(.*?)</tr>', page, re.S)}
+    assert set(rows) == {"below_gate", "only_internal", "nothing_retrieved", "not_helpful"}, page
+    first = page.split('<tr data-reason="')[1]
+    assert first.startswith("below_gate") and "<strong>2</strong>" in first  # the biggest group first
+    # One topic, two reasons: the two below-gate questions and the one only internal knowledge answers.
+    assert "antarctica" in rows["below_gate"] and "1 similar" in rows["below_gate"]
+    assert "1 more on this topic" in rows["below_gate"] and "2 more on this topic" in rows["only_internal"]
+    assert 'href="https://help.example/shipping"' in rows["below_gate"] and "0.37" in rows["below_gate"]
+    assert "Polar shipping runbook" in rows["only_internal"] and "internal" in rows["only_internal"]
+    assert f'href="{thread}"' in rows["below_gate"] and "thread 1" in rows["below_gate"]
+    assert 'href="https://acme.zendesk.com/agent/tickets/77"' in rows["only_internal"]
+    assert "Nothing in the knowledge base matched" in rows["nothing_retrieved"]
+    assert "javascript:" not in page
+    assert "void label refund" in rows["not_helpful"] and "Void a label" in rows["not_helpful"]
     assert "how do I void a label" not in page  # answered and nobody complained: not a gap
     embedded = sum(calls)
     assert embedded == 5  # the five gap candidates, each embedded once
@@ -250,8 +277,8 @@ def test_gaps_page_groups_similar_unanswered_questions(web_factory: Callable[...
 
 
 def test_gap_grouping_with_the_real_model(embedder) -> None:  # type: ignore[no-untyped-def]
-    from bot.web.gaps import GapFinder
-    from bot.web.queries import QuestionView
+    from bot.health.gaps import GapFinder
+    from bot.state.questions import QuestionView
 
     texts = ["Do you ship to Antarctica?", "Can I send parcels to Antarctica?", "Is shipping to Antarctica supported?",
              "How do I integrate with SAP?", "Is there an SAP integration?", "What is your office dog's name?"]
@@ -265,9 +292,9 @@ def test_gap_grouping_with_the_real_model(embedder) -> None:  # type: ignore[no-
 
 
 def test_drafts_page_lists_drafts(web_factory: Callable[..., WebApp], state: StateStore) -> None:
-    state.record_draft(provider="zendesk", ticket_id="4242", source_event="e1", note_id="n-1", confidence=0.77,
+    state.drafts.record_draft(provider="zendesk", ticket_id="4242", source_event="e1", note_id="n-1", confidence=0.77,
                        abstained=False)
-    state.record_draft(provider="freshdesk", ticket_id="77", source_event="e2", note_id=None, confidence=0.1,
+    state.drafts.record_draft(provider="freshdesk", ticket_id="77", source_event="e2", note_id=None, confidence=0.1,
                        abstained=True)
     app = web_factory()
     app.login()
@@ -282,8 +309,8 @@ def test_questions_log_retention(state: StateStore) -> None:
     answers.answer("new", Audience.CUSTOMER)
     from sqlalchemy.orm import Session
 
-    with Session(state.engine) as s, s.begin():
+    with Session(state.db.engine) as s, s.begin():
         s.execute(update(QuestionRecord).where(QuestionRecord.question == "old")
                   .values(created_at=datetime.now(UTC) - timedelta(days=31)))
-    assert state.forget_questions(older_than_s=30 * 86400) == 1
-    assert [q.question for q in state.recent_questions()] == ["new"]
+    assert state.questions.forget_questions(older_than_s=30 * 86400) == 1
+    assert [q.question for q in state.questions.recent_questions()] == ["new"]

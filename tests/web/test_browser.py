@@ -3,7 +3,8 @@
 Everything behind the page is real: a files source synced into an embedded Qdrant Edge store with
 the real model, the SQLite state store, answers logged through the Slack surface's wrapper. A person's
 path: sign in, see the source with its documents, press Resync, see the request appear; then the
-questions, knowledge gaps and drafts pages. Screenshots go to test-artifacts/admin/ (git-ignored).
+questions, knowledge gaps (with why each went unanswered, the closest source and the thread's link),
+knowledge health (run a check, read the report) and drafts pages. Screenshots go to test-artifacts/admin/ (git-ignored).
 
 Skips with the reason when Playwright or Chromium is missing (``.ci/run`` installs Debian's chromium).
 """
@@ -12,20 +13,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.answer.context import answer_ref
+from bot.health.origin import asked_in
 from bot.models import Audience
 from bot.runtime import Runtime
+from bot.serve import HttpServer, asgi_app, build_routes, metered_answers
 from bot.settings import Settings
-from bot.slack.server import HttpServer, create_asgi_app
-from bot.web.app import build_routes
-from bot.web.context import answer_ref
-from bot.web.metrics import Metrics, ServedRuntime
-from tests.web.conftest import ADMIN_TOKEN, write_sources
+from bot.web.metrics import Metrics
+from tests.support.web import ADMIN_TOKEN, write_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin"
@@ -34,6 +36,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-default-apps", "--disable-extensions", "--metrics-recording-only", "--mute-audio"]
 
+THREAD = "https://parcelly.slack.com/archives/C0AGENT1/p1759300001000200"
 KB = {
     "void-a-label.md": "# Void a label\n\nOpen the shipment, click **Void label** and confirm. Voided labels are "
                        "refunded to your balance within 3 business days.\n",
@@ -72,26 +75,28 @@ def site(tmp_path: Path, embedder: Any) -> Iterator[tuple[str, Runtime]]:
                         admin_token=ADMIN_TOKEN, embed_threads=2, gap_similarity=0.6)
     rt = Runtime(settings, embedder=embedder)
     assert rt.syncs.run("help-center") is not None
-    failed = rt.state.start_run("docs-site")
-    rt.state.finish_run(failed, status="failed", stats={}, error="TransientError: connection refused (http://127.0.0.1:9/)")
+    failed = rt.state.ledger.start_run("docs-site")
+    rt.state.ledger.finish_run(failed, status="failed", stats={}, error="TransientError: connection refused (http://127.0.0.1:9/)")
 
     # Answers through the Slack surface's wrapper: logged with the answer id feedback is recorded under.
-    slack = ServedRuntime(rt, metrics=Metrics(process=False), surface="slack", log_questions=True)
+    slack = metered_answers(rt, settings, Metrics(process=False), "slack")
     with answer_ref("ans-void"):
-        slack.answers.answer("How do I void a label?", Audience.CUSTOMER)
-    for q in ("Do you ship to Antarctica?", "Can I send parcels to Antarctica?", "What is your office dog called?"):
-        slack.answers.answer(q, Audience.CUSTOMER)
+        slack.answer("How do I void a label?", Audience.CUSTOMER)
+    for q in ("Do you ship to Antarctica?", "Can I send parcels to Antarctica?"):
+        with asked_in(THREAD):  # the Slack surface files each question with its thread's permalink
+            slack.answer(q, Audience.CUSTOMER)
+    slack.answer("What is your office dog called?", Audience.CUSTOMER)
     with answer_ref("ans-team"):
-        slack.answers.answer("How can I invite a colleague to my account?", Audience.AGENT)
-    rt.state.record_feedback(answer_id="ans-void", user="U1", helpful=True)
-    rt.state.record_feedback(answer_id="ans-team", user="U2", helpful=False)
-    rt.state.record_draft(provider="zendesk", ticket_id="4242", source_event="zendesk:event:1", note_id="9001",
-                          confidence=0.71, abstained=False)
+        slack.answer("How can I invite a colleague to my account?", Audience.AGENT)
+    rt.state.feedback.record_feedback(answer_id="ans-void", user="U1", helpful=True)
+    rt.state.feedback.record_feedback(answer_id="ans-team", user="U2", helpful=False)
+    rt.state.drafts.record_draft(provider="zendesk", ticket_id="4242", source_event="zendesk:event:1", note_id="9001",
+                                 confidence=0.71, abstained=False)
 
     closers: list[Any] = []
     metrics = Metrics(process=False)
-    server = HttpServer(create_asgi_app(None, routes=build_routes(rt, settings, role="web", metrics=metrics,
-                                                                  closers=closers)), host="127.0.0.1", port=0).start()
+    server = HttpServer(asgi_app(build_routes(rt, settings, role="web", metrics=metrics, closers=closers)),
+                        host="127.0.0.1", port=0).start()
     try:
         yield server.url, rt
     finally:
@@ -140,7 +145,7 @@ def test_admin_signs_in_sees_a_source_requests_a_resync_and_reads_questions_gaps
         assert "help-center" in request_row.inner_text() and "pending" in request_row.inner_text()
         assert "admin page" in request_row.inner_text()
         shot(page, "03-resync-requested")
-        assert rt.state.take_resync_requests() == [("help-center", False)]  # what the scheduler will pick up
+        assert rt.state.ledger.take_resync_requests() == [("help-center", False)]  # what the scheduler will pick up
 
         page.click("text=Questions")
         page.wait_for_url(f"{url}/admin/questions")
@@ -156,12 +161,32 @@ def test_admin_signs_in_sees_a_source_requests_a_resync_and_reads_questions_gaps
         gaps = page.inner_text("#gaps")
         assert "invite a colleague" in gaps  # voted not helpful
         assert "How do I void a label?" not in gaps
+        # Why it stayed silent, the source that came closest, and the way back to the Slack thread.
+        assert first.get_attribute("data-reason") == "below_gate"
+        assert "No source close enough to answer" in first.inner_text()
+        assert "score 0." in first.locator("td.closest").inner_text()
+        assert first.locator("td.where a").first.get_attribute("href") == THREAD
+        assert page.locator('#gaps tr[data-reason="not_helpful"]').count() == 1
         shot(page, "05-knowledge-gaps")
+
+        page.click("text=Knowledge health")
+        page.wait_for_url(f"{url}/admin/health")
+        assert "No report yet" in page.inner_text("main")
+        page.click("button:has-text('Check now')")
+        page.wait_for_url("**/admin/health?started=1")
+        assert "Check started" in page.inner_text(".flash")
+        deadline = time.monotonic() + 60
+        while "Report of" not in page.inner_text("main") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            page.reload()
+        assert "Report of" in page.inner_text("main") and "(admin page)" in page.inner_text("main")
+        assert "No contradictions found." in page.inner_text("#contradictions")  # no tickets in this help center
+        shot(page, "06-knowledge-health")
 
         page.click("text=Drafts")
         page.wait_for_url(f"{url}/admin/drafts")
         assert "4242" in page.inner_text("#drafts") and "posted (9001)" in page.inner_text("#drafts")
-        shot(page, "06-drafts")
+        shot(page, "07-drafts")
 
         page.click("text=Log out")
         page.wait_for_url(f"{url}/admin/login")

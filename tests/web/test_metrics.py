@@ -1,5 +1,5 @@
-"""Prometheus metrics: answers counted through the wrappers, sync health read from the state store,
-``/metrics`` and ``/readyz`` over HTTP."""
+"""Prometheus metrics: answers, feedback and drafts counted through the metered parts, sync health read
+from the state store, ``/metrics`` and ``/readyz`` over HTTP."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
+from bot.answer.context import answer_ref
 from bot.errors import InputError
-from bot.models import Answer, Audience
-from bot.state import StateStore, SyncRun
-from bot.web.context import answer_ref
-from bot.web.metrics import Metrics, ServedRuntime
-from tests.web.conftest import WebApp
+from bot.models import Answer, AnswerReason, Audience
+from bot.state import StateStore
+from bot.state.sync_ledger import SyncLedger, SyncRun
+from bot.web.metrics import MeteredAnswerService, MeteredDrafts, MeteredFeedback, Metrics
+from tests.support.web import WebApp
 
 SECRET_QUESTION = "my card 4111 1111 1111 1111 was charged twice, why?"
 
@@ -42,33 +43,36 @@ class Replies:
         if not question.strip():
             raise InputError("the question is empty")
         if "Antarctica" in question:
-            return Answer(text="I don't know.", abstained=True, confidence=0.2, composer="none")
+            return Answer(text="I don't know.", abstained=True, confidence=0.2, composer="none",
+                          reason=AnswerReason.ONLY_INTERNAL)
         return Answer(text="Click Void [1].", confidence=0.8)
 
 
-def test_served_runtime_counts_times_and_logs_answers(state: StateStore) -> None:
+def test_metered_parts_count_time_and_log_answers(state: StateStore) -> None:
     metrics = Metrics(process=False)
-    inner = SimpleNamespace(answers=Replies(), state=state, syncs="shared")
-    slack = ServedRuntime(inner, metrics=metrics, surface="slack", log_questions=True)
-    assert slack.syncs == "shared"  # everything but answers and state is the runtime's own
+    answers = MeteredAnswerService(lambda: Replies(), metrics=metrics, surface="slack",  # type: ignore[arg-type,return-value]
+                                   questions=state.questions)
+    feedback, drafts = MeteredFeedback(state.db, metrics=metrics), MeteredDrafts(state.db, metrics=metrics)
     with capture_logs() as logs, answer_ref("a-1"):
-        slack.answers.answer(SECRET_QUESTION, Audience.CUSTOMER)
-        slack.answers.answer("Do you ship to Antarctica?", Audience.AGENT)
+        answers.answer(SECRET_QUESTION, Audience.CUSTOMER)
+        answers.answer("Do you ship to Antarctica?", Audience.AGENT)
         with pytest.raises(InputError):
-            slack.answers.answer("  ", Audience.AGENT)
-    slack.state.record_feedback(answer_id="a-1", user="U1", helpful=False)
-    slack.state.record_draft(provider="zendesk", ticket_id="1", source_event="e", note_id="n1", confidence=0.9,
-                             abstained=False)
-    slack.state.record_draft(provider="zendesk", ticket_id="2", source_event="e", note_id="n2", confidence=0.1,
-                             abstained=True)
-    slack.state.record_draft(provider="intercom", ticket_id="3", source_event="e", note_id=None, confidence=0.1,
-                             abstained=True)
+            answers.answer("  ", Audience.AGENT)
+    feedback.record_feedback(answer_id="a-1", user="U1", helpful=False)
+    drafts.record_draft(provider="zendesk", ticket_id="1", source_event="e", note_id="n1", confidence=0.9,
+                        abstained=False)
+    drafts.record_draft(provider="zendesk", ticket_id="2", source_event="e", note_id="n2", confidence=0.1,
+                        abstained=True)
+    drafts.record_draft(provider="intercom", ticket_id="3", source_event="e", note_id=None, confidence=0.1,
+                        abstained=True)
 
     text = metrics.render().decode()
     got = samples(text)
     assert got[("helpdesk_questions_total", (("audience", "customer"), ("surface", "slack")))] == 1
     assert got[("helpdesk_questions_total", (("audience", "agent"), ("surface", "slack")))] == 1
     assert got[("helpdesk_abstentions_total", (("audience", "agent"), ("surface", "slack")))] == 1
+    assert got[("helpdesk_answer_reasons_total", (("reason", "only_internal"), ("surface", "slack")))] == 1
+    assert got[("helpdesk_answer_reasons_total", (("reason", "answered"), ("surface", "slack")))] == 1
     assert got[("helpdesk_answer_errors_total", (("error", "InputError"), ("surface", "slack")))] == 1
     assert got[("helpdesk_answer_latency_seconds_count", (("surface", "slack"),))] == 2
     assert got[("helpdesk_feedback_total", (("helpful", "false"), ("surface", "slack")))] == 1
@@ -76,63 +80,59 @@ def test_served_runtime_counts_times_and_logs_answers(state: StateStore) -> None
     assert got[("helpdesk_drafts_total", (("outcome", "abstain_note"), ("provider", "zendesk")))] == 1
     assert got[("helpdesk_drafts_total", (("outcome", "skipped"), ("provider", "intercom")))] == 1
 
-    logged = state.recent_questions()
+    logged = state.questions.recent_questions()
     assert [(q.question, q.abstained, q.answer_id, q.surface) for q in logged] == [
         ("Do you ship to Antarctica?", True, "a-1", "slack"), (SECRET_QUESTION, False, "a-1", "slack")]
     assert logged[1].confidence == pytest.approx(0.8) and logged[1].latency_ms >= 0
+    assert [q.reason for q in logged] == ["only_internal", "answered"]
     # The question is the admin's data: stored, never in metrics or logs.
     assert "4111" not in text and "4111" not in repr(logs)
 
 
 def test_question_log_off_and_log_failures_do_not_break_answers(state: StateStore) -> None:
     metrics = Metrics(process=False)
-    off = ServedRuntime(SimpleNamespace(answers=Replies(), state=state), metrics=metrics, surface="helpdesk",
-                        log_questions=False)
-    off.answers.answer("How do I void a label?", Audience.CUSTOMER)
-    assert state.recent_questions() == []
+    off = MeteredAnswerService(lambda: Replies(), metrics=metrics, surface="helpdesk")  # type: ignore[arg-type,return-value]
+    off.answer("How do I void a label?", Audience.CUSTOMER)
+    assert state.questions.recent_questions() == []
 
     class Broken:
         def record_question(self, **kw: object) -> None:
             raise RuntimeError("database went away")
 
-    broken = ServedRuntime(SimpleNamespace(answers=Replies(), state=Broken()), metrics=metrics, surface="slack",
-                           log_questions=True)
+    broken = MeteredAnswerService(lambda: Replies(), metrics=metrics, surface="slack",  # type: ignore[arg-type,return-value]
+                                  questions=Broken())  # type: ignore[arg-type]
     with capture_logs() as logs:
-        assert broken.answers.answer("How do I void a label?", Audience.CUSTOMER).confidence == pytest.approx(0.8)
+        assert broken.answer("How do I void a label?", Audience.CUSTOMER).confidence == pytest.approx(0.8)
     assert any(e["event"] == "question_log_failed" for e in logs)
 
 
-def test_wrapped_answers_are_built_lazily_and_delegate_attributes(state: StateStore) -> None:
+def test_metered_answers_are_built_lazily_and_delegate_attributes(state: StateStore) -> None:
     built = []
 
-    class Runtime:
-        state = None
+    def build() -> SimpleNamespace:
+        built.append(1)
+        return SimpleNamespace(min_confidence=0.42, max_question_chars=4000, answer=Replies().answer)
 
-        @property
-        def answers(self) -> SimpleNamespace:
-            built.append(1)
-            return SimpleNamespace(min_confidence=0.42, max_question_chars=4000, answer=Replies().answer)
-
-    served = ServedRuntime(Runtime(), metrics=Metrics(process=False), surface="helpdesk", log_questions=False)
+    served = MeteredAnswerService(build, metrics=Metrics(process=False), surface="helpdesk")  # type: ignore[arg-type]
     assert built == []
-    assert served.answers.min_confidence == 0.42 and served.answers.max_question_chars == 4000
-    served.answers.answer("x", Audience.CUSTOMER)
+    assert served.min_confidence == 0.42 and served.max_question_chars == 4000
+    served.answer("x", Audience.CUSTOMER)
     assert built == [1]
 
 
 def test_sync_health_comes_from_the_state_store(state: StateStore) -> None:
     now = datetime.now(UTC)
-    ok = state.start_run("help-center")
-    state.finish_run(ok, status="ok", stats={})
-    with Session(state.engine) as s, s.begin():  # it finished 10 minutes ago
+    ok = state.ledger.start_run("help-center")
+    state.ledger.finish_run(ok, status="ok", stats={})
+    with Session(state.db.engine) as s, s.begin():  # it finished 10 minutes ago
         s.execute(update(SyncRun).where(SyncRun.id == ok).values(finished_at=now - timedelta(minutes=10)))
-    failed = state.start_run("help-center")
-    state.finish_run(failed, status="failed", stats={}, error="boom")
-    state.start_run("zendesk")  # still running
-    state.request_resync("zendesk", requested_by="admin page")
+    failed = state.ledger.start_run("help-center")
+    state.ledger.finish_run(failed, status="failed", stats={}, error="boom")
+    state.ledger.start_run("zendesk")  # still running
+    state.ledger.request_resync("zendesk", requested_by="admin page")
 
     metrics = Metrics(process=False)
-    metrics.watch_state(lambda: state, lambda: ["help-center", "zendesk", "docs-site"], clock=lambda: now)
+    metrics.watch_state(lambda: state.ledger, lambda: ["help-center", "zendesk", "docs-site"], clock=lambda: now)
     got = samples(metrics.render().decode())
     assert got[("helpdesk_state_db_up", ())] == 1
     assert got[("helpdesk_sync_runs_total", (("source", "help-center"), ("status", "ok")))] == 1
@@ -148,7 +148,7 @@ def test_sync_health_comes_from_the_state_store(state: StateStore) -> None:
 
 
 def test_a_scrape_survives_a_dead_state_database() -> None:
-    def dead() -> StateStore:
+    def dead() -> SyncLedger:
         raise RuntimeError("connection refused")
 
     metrics = Metrics(process=False)
@@ -159,8 +159,8 @@ def test_a_scrape_survives_a_dead_state_database() -> None:
 
 def test_metrics_endpoint_over_http(web_factory: Callable[..., WebApp], state: StateStore) -> None:
     app = web_factory()
-    run = state.start_run("help-center")
-    state.finish_run(run, status="ok", stats={})
+    run = state.ledger.start_run("help-center")
+    state.ledger.finish_run(run, status="ok", stats={})
     resp = app.http.get("/metrics")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
     got = samples(resp.text)
@@ -174,13 +174,14 @@ def test_readyz_reports_each_dependency(web_factory: Callable[..., WebApp], tmp_
     resp = app.http.get("/readyz")
     assert resp.status_code == 200 and resp.json() == {"status": "ok", "checks": {"state_db": "ok", "store": "ok"}}
 
-    class Down:
-        @property
-        def state(self) -> StateStore:
-            raise RuntimeError("postgres://user:pw@db is down")
+    def unreachable() -> None:
+        raise RuntimeError("postgres://user:pw@db is down")
 
+    class Down:
+        state = SimpleNamespace(db=SimpleNamespace(ping=unreachable), ledger=None, questions=None, drafts=None)
         store = SimpleNamespace(has_collection=lambda name: True)
         syncs = SimpleNamespace(sources={})
+        embedder = None
 
     down = web_factory(runtime=Down())
     resp = down.http.get("/readyz")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,47 +10,16 @@ from typing import Any
 import httpx
 import pytest
 
-import bot.sync.scheduler as scheduler_module
 from bot.cli import build_parser, main
 from bot.errors import ConfigError
 from bot.models import Audience
 from bot.runtime import Runtime
-from bot.slack.server import serve
+from bot.serve import serve
 from bot.slack.webapi import build_client
 from tests.fakes.slack_server import FakeSlack
-from tests.slack.conftest import AGENT_CHANNEL, Payloads, free_port, sign, wait_until_healthy
-from tests.web.conftest import web_settings
-
-
-class Served:
-    def __init__(self, runtime: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> None:
-        self.schedulers: list[Any] = []
-        real = scheduler_module.build_background_scheduler
-
-        def recording(service: Any, **kwargs: float) -> Any:
-            s = real(service, **kwargs)
-            self.schedulers.append(s)
-            return s
-
-        monkeypatch.setattr(scheduler_module, "build_background_scheduler", recording)
-        self.stop = threading.Event()
-        self.result: list[int] = []
-        self.error: list[BaseException] = []
-        self.url = f"http://127.0.0.1:{settings.http_port}"
-
-        def run() -> None:
-            try:
-                self.result.append(serve(runtime, settings, stop=self.stop, **kw))
-            except BaseException as exc:  # noqa: BLE001 - reported by the test
-                self.error.append(exc)
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        wait_until_healthy(self.url, self.stop, self.error)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=15)
+from tests.support.servers import free_port
+from tests.support.slack import AGENT_CHANNEL, Payloads, sign
+from tests.support.web import web_settings
 
 
 @pytest.fixture
@@ -68,22 +36,8 @@ def keep_logging() -> Iterator[None]:
     root.handlers[:], root.level = handlers, level
 
 
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    made: list[Served] = []
-
-    def start(runtime: Any, settings: Any, **kw: Any) -> Served:
-        s = Served(runtime, settings, monkeypatch, **kw)
-        made.append(s)
-        return s
-
-    yield start
-    for s in made:
-        s.close()
-
-
 def test_scheduler_role_needs_no_slack_and_serves_only_operations(runtime_factory: Callable[..., Runtime],
-                                                                  served: Any) -> None:
+                                                                  served: Callable[..., Any]) -> None:
     rt = runtime_factory(http_port=free_port(), slack_bot_token=None, slack_app_token=None)
     settings = rt.settings
     s = served(rt, settings, role="scheduler")
@@ -100,7 +54,7 @@ def test_scheduler_role_needs_no_slack_and_serves_only_operations(runtime_factor
 
 
 def test_web_role_serves_slack_admin_webhooks_and_counts_answers_without_a_scheduler(
-        runtime_factory: Callable[..., Runtime], served: Any, shared_dir: Path, sample_runtime: Any) -> None:
+        runtime_factory: Callable[..., Runtime], served: Callable[..., Any], shared_dir: Path, sample_runtime: Any) -> None:
     with FakeSlack() as slack:
         slack.add_channel(AGENT_CHANNEL, "support-team")
         rt = runtime_factory(http_port=free_port(), slack_bot_token=slack.token,
@@ -117,10 +71,10 @@ def test_web_role_serves_slack_admin_webhooks_and_counts_answers_without_a_sched
         assert resp.status_code == 200
         slack.wait_for("chat.postMessage")
         for _ in range(200):  # the answer is logged right after answer() returns, in Bolt's lazy thread
-            if state.recent_questions():
+            if state.questions.recent_questions():
                 break
             s.stop.wait(0.02)
-        [logged] = state.recent_questions()
+        [logged] = state.questions.recent_questions()
         assert logged.surface == "slack" and logged.question == "How do I reset my password?"
         assert logged.audience == Audience.AGENT.value
         metrics = httpx.get(f"{s.url}/metrics").text

@@ -36,47 +36,45 @@ Conversations
     conversation deleted later stays in the internal index until it is removed by hand.
     Conversations reopened after indexing keep their last closed version until they close again.
 
-Rate limits: 429 answers are retried by :class:`VendorHttp`, which waits until
-``X-RateLimit-Reset`` (epoch seconds; Intercom sends no ``Retry-After``); ``X-RateLimit-Remaining``
-near zero makes it wait for the reset before the next call.
+Records that cannot be read are reported as :class:`~connectors.base.Skipped` events and left out.
+Auth, API version and rate limits are :class:`~connectors.intercom.client.IntercomClient`'s, shared
+with the drafting desk.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Unpack
 from urllib.parse import quote
 
-import httpx
 import structlog
 from bs4 import BeautifulSoup
-from markdownify import markdownify
-from pydantic import BaseModel, ConfigDict, Field
 
 from bot.models import Deleted, Document, DocumentKind, Visibility
 from connectors.base import (
     Checkpoint,
     Connector,
+    ConnectorParts,
     NotFound,
     RecordError,
+    Skipped,
+    SyncEvent,
     SyncEvents,
     TransientError,
-    secret_from_env,
 )
-from connectors.http import VendorHttp
+from connectors.intercom.client import (
+    AGENT_AUTHORS,
+    CUSTOMER_AUTHORS,
+    NOTE_PART_TYPES,
+    PUBLIC_PART_TYPES,
+    IntercomClient,
+)
+from connectors.intercom.settings import IntercomSettings
+from connectors.markdown import html_to_markdown
 
 log = structlog.get_logger(__name__)
 
-#: API version pinned by the ``Intercom-Version`` header (the OpenAPI description we follow).
-INTERCOM_API_VERSION = "2.14"
-#: Articles requested per ``GET /articles`` page. The 2.14 description documents no maximum for
-#: this endpoint (the official SDK's default is 15); 50 keeps pages small and requests few.
-INTERCOM_ARTICLES_PER_PAGE = 50
-#: ``POST /conversations/search``: "The default is 20 results per page and maximum is 150" (2.14).
-INTERCOM_SEARCH_MAX_PER_PAGE = 150
 #: Seconds in a day: search truncates timestamps to the workspace's calendar day (2.14 search docs),
 #: so an incremental search starts one day before the checkpoint.
 INTERCOM_SEARCH_DAY_S = 86_400
@@ -85,54 +83,9 @@ INTERCOM_MAX_CONVERSATION_PARTS = 500
 #: Safety stop for a listing that never ends (a server bug would otherwise loop forever).
 MAX_PAGES = 100_000
 
-#: Part types whose body the customer sees (replies; close/open/assignment may carry a message
-#: "to the user and other teammates", per the 2.14 manage-conversation request bodies).
-PUBLIC_PART_TYPES = frozenset({"comment", "open", "close", "assignment"})
-#: Part types that are teammate-only notes.
-NOTE_PART_TYPES = frozenset({"note", "note_and_reopen"})
-CUSTOMER_AUTHORS = frozenset({"user", "lead", "contact"})
-AGENT_AUTHORS = frozenset({"admin", "bot", "team"})
-
 SECTION_CUSTOMER = "## Customer"
 SECTION_AGENT = "## Agent reply"
 SECTION_NOTE = "## Internal note"
-
-
-class IntercomSettings(BaseModel):
-    """One Intercom workspace as a source (a ``[[sources]]`` entry with ``type = "intercom"``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: Literal["intercom"] = Field(default="intercom", description="Connector type.")
-    name: str = Field(default="intercom", min_length=1, description="Source name: Document.source and id prefix.")
-    base_url: str = Field(default="https://api.intercom.io", description="API base URL (regional: api.eu.intercom.io, api.au.intercom.io).")
-    token_env: str = Field(default="INTERCOM_ACCESS_TOKEN", description="Name of the environment variable holding the access token.")
-    include_articles: bool = Field(default=True, description="Index published Help Center articles (PUBLIC).")
-    include_conversations: bool = Field(default=True, description="Index conversations (INTERNAL).")
-    include_internal_notes: bool = Field(default=False, description="Add teammate notes to conversation text as '## Internal note'.")
-    only_closed: bool = Field(default=True, description="Index only closed conversations.")
-    workspace_url: str | None = Field(
-        default=None,
-        description="Inbox URL for agent links, e.g. https://app.intercom.com/a/inbox/<app_id>; "
-        "a conversation's url is <workspace_url>/inbox/conversation/<id>. None: no url.",
-    )
-    articles_per_page: int = Field(default=INTERCOM_ARTICLES_PER_PAGE, ge=1, le=250, description="Articles per list page.")
-    conversations_per_page: int = Field(
-        default=INTERCOM_SEARCH_MAX_PER_PAGE, ge=1, le=INTERCOM_SEARCH_MAX_PER_PAGE, description="Conversations per search page."
-    )
-
-
-class _IntercomClient:
-    """What :class:`VendorHttp` talks to: the httpx client plus Intercom's headers on every request,
-    so a caller's client (tests) is used as-is and still sends ``Authorization`` and ``Intercom-Version``."""
-
-    def __init__(self, client: httpx.Client, headers: Mapping[str, str]) -> None:
-        self._client = client
-        self._headers = dict(headers)
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self._headers, **(kwargs.pop("headers", None) or {})}
-        return self._client.request(method, url, headers=headers, **kwargs)
 
 
 class IntercomConnector(Connector):
@@ -140,41 +93,17 @@ class IntercomConnector(Connector):
 
     Args:
         settings: the source's settings.
-        client: an ``httpx.Client`` with the base URL set (tests); used as-is: the connector adds
-            its ``Authorization`` and ``Intercom-Version`` headers to each request. None: one is
-            built from ``settings.base_url``.
-        environ: where ``settings.token_env`` is read (default ``os.environ``).
-        sleep: injectable ``time.sleep`` for rate-limit and retry waits.
-        clock: injectable ``time.time`` (epoch seconds) for ``X-RateLimit-Reset``.
+        **parts: the connector parts, for :class:`~connectors.intercom.client.IntercomClient`.
     """
 
-    def __init__(
-        self,
-        settings: IntercomSettings,
-        *,
-        client: httpx.Client | None = None,
-        environ: Mapping[str, str] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.settings = settings
-        self.name = settings.name
-        self.skipped: list[str] = []
-        env = os.environ if environ is None else environ
-        token = secret_from_env(env, settings.token_env, source=settings.name, what="an Intercom access token")
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Intercom-Version": INTERCOM_API_VERSION,
-            "Accept": "application/json",
-        }
-        self._owns_client = client is None
-        self.client = client or httpx.Client(base_url=settings.base_url.rstrip("/"), timeout=30)
-        adapter = _IntercomClient(self.client, headers)
-        self.http = VendorHttp(cast(httpx.Client, adapter), vendor="Intercom", sleep=sleep, clock=clock)
+    settings: IntercomSettings
+
+    def __init__(self, settings: IntercomSettings, **parts: Unpack[ConnectorParts]) -> None:
+        super().__init__(settings)
+        self.client = IntercomClient(settings, **parts)
 
     def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
+        self.client.close()
 
     # -- ids ---------------------------------------------------------------------------------
 
@@ -200,7 +129,6 @@ class IntercomConnector(Connector):
     # -- sync --------------------------------------------------------------------------------
 
     def sync(self, checkpoint: Checkpoint | None) -> SyncEvents:
-        self.skipped = []
         old = dict(checkpoint.extra) if checkpoint else {}
         extra = dict(old)
         if self.settings.include_articles:
@@ -219,7 +147,7 @@ class IntercomConnector(Connector):
         page = 1
         total: Any = None
         while True:
-            data = self.http.get_json("/articles", params={"page": page, "per_page": self.settings.articles_per_page})
+            data = self.client.request_json("GET", "/articles", params={"page": page, "per_page": self.settings.articles_per_page})
             if not isinstance(data, dict) or not isinstance(data.get("data"), list):
                 raise TransientError(f"Intercom /articles page {page}: unexpected response (no 'data' list)")
             if page == 1:
@@ -233,7 +161,7 @@ class IntercomConnector(Connector):
             if page > MAX_PAGES:
                 raise TransientError(f"Intercom /articles: more than {MAX_PAGES} pages")
 
-    def _sync_articles(self, state: _StreamState) -> Iterator[Document | Deleted]:
+    def _sync_articles(self, state: _StreamState) -> Iterator[SyncEvent]:
         tracker = state.tracker()
         for items in self._article_pages():
             oldest: int | None = None
@@ -241,7 +169,7 @@ class IntercomConnector(Connector):
                 try:
                     aid, updated = _key(item, "article")
                 except RecordError as exc:
-                    self._skip("article", exc)
+                    yield self._skipped("article", exc)
                     continue
                 oldest = updated if oldest is None else min(oldest, updated)
                 if not state.is_new(aid, updated):
@@ -253,7 +181,7 @@ class IntercomConnector(Connector):
                 try:
                     doc = self.article_document(item)
                 except RecordError as exc:
-                    self._skip("article", exc)
+                    yield self._skipped("article", exc)
                     continue
                 if doc is None:
                     yield Deleted(id=self.article_id(aid), source=self.name)
@@ -273,7 +201,7 @@ class IntercomConnector(Connector):
         body = item.get("body")
         if body is not None and not isinstance(body, str):
             raise RecordError(f"article {aid}: body is not text ({type(body).__name__})")
-        text = _markdown(body or "")
+        text = html_to_markdown(body or "")
         if not text:
             return None
         url = item.get("url")
@@ -310,7 +238,7 @@ class IntercomConnector(Connector):
             "sort": {"field": "updated_at", "order": "ascending"},
         }
         for n in range(1, MAX_PAGES + 1):
-            data = self.http.post_json("/conversations/search", json=body)
+            data = self.client.request_json("POST", "/conversations/search", json=body)
             if not isinstance(data, dict) or not isinstance(data.get("conversations"), list):
                 raise TransientError(f"Intercom conversation search page {n}: unexpected response (no 'conversations' list)")
             yield data["conversations"]
@@ -322,21 +250,21 @@ class IntercomConnector(Connector):
             body = {**body, "pagination": {"per_page": self.settings.conversations_per_page, "starting_after": cursor}}
         raise TransientError(f"Intercom conversation search: more than {MAX_PAGES} pages")
 
-    def _sync_conversations(self, state: _StreamState) -> Iterator[Document | Deleted]:
+    def _sync_conversations(self, state: _StreamState) -> Iterator[SyncEvent]:
         tracker = state.tracker()
         for items in self._search_pages(state.since):
             for item in items:
                 try:
                     cid, updated = _key(item, "conversation")
                 except RecordError as exc:
-                    self._skip("conversation", exc)
+                    yield self._skipped("conversation", exc)
                     continue
                 if not state.is_new(cid, updated):
                     continue
                 if self.settings.only_closed and item.get("state") != "closed":
                     continue
                 try:
-                    full = self.http.request_json("GET", f"/conversations/{quote(cid, safe='')}")
+                    full = self.client.request_json("GET", f"/conversations/{quote(cid, safe='')}")
                 except NotFound:
                     log.info("intercom_conversation_gone", source=self.name, id=cid)
                     tracker.see(cid, updated)
@@ -346,7 +274,7 @@ class IntercomConnector(Connector):
                 try:
                     doc = self.conversation_document(full)
                 except RecordError as exc:
-                    self._skip("conversation", exc)
+                    yield self._skipped("conversation", exc)
                     continue
                 if doc is not None:
                     yield doc
@@ -403,7 +331,7 @@ class IntercomConnector(Connector):
         body = part.get("body")
         if body is not None and not isinstance(body, str):
             raise RecordError(f"conversation {cid}: {where} body is not text ({type(body).__name__})")
-        text = _markdown(body or "")
+        text = html_to_markdown(body or "")
         if not text:
             return None
         if part_type in NOTE_PART_TYPES:
@@ -418,9 +346,9 @@ class IntercomConnector(Connector):
             return SECTION_AGENT, text
         return None
 
-    def _skip(self, kind: str, exc: RecordError) -> None:
-        self.skipped.append(str(exc))
+    def _skipped(self, kind: str, exc: RecordError) -> Skipped:
         log.warning("intercom_record_skipped", source=self.name, kind=kind, reason=str(exc))
+        return Skipped(source=self.name, reason=str(exc))
 
 
 # -- checkpoint state per stream -------------------------------------------------------------
@@ -493,18 +421,6 @@ def _has_next_page(pages: Any, page: int) -> bool:
         return bool(pages["next"])
     total = pages.get("total_pages")
     return isinstance(total, int) and page < total
-
-
-def _markdown(html: str) -> str:
-    if not html.strip():
-        return ""
-    md = markdownify(html, heading_style="ATX", bullets="-", strip=["img"])
-    out: list[str] = []
-    for line in md.splitlines():
-        line = line.rstrip()
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
 
 
 def _plain(value: Any) -> str:

@@ -40,133 +40,61 @@ Tickets
     ``include_internal_notes`` is set, and then appears as ``## Internal note``. Tickets are
     always INTERNAL documents.
 
-Auth is an API token: HTTP Basic ``{email}/token:{api_token}``. The ``Authorization`` header is
-sent with every request, whether the ``httpx.Client`` was built here or passed in (tests), and
-every URL is absolute (built from ``base_url``), so a passed-in client needs no configuration.
+Records that cannot be read are reported as :class:`~connectors.base.Skipped` events and left out.
+Auth, HTTP and pagination are :class:`~connectors.zendesk.client.ZendeskClient`'s, shared with the
+drafting desk.
 """
 
 from __future__ import annotations
 
-import base64
-import os
-import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Unpack
 
-import httpx
 import structlog
-from markdownify import markdownify
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.models import Deleted, Document, DocumentKind, Visibility
 from connectors.base import (
     Checkpoint,
     Connector,
+    ConnectorParts,
     NotFound,
     RecordError,
+    Skipped,
+    SyncEvent,
     SyncEvents,
     TransientError,
-    secret_from_env,
 )
-from connectors.http import VendorHttp
+from connectors.markdown import html_to_markdown
+from connectors.zendesk.client import MAX_PAGES, ZendeskClient, int_id
+from connectors.zendesk.settings import ZendeskSettings
 
 log = structlog.get_logger(__name__)
 
-#: Help Center list endpoints: most records per page with cursor pagination (``page[size]``).
-ZENDESK_HC_MAX_PAGE_SIZE = 100  # developer.zendesk.com "Pagination": page[size] max 100
 #: Incremental ticket export: most tickets per page (``per_page``); 1000 is also its default.
 ZENDESK_EXPORT_MAX_PER_PAGE = 1000  # developer.zendesk.com "Incremental Exports": per_page max 1000
-#: Ticket comments list: most comments per page (``page[size]``).
-ZENDESK_COMMENTS_MAX_PAGE_SIZE = 100  # developer.zendesk.com "Ticket Comments": page[size] max 100
-#: A stream that keeps saying "more" past this many pages is broken, not long.
-MAX_PAGES = 100_000
 
 BREADCRUMB_SEPARATOR = " › "
 TICKET_ID_PREFIX = "ticket"
 ARTICLE_ID_PREFIX = "article"
 
 
-class ZendeskSettings(BaseModel):
-    """One Zendesk account as a source (a ``[[sources]]`` entry with ``type = "zendesk"``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-
-    type: Literal["zendesk"] = "zendesk"
-    """The connector type."""
-    name: str = "zendesk"
-    """Source name: ``Document.source`` and the prefix of every document id."""
-    base_url: str
-    """The account's URL, e.g. ``https://acme.zendesk.com`` (tests pass the fake server's URL)."""
-    email_env: str = "ZENDESK_EMAIL"
-    """Name of the environment variable holding the agent's email for API-token auth."""
-    token_env: str = "ZENDESK_API_TOKEN"
-    """Name of the environment variable holding the API token (never the token itself)."""
-    locales: tuple[str, ...] = ("en-us",)
-    """Help Center locales to index; the first one's articles get the plain ``:article:{id}`` ids."""
-    include_articles: bool = True
-    """Index Help Center articles."""
-    include_tickets: bool = True
-    """Index tickets (as INTERNAL documents)."""
-    include_internal_notes: bool = False
-    """Put private comments (``public: false``) into ticket text as ``## Internal note``."""
-    ticket_statuses: tuple[str, ...] = ("solved", "closed")
-    """Ticket statuses worth indexing; others are left out (and removed if they were indexed)."""
-    start_time: int = Field(default=0, ge=0)
-    """Unix time the first ticket export starts from (later syncs continue from the checkpoint)."""
-
-    @field_validator("base_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("base_url must start with https:// (e.g. https://acme.zendesk.com)")
-        return value
-
-    @field_validator("locales")
-    @classmethod
-    def _some_locale(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        cleaned = tuple(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
-        if not cleaned:
-            raise ValueError("give at least one locale, e.g. ['en-us']")
-        return cleaned
-
-
 class ZendeskConnector(Connector):
     """Help Center articles and resolved tickets of one Zendesk account."""
 
-    def __init__(
-        self,
-        settings: ZendeskSettings,
-        *,
-        client: httpx.Client | None = None,
-        environ: Mapping[str, str] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.settings = settings
-        self.name = settings.name
-        env = os.environ if environ is None else environ
-        email = secret_from_env(env, settings.email_env, source=settings.name, what="the Zendesk agent's email")
-        token = secret_from_env(env, settings.token_env, source=settings.name, what="a Zendesk API token")
-        basic = base64.b64encode(f"{email}/token:{token}".encode()).decode("ascii")
-        self._headers = {"Authorization": f"Basic {basic}", "Accept": "application/json"}
-        self._base = settings.base_url
-        self.http = VendorHttp(
-            client or httpx.Client(base_url=self._base, timeout=30), vendor="Zendesk", sleep=sleep
-        )
-        self.skipped: list[str] = []
+    settings: ZendeskSettings
 
+    def __init__(self, settings: ZendeskSettings, **parts: Unpack[ConnectorParts]) -> None:
+        super().__init__(settings)
+        self.client = ZendeskClient(settings, **parts)
 
-    @property
-    def auth_headers(self) -> dict[str, str]:
-        """Headers that authenticate a request to this Zendesk (for other Zendesk API users)."""
-        return dict(self._headers)
+    def close(self) -> None:
+        self.client.close()
 
     # -- Connector -----------------------------------------------------------------------------
 
     def sync(self, checkpoint: Checkpoint | None) -> SyncEvents:
         started = datetime.now(UTC)
-        self.skipped = []
         extra: dict[str, Any] = {}
         if self.settings.include_articles:
             yield from self._sync_articles()
@@ -182,8 +110,8 @@ class ZendeskConnector(Connector):
             return []
         ids: list[str] = []
         for locale in self.settings.locales:
-            for raw in self._paginate(f"/api/v2/help_center/{locale}/articles.json", "articles"):
-                article_id = _int_id(raw.get("id")) if isinstance(raw, dict) else None
+            for raw in self.client.records(f"/api/v2/help_center/{locale}/articles.json", "articles"):
+                article_id = int_id(raw.get("id")) if isinstance(raw, dict) else None
                 if article_id is not None and raw.get("draft") is not True:
                     ids.append(self._article_id(article_id, locale))
         return ids
@@ -194,15 +122,15 @@ class ZendeskConnector(Connector):
 
     # -- articles ------------------------------------------------------------------------------
 
-    def _sync_articles(self) -> Iterator[Document | Deleted]:
+    def _sync_articles(self) -> Iterator[SyncEvent]:
         for locale in self.settings.locales:
             breadcrumbs = self._breadcrumbs(locale)
             count = 0
-            for raw in self._paginate(f"/api/v2/help_center/{locale}/articles.json", "articles"):
+            for raw in self.client.records(f"/api/v2/help_center/{locale}/articles.json", "articles"):
                 try:
                     event = self._article(raw, locale, breadcrumbs)
                 except RecordError as exc:
-                    self._skip("article", str(exc))
+                    yield self._skipped("article", str(exc))
                     continue
                 count += isinstance(event, Document)
                 yield event
@@ -211,16 +139,16 @@ class ZendeskConnector(Connector):
     def _breadcrumbs(self, locale: str) -> dict[int, str]:
         """``section_id -> "Category › Section"`` for one locale."""
         categories: dict[int, str] = {}
-        for raw in self._paginate(f"/api/v2/help_center/{locale}/categories.json", "categories"):
-            cid = _int_id(raw.get("id")) if isinstance(raw, dict) else None
+        for raw in self.client.records(f"/api/v2/help_center/{locale}/categories.json", "categories"):
+            cid = int_id(raw.get("id")) if isinstance(raw, dict) else None
             if cid is not None and isinstance(raw.get("name"), str):
                 categories[cid] = raw["name"].strip()
         sections: dict[int, str] = {}
-        for raw in self._paginate(f"/api/v2/help_center/{locale}/sections.json", "sections"):
-            sid = _int_id(raw.get("id")) if isinstance(raw, dict) else None
+        for raw in self.client.records(f"/api/v2/help_center/{locale}/sections.json", "sections"):
+            sid = int_id(raw.get("id")) if isinstance(raw, dict) else None
             if sid is None or not isinstance(raw.get("name"), str):
                 continue
-            category = categories.get(_int_id(raw.get("category_id")) or -1)
+            category = categories.get(int_id(raw.get("category_id")) or -1)
             parts = [p for p in (category, raw["name"].strip()) if p]
             sections[sid] = BREADCRUMB_SEPARATOR.join(parts)
         return sections
@@ -228,7 +156,7 @@ class ZendeskConnector(Connector):
     def _article(self, raw: Any, locale: str, breadcrumbs: dict[int, str]) -> Document | Deleted:
         if not isinstance(raw, dict):
             raise RecordError(f"article record is a {type(raw).__name__}, not an object")
-        article_id = _int_id(raw.get("id"))
+        article_id = int_id(raw.get("id"))
         if article_id is None:
             raise RecordError("article without a numeric id")
         doc_id = self._article_id(article_id, locale)
@@ -240,10 +168,10 @@ class ZendeskConnector(Connector):
         body = raw.get("body")
         if not isinstance(body, str):
             raise RecordError(f"article {article_id}: no body")
-        text = _html_to_markdown(body)
+        text = html_to_markdown(body)
         if not text:
             raise RecordError(f"article {article_id}: empty body")
-        section_id = _int_id(raw.get("section_id"))
+        section_id = int_id(raw.get("section_id"))
         breadcrumb = breadcrumbs.get(section_id) if section_id is not None else None
         if breadcrumb:
             text = f"*{breadcrumb}*\n\n{text}"
@@ -280,9 +208,8 @@ class ZendeskConnector(Connector):
 
     # -- tickets -------------------------------------------------------------------------------
 
-    def _sync_tickets(self, cursor: str | None) -> Generator[Document | Deleted, None, str | None]:
+    def _sync_tickets(self, cursor: str | None) -> Generator[SyncEvent, None, str | None]:
         """Yield ticket events from the export; *return* the cursor to continue from next time."""
-        url = f"{self._base}/api/v2/incremental/tickets/cursor.json"
         seen: dict[int, Any] = {}  # ticket id -> updated_at already handled in this sync
         fetched = 0
         for page_no in range(MAX_PAGES):
@@ -291,7 +218,7 @@ class ZendeskConnector(Connector):
                 params["start_time"] = self.settings.start_time
             else:
                 params["cursor"] = cursor
-            page = self._get(url, params)
+            page = self.client.get_object("/api/v2/incremental/tickets/cursor.json", params)
             tickets = page.get("tickets")
             if not isinstance(tickets, list):
                 raise TransientError("Zendesk ticket export answered without a 'tickets' list")
@@ -299,7 +226,7 @@ class ZendeskConnector(Connector):
                 try:
                     event = self._ticket_event(raw, seen)
                 except RecordError as exc:
-                    self._skip("ticket", str(exc))
+                    yield self._skipped("ticket", str(exc))
                     continue
                 if event is not None:
                     fetched += isinstance(event, Document)
@@ -320,7 +247,7 @@ class ZendeskConnector(Connector):
     def _ticket_event(self, raw: Any, seen: dict[int, Any]) -> Document | Deleted | None:
         if not isinstance(raw, dict):
             raise RecordError(f"ticket record is a {type(raw).__name__}, not an object")
-        ticket_id = _int_id(raw.get("id"))
+        ticket_id = int_id(raw.get("id"))
         if ticket_id is None:
             raise RecordError("ticket without a numeric id")
         status = raw.get("status")
@@ -338,7 +265,7 @@ class ZendeskConnector(Connector):
         if subject is not None and not isinstance(subject, str):
             raise RecordError(f"ticket {ticket_id}: subject is not text")
         title = (subject or "").strip() or f"Ticket #{ticket_id}"
-        sections = self._ticket_sections(ticket_id, _int_id(raw.get("requester_id")))
+        sections = self._ticket_sections(ticket_id, int_id(raw.get("requester_id")))
         if not sections:
             return Deleted(id=doc_id, source=self.name)  # nothing a reader may see
         tags = raw.get("tags")
@@ -351,7 +278,7 @@ class ZendeskConnector(Connector):
             kind=DocumentKind.TICKET,
             audience=Visibility.INTERNAL,
             title=title,
-            url=f"{self._base}/agent/tickets/{ticket_id}",
+            url=f"{self.settings.base_url}/agent/tickets/{ticket_id}",
             text=f"# {title}\n\n" + "\n\n".join(sections),
             updated_at=_timestamp(stamp),
             metadata=metadata,
@@ -363,7 +290,7 @@ class ZendeskConnector(Connector):
             html = comment.get("html_body")
             plain = comment.get("plain_body") if isinstance(comment.get("plain_body"), str) else comment.get("body")
             if isinstance(html, str) and html.strip():
-                body = _html_to_markdown(html)
+                body = html_to_markdown(html)
             elif isinstance(plain, str):
                 body = plain.strip()
             else:
@@ -375,7 +302,7 @@ class ZendeskConnector(Connector):
                 if not self.settings.include_internal_notes:
                     continue
                 heading = "Internal note"
-            elif _int_id(comment.get("author_id")) == requester_id or role == "end-user":
+            elif int_id(comment.get("author_id")) == requester_id or role == "end-user":
                 heading = "Customer"
             else:
                 heading = "Agent reply"
@@ -383,71 +310,17 @@ class ZendeskConnector(Connector):
         return sections
 
     def _comments(self, ticket_id: int) -> Iterator[tuple[dict[str, Any], str | None]]:
-        path = f"/api/v2/tickets/{ticket_id}/comments.json"
         try:
-            pages = list(self._pages(path, "comments", {"include": "users"},
-                                     page_size=ZENDESK_COMMENTS_MAX_PAGE_SIZE))
+            comments, roles = self.client.ticket_comments(ticket_id)
         except NotFound as exc:
             # A ticket deleted since the export listed it is one record gone, not an outage.
             raise RecordError(f"ticket {ticket_id}: comments not found (HTTP 404)") from exc
-        roles: dict[int, str] = {}
-        for page in pages:
-            for user in page.get("users") or []:
-                user_id = _int_id(user.get("id")) if isinstance(user, dict) else None
-                if user_id is not None and isinstance(user.get("role"), str):
-                    roles[user_id] = user["role"]
-        for page in pages:
-            for comment in page.get("comments") or []:
-                if isinstance(comment, dict):
-                    yield comment, roles.get(_int_id(comment.get("author_id")) or -1)
+        for comment in comments:
+            yield comment, roles.get(int_id(comment.get("author_id")) or -1)
 
-    # -- HTTP ----------------------------------------------------------------------------------
-
-    def _get(self, url: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        body = self.http.request_json("GET", url, params=params, headers=self._headers)
-        if not isinstance(body, dict):
-            raise TransientError(f"Zendesk answered {type(body).__name__} instead of an object for {url.split('?')[0]}")
-        return body
-
-    def _paginate(self, path: str, key: str) -> Iterator[Any]:
-        for page in self._pages(path, key, {}, page_size=ZENDESK_HC_MAX_PAGE_SIZE):
-            records = page.get(key)
-            if not isinstance(records, list):
-                raise TransientError(f"Zendesk answered {path} without a '{key}' list")
-            yield from records
-
-    def _pages(self, path: str, key: str, params: Mapping[str, Any], *, page_size: int) -> Iterator[dict[str, Any]]:
-        """Cursor pagination: follow ``meta.after_cursor`` while ``meta.has_more`` is true."""
-        after: str | None = None
-        for _ in range(MAX_PAGES):
-            query = {**params, "page[size]": page_size}
-            if after is not None:
-                query["page[after]"] = after
-            page = self._get(f"{self._base}{path}", query)
-            yield page
-            meta = page.get("meta")
-            if not isinstance(meta, dict) or meta.get("has_more") is not True:
-                return
-            nxt = meta.get("after_cursor")
-            if not isinstance(nxt, str) or not nxt or nxt == after:
-                raise TransientError(f"Zendesk pagination of {path} is broken (no new after_cursor)")
-            after = nxt
-        raise TransientError(f"Zendesk pagination of {path} did not end after {MAX_PAGES} pages")
-
-    def _skip(self, what: str, reason: str) -> None:
-        self.skipped.append(f"{what}: {reason}")
+    def _skipped(self, what: str, reason: str) -> Skipped:
         log.warning("zendesk_record_skipped", source=self.name, kind=what, reason=reason)
-
-
-
-def _int_id(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+        return Skipped(source=self.name, reason=f"{what}: {reason}")
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -458,13 +331,3 @@ def _timestamp(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _html_to_markdown(html: str) -> str:
-    text = markdownify(html, heading_style="ATX", bullets="-", strip=["img"])
-    out: list[str] = []
-    for line in text.splitlines():
-        line = line.rstrip()
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()

@@ -7,7 +7,9 @@ so the admin page can show each question's feedback and list "not helpful" answe
     with answer_ref(answer_id):
         answer = answers.answer(question, audience, history)
 
-Import-light on purpose (only the standard library): any surface may import it.
+It sits in the answer layer so that the surfaces that set it (Slack) and the wrapper that reads
+it (:class:`bot.web.metrics.MeteredAnswerService`) both import it downwards. Import-light on
+purpose: only the standard library.
 """
 
 from __future__ import annotations

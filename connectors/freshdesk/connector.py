@@ -19,50 +19,44 @@ Ticket text is the subject, the customer's messages and the public agent replies
 private notes appear (as ``## Internal note``) only with ``include_internal_notes``. Tickets are
 always INTERNAL documents.
 
-Credentials: HTTP Basic with the API key as user name and ``X`` as password, sent *per request*
-(``auth=``), so a caller's ``httpx.Client`` (tests) needs no auth of its own. URLs are absolute
-(built from ``base_url``), so that client needs no base URL either.
+Records that cannot be read are reported as :class:`~connectors.base.Skipped` events and left out.
+Auth, HTTP and paging are :class:`~connectors.freshdesk.client.FreshdeskClient`'s, shared with the
+drafting desk.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Unpack
 
-import httpx
 import structlog
-from markdownify import markdownify
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.models import Deleted, Document, DocumentKind, Visibility
 from connectors.base import (
     Checkpoint,
     Connector,
     ConnectorError,
+    ConnectorParts,
     NotFound,
     RecordError,
+    Skipped,
+    SyncEvent,
     SyncEvents,
-    TransientError,
-    secret_from_env,
 )
-from connectors.http import VendorHttp
+from connectors.freshdesk.client import FreshdeskClient
+from connectors.freshdesk.settings import FreshdeskSettings
+from connectors.markdown import html_to_markdown
 
 log = structlog.get_logger(__name__)
 
-#: Largest ``per_page`` the Freshdesk v2 list endpoints accept (API docs, "Pagination": max 100).
-FRESHDESK_PER_PAGE = 100
 #: Highest ``page`` Freshdesk serves for a list (300 pages x 100 = 30,000 records); beyond it the
 #: ticket listing is continued by rolling ``updated_since`` forward. Read at run time (tests shrink it).
 FRESHDESK_MAX_PAGES = 300
 #: Start of history for the first ticket sync: without ``updated_since`` the list API returns only
 #: tickets created in the past 30 days (API docs, "List All Tickets").
 FRESHDESK_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-#: HTTP timeout of the client we build ourselves, in seconds.
-HTTP_TIMEOUT_S = 30.0
 
 #: Solution article ``status`` values (API docs, "Solution Article").
 ARTICLE_DRAFT = 1
@@ -72,51 +66,6 @@ ARTICLE_PUBLISHED = 2
 FOLDER_VISIBLE_TO_ALL = 1
 #: Ticket ``status`` values (API docs, "Tickets").
 TICKET_STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
-
-
-class FreshdeskSettings(BaseModel):
-    """One Freshdesk helpdesk as a source."""
-
-    model_config = ConfigDict(frozen=True)
-
-    type: Literal["freshdesk"] = "freshdesk"
-    name: str = Field(description="Source name: Document.source and the document id prefix")
-    base_url: str = Field(description="Helpdesk root, e.g. https://acme.freshdesk.com (no /api/v2)")
-    api_key_env: str = Field("FRESHDESK_API_KEY", description="Environment variable holding the API key")
-    include_articles: bool = Field(True, description="Index published solution articles")
-    include_tickets: bool = Field(True, description="Index tickets whose status is in ticket_statuses")
-    include_internal_notes: bool = Field(
-        False, description="Put private notes into ticket text (tickets are internal documents anyway)"
-    )
-    ticket_statuses: tuple[int, ...] = Field(
-        (4, 5), description="Ticket statuses to index: 2 open, 3 pending, 4 resolved, 5 closed"
-    )
-    updated_since: datetime | None = Field(
-        None, description="First sync: only tickets updated at/after this (None: all history)"
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        v = v.strip()
-        if not v or ":" in v:
-            raise ValueError("name must be non-empty and contain no ':' (it prefixes document ids)")
-        return v
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, v: str) -> str:
-        v = v.strip().rstrip("/")
-        if not v.startswith(("https://", "http://")):
-            raise ValueError("base_url must start with https:// (e.g. https://acme.freshdesk.com)")
-        if v.endswith("/api/v2"):
-            v = v[: -len("/api/v2")]
-        return v
-
-    @field_validator("updated_since")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v
 
 
 @dataclass
@@ -139,36 +88,14 @@ class _Cursor:
 class FreshdeskConnector(Connector):
     """Solution articles and tickets of one Freshdesk helpdesk."""
 
-    def __init__(
-        self,
-        settings: FreshdeskSettings,
-        *,
-        client: httpx.Client | None = None,
-        environ: Mapping[str, str] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.settings = settings
-        self.name = settings.name
-        env = os.environ if environ is None else environ
-        api_key = secret_from_env(env, settings.api_key_env, source=settings.name, what="the Freshdesk API key")
-        # Freshdesk: the API key is the user name, any password ("X" by convention).
-        self._auth = httpx.BasicAuth(api_key, "X")
-        self._owns_client = client is None
-        self.client = client or httpx.Client(
-            timeout=HTTP_TIMEOUT_S, headers={"Accept": "application/json", "User-Agent": "helpdesk-bot"}
-        )
-        self.http = VendorHttp(self.client, vendor="Freshdesk", sleep=sleep)
-        self.skipped: list[str] = []
+    settings: FreshdeskSettings
 
-
-    @property
-    def auth(self) -> httpx.Auth:
-        """The API-key auth of this Freshdesk (for other Freshdesk API users)."""
-        return self._auth
+    def __init__(self, settings: FreshdeskSettings, **parts: Unpack[ConnectorParts]) -> None:
+        super().__init__(settings)
+        self.client = FreshdeskClient(settings, **parts)
 
     def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
+        self.client.close()
 
     # -- the Connector interface ------------------------------------------------------------
 
@@ -180,7 +107,10 @@ class FreshdeskConnector(Connector):
         if not self.settings.include_articles:
             return []
         ids: list[str] = []
-        for _folder, raw in self._walk_articles(listing=True):
+        for item in self._walk_articles(listing=True):
+            if isinstance(item, Skipped):
+                continue  # a listing reports nothing (and raises at the page cap)
+            _folder, raw = item
             try:
                 fields = _article_fields(raw)
             except RecordError:
@@ -190,18 +120,17 @@ class FreshdeskConnector(Connector):
         return ids
 
     def sync(self, checkpoint: Checkpoint | None) -> SyncEvents:
-        self.skipped = []
         old = checkpoint.extra if checkpoint is not None else {}
         extra: dict[str, Any] = dict(old)
         updated_since = checkpoint.updated_since if checkpoint is not None else None
-        counts = {"articles": 0, "tickets": 0, "deleted": 0}
+        counts = {"articles": 0, "tickets": 0, "deleted": 0, "skipped": 0}
 
         if self.settings.include_articles:
             cursor = _cursor_from(old.get("articles_since"), old.get("articles_seen"), None)
             known_folders = {str(k): v for k, v in (old.get("folder_visibility") or {}).items()}
             folders_now: dict[str, Any] = {}
             for event in self._sync_articles(cursor, known_folders, folders_now):
-                counts["deleted" if isinstance(event, Deleted) else "articles"] += 1
+                counts[_tally(event, "articles")] += 1
                 yield event
             extra.update(
                 articles_since=_iso(cursor.since) if cursor.since != _NEVER else None,
@@ -215,12 +144,13 @@ class FreshdeskConnector(Connector):
                 updated_since or start, _ids(old.get("tickets_seen")) if updated_since else set()
             )
             for event in self._sync_tickets(tickets):
-                counts["deleted" if isinstance(event, Deleted) else "tickets"] += 1
+                counts[_tally(event, "tickets")] += 1
                 yield event
             deleted = _cursor_from(old.get("deleted_since"), old.get("deleted_seen"), start)
             for raw in self._roll({"filter": "deleted"}, deleted, what="deleted ticket"):
-                counts["deleted"] += 1
-                yield Deleted(id=self._ticket_id(raw["id"]), source=self.name)
+                event = raw if isinstance(raw, Skipped) else Deleted(id=self._ticket_id(raw["id"]), source=self.name)
+                counts[_tally(event, "tickets")] += 1
+                yield event
             updated_since = tickets.since
             extra.update(
                 tickets_seen=sorted(tickets.seen),
@@ -228,13 +158,7 @@ class FreshdeskConnector(Connector):
                 deleted_seen=sorted(deleted.seen),
             )
 
-        log.info(
-            "freshdesk_sync_done",
-            source=self.name,
-            skipped=len(self.skipped),
-            requests=self.http.requests,
-            **counts,
-        )
+        log.info("freshdesk_sync_done", source=self.name, requests=self.client.http.requests, **counts)
         return Checkpoint(updated_since=updated_since, extra=extra)
 
     # -- articles ---------------------------------------------------------------------------
@@ -242,41 +166,48 @@ class FreshdeskConnector(Connector):
     def _article_id(self, article_id: int) -> str:
         return f"{self.name}:article:{article_id}"
 
-    def _walk_articles(self, *, listing: bool = False) -> Iterator[tuple[dict[str, Any], Any]]:
-        """Every (folder, raw article) of every category; raises if any request fails.
+    def _walk_articles(self, *, listing: bool = False) -> Iterator[tuple[dict[str, Any], Any] | Skipped]:
+        """Every (folder, raw article) of every category, and what was skipped; raises if any request fails.
 
         ``listing`` (for :meth:`list_ids`): report nothing, and raise rather than stop at the page cap.
         """
         report = not listing
-        for category in self._get_list("/api/v2/solutions/categories"):
-            category_id = _int_id(category)
+        for category in self.client.get_list("/api/v2/solutions/categories"):
+            category_id = _record_id(category)
             if category_id is None:
-                self._skip("solution category without a numeric id", report)
+                if report:
+                    yield self._skipped("solution category without a numeric id")
                 continue
-            for folder in self._get_list(f"/api/v2/solutions/categories/{category_id}/folders"):
-                folder_id = _int_id(folder)
+            for folder in self.client.get_list(f"/api/v2/solutions/categories/{category_id}/folders"):
+                folder_id = _record_id(folder)
                 if folder_id is None:
-                    self._skip(f"solution folder in category {category_id} without a numeric id", report)
+                    if report:
+                        yield self._skipped(f"solution folder in category {category_id} without a numeric id")
                     continue
-                for items in self._pages(
-                    f"/api/v2/solutions/folders/{folder_id}/articles", {}, strict=listing
-                ):
+                for items in self._pages(f"/api/v2/solutions/folders/{folder_id}/articles", {}, strict=listing):
+                    if isinstance(items, Skipped):
+                        yield items
+                        continue
                     for raw in items:
                         yield folder, raw
 
     def _sync_articles(
         self, cursor: _Cursor, known_folders: dict[str, Any], folders_now: dict[str, Any]
-    ) -> Iterator[Document | Deleted]:
+    ) -> Iterator[SyncEvent]:
         # Decisions are made against the cursor as it was; it advances as articles go by.
         start = _Cursor(cursor.since, set(cursor.seen))
-        for folder, raw in self._walk_articles():
+        for item in self._walk_articles():
+            if isinstance(item, Skipped):
+                yield item
+                continue
+            folder, raw = item
             folder_key = str(folder["id"])
             visibility_value = folder.get("visibility")
             folders_now[folder_key] = visibility_value
             try:
                 fields = _article_fields(raw)
             except RecordError as exc:
-                self._skip(f"article {_describe_id(raw)}: {exc}")
+                yield self._skipped(f"article {_describe_id(raw)}: {exc}")
                 continue
             cursor.advance(fields.updated_at, fields.id)
             folder_changed = folder_key not in known_folders or known_folders[folder_key] != visibility_value
@@ -289,12 +220,12 @@ class FreshdeskConnector(Connector):
             try:
                 yield self._article_document(fields, raw, folder)
             except RecordError as exc:
-                self._skip(f"article {fields.id}: {exc}")
+                yield self._skipped(f"article {fields.id}: {exc}")
 
     def _article_document(
         self, fields: _ArticleFields, raw: dict[str, Any], folder: dict[str, Any]
     ) -> Document:
-        text = _markdown(fields.html)
+        text = html_to_markdown(fields.html)
         if not text:
             raise RecordError("description is empty after conversion")
         visibility = folder.get("visibility")
@@ -323,48 +254,45 @@ class FreshdeskConnector(Connector):
     def _ticket_id(self, ticket_id: int) -> str:
         return f"{self.name}:ticket:{ticket_id}"
 
-    def _sync_tickets(self, cursor: _Cursor) -> Iterator[Document | Deleted]:
+    def _sync_tickets(self, cursor: _Cursor) -> Iterator[SyncEvent]:
         for raw in self._roll({"include": "description"}, cursor, what="ticket"):
+            if isinstance(raw, Skipped):
+                yield raw
+                continue
             ticket_id = raw["id"]
             if raw.get("deleted") is True or raw.get("spam") is True:
                 yield Deleted(id=self._ticket_id(ticket_id), source=self.name)
                 continue
             status = raw.get("status")
             if not _is_int(status):
-                self._skip(f"ticket {ticket_id}: status is not a number")
+                yield self._skipped(f"ticket {ticket_id}: status is not a number")
                 continue
             if status not in self.settings.ticket_statuses:
                 # Not (or no longer) resolved knowledge: make sure no earlier version stays indexed.
                 yield Deleted(id=self._ticket_id(ticket_id), source=self.name)
                 continue
             try:
-                yield self._ticket_document(raw)
+                yield from self._ticket_events(raw)
             except RecordError as exc:
-                self._skip(f"ticket {ticket_id}: {exc}")
+                yield self._skipped(f"ticket {ticket_id}: {exc}")
 
-    def _roll(self, params: dict[str, Any], cursor: _Cursor, *, what: str) -> Iterator[dict[str, Any]]:
+    def _roll(self, params: dict[str, Any], cursor: _Cursor, *, what: str) -> Iterator[dict[str, Any] | Skipped]:
         """Tickets in ``updated_at`` order from ``cursor``, rolling ``updated_since`` at the page cap.
 
         Yields only tickets with a numeric id and a readable ``updated_at`` that the cursor admits
-        (others are reported); advances ``cursor`` past each one yielded.
+        (others are reported as :class:`Skipped`); advances ``cursor`` past each one yielded.
         """
         while True:
-            base = {
-                **params,
-                "updated_since": _iso(cursor.since),
-                "order_by": "updated_at",
-                "order_type": "asc",
-                "per_page": FRESHDESK_PER_PAGE,
-            }
+            base = {**params, "updated_since": _iso(cursor.since), "order_by": "updated_at", "order_type": "asc"}
             rolled_from = _Cursor(cursor.since, set(cursor.seen))
             page = 1
             while True:
-                items, more = self._get_page("/api/v2/tickets", {**base, "page": page})
+                items, more = self.client.page("/api/v2/tickets", base, page=page)
                 for raw in items:
-                    ticket_id = _int_id(raw)
+                    ticket_id = _record_id(raw)
                     updated = _datetime(raw.get("updated_at")) if isinstance(raw, dict) else None
                     if ticket_id is None or updated is None:
-                        self._skip(f"{what} {_describe_id(raw)}: missing numeric id or readable updated_at")
+                        yield self._skipped(f"{what} {_describe_id(raw)}: missing numeric id or readable updated_at")
                         continue
                     if not rolled_from.admits(updated, ticket_id):
                         continue
@@ -380,7 +308,7 @@ class FreshdeskConnector(Connector):
                 # Every ticket on all those pages shares one second; we cannot page past them.
                 skipped_at = cursor.since
                 cursor.since, cursor.seen = cursor.since + timedelta(seconds=1), set()
-                self._skip(
+                yield self._skipped(
                     f"{what}s updated at {_iso(skipped_at)}: more than {FRESHDESK_MAX_PAGES} pages share that "
                     "second; the rest of them were not fetched"
                 )
@@ -392,7 +320,8 @@ class FreshdeskConnector(Connector):
                 max_pages=FRESHDESK_MAX_PAGES,
             )
 
-    def _ticket_document(self, raw: dict[str, Any]) -> Document:
+    def _ticket_events(self, raw: dict[str, Any]) -> Iterator[Document | Skipped]:
+        """The ticket's document, after what was skipped in its thread; RecordError if the ticket cannot be read."""
         ticket_id: int = raw["id"]
         subject = raw.get("subject")
         if subject is not None and not isinstance(subject, str):
@@ -402,24 +331,25 @@ class FreshdeskConnector(Connector):
         if description:
             sections.append(("Customer", description))
         try:
-            conversations = list(self._conversations(ticket_id))
+            listed = list(self._conversations(ticket_id))
         except NotFound as exc:
             # Deleted between the listing and this request: one record gone, not an outage.
             raise RecordError(f"ticket {ticket_id}: conversations not found (HTTP 404)") from exc
-        for conversation in conversations:
+        yield from (item for item in listed if isinstance(item, Skipped))  # a listing cut at the page cap
+        for conversation in (item for item in listed if not isinstance(item, Skipped)):
             cid = _describe_id(conversation)
             if not isinstance(conversation, dict):
-                self._skip(f"ticket {ticket_id} conversation: not an object")
+                yield self._skipped(f"ticket {ticket_id} conversation: not an object")
                 continue
             private, incoming = conversation.get("private"), conversation.get("incoming")
             if not isinstance(private, bool) or not isinstance(incoming, bool):
                 # Without a readable private flag we cannot tell a note from a reply: leave it out.
-                self._skip(f"ticket {ticket_id} conversation {cid}: private/incoming flags missing")
+                yield self._skipped(f"ticket {ticket_id} conversation {cid}: private/incoming flags missing")
                 continue
             try:
                 body = _body(conversation, "body", "body_text")
             except RecordError as exc:
-                self._skip(f"ticket {ticket_id} conversation {cid}: {exc}")
+                yield self._skipped(f"ticket {ticket_id} conversation {cid}: {exc}")
                 continue
             if not body:
                 continue
@@ -433,7 +363,7 @@ class FreshdeskConnector(Connector):
         title = (subject or "").strip() or f"Ticket #{ticket_id}"
         parts = [f"# {title}"] + [f"## {heading}\n\n{body}" for heading, body in sections]
         tags = raw.get("tags")
-        return Document(
+        yield Document(
             id=self._ticket_id(ticket_id),
             source=self.name,
             kind=DocumentKind.TICKET,
@@ -449,58 +379,26 @@ class FreshdeskConnector(Connector):
         )
 
     def _conversations(self, ticket_id: int) -> Iterator[Any]:
+        """The ticket's conversations (raw), and a :class:`Skipped` if the listing stopped at the page cap."""
         for items in self._pages(f"/api/v2/tickets/{ticket_id}/conversations", {}):
-            yield from items
+            if isinstance(items, Skipped):
+                yield items
+            else:
+                yield from items
 
-    # -- HTTP -------------------------------------------------------------------------------
-
-    def _get_page(self, path: str, params: Mapping[str, Any]) -> tuple[list[Any], bool]:
-        """One page of a list endpoint and whether another follows.
-
-        The ``link: <...>; rel="next"`` header decides when present; without it, a full page
-        means "maybe more" and a short one ends the listing.
-        """
-        response = self.http.request("GET", f"{self.settings.base_url}{path}", params=params, auth=self._auth)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise TransientError(f"Freshdesk returned a body that is not JSON (GET {path})") from exc
-        if not isinstance(data, list):
-            raise TransientError(f"Freshdesk returned {type(data).__name__} instead of a list (GET {path})")
-        if "link" in response.headers:
-            more = "next" in response.links
-        else:
-            more = len(data) >= int(params.get("per_page", FRESHDESK_PER_PAGE))
-        return data, more
-
-    def _get_list(self, path: str) -> list[dict[str, Any]]:
-        """An unpaginated list (solution categories, folders); non-object entries are dropped."""
-        items, _ = self._get_page(path, {})
-        return [i for i in items if isinstance(i, dict)]
-
-    def _pages(self, path: str, params: Mapping[str, Any], *, strict: bool = False) -> Iterator[list[Any]]:
-        """Pages of a list endpoint; at the page cap, ``strict`` raises instead of stopping short."""
-        page = 1
-        while True:
-            items, more = self._get_page(path, {**params, "per_page": FRESHDESK_PER_PAGE, "page": page})
-            yield items
-            if not more:
-                return
-            if page >= FRESHDESK_MAX_PAGES:
-                if strict:
-                    raise ConnectorError(
-                        f"Freshdesk {path}: more than {FRESHDESK_MAX_PAGES} pages; cannot list it completely"
-                    )
-                log.warning("freshdesk_page_cap", source=self.name, path=path, max_pages=FRESHDESK_MAX_PAGES)
-                self._skip(f"{path}: more than {FRESHDESK_MAX_PAGES} pages; the rest was not fetched")
-                return
-            page += 1
-
-    def _skip(self, reason: str, report: bool = True) -> None:
-        if not report:
+    def _pages(self, path: str, params: dict[str, Any], *, strict: bool = False) -> Iterator[list[Any] | Skipped]:
+        """Pages of a list endpoint; at the page cap, ``strict`` raises, else a :class:`Skipped` ends them."""
+        cut = yield from self.client.pages(path, params, max_pages=FRESHDESK_MAX_PAGES)
+        if not cut:
             return
-        self.skipped.append(reason)
+        if strict:
+            raise ConnectorError(f"Freshdesk {path}: more than {FRESHDESK_MAX_PAGES} pages; cannot list it completely")
+        log.warning("freshdesk_page_cap", source=self.name, path=path, max_pages=FRESHDESK_MAX_PAGES)
+        yield self._skipped(f"{path}: more than {FRESHDESK_MAX_PAGES} pages; the rest was not fetched")
+
+    def _skipped(self, reason: str) -> Skipped:
         log.warning("freshdesk_record_skipped", source=self.name, reason=reason)
+        return Skipped(source=self.name, reason=reason)
 
 
 # -- parsing helpers ---------------------------------------------------------------------------
@@ -521,7 +419,7 @@ def _article_fields(raw: Any) -> _ArticleFields:
     """The fields an article needs, validated; raises RecordError naming what is wrong."""
     if not isinstance(raw, dict):
         raise RecordError("not an object")
-    article_id = _int_id(raw)
+    article_id = _record_id(raw)
     if article_id is None:
         raise RecordError("missing numeric id")
     status = raw.get("status")
@@ -549,25 +447,21 @@ def _body(record: dict[str, Any], html_key: str, text_key: str) -> str:
         if value is not None and not isinstance(value, str):
             raise RecordError(f"{key} is not text")
     if html and html.strip():
-        return _markdown(html)
+        return html_to_markdown(html)
     return (text or "").strip()
 
 
-def _markdown(html: str) -> str:
-    md = markdownify(html, heading_style="ATX", bullets="-", strip=["img", "script", "style"])
-    out: list[str] = []
-    for line in md.splitlines():
-        line = line.rstrip()
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
+def _tally(event: SyncEvent, documents: str) -> str:
+    """The ``freshdesk_sync_done`` count an event adds to (``documents``: articles or tickets)."""
+    return "deleted" if isinstance(event, Deleted) else "skipped" if isinstance(event, Skipped) else documents
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _int_id(raw: Any) -> int | None:
+def _record_id(raw: Any) -> int | None:
+    """A record's numeric ``id`` (Freshdesk sends numbers); None when it has none."""
     if not isinstance(raw, dict):
         return None
     value = raw.get("id")

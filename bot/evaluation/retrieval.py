@@ -7,64 +7,16 @@ on which the confidence gate abstains, and for answerable ones the share it answ
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from bot.answer.confidence import should_abstain
-from bot.answer.retriever import Retriever
-from bot.errors import InputError
-from bot.models import Audience, Document, DocumentKind, Visibility
+from bot.answer.service import AnswerService
+from bot.models import Audience
 
 #: Chunks retrieved per query before collapsing to documents.
 EVAL_CHUNKS = 50
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        with path.open(encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise InputError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from exc
-    except FileNotFoundError as exc:
-        raise InputError(f"file not found: {path}") from exc
-
-
-def corpus_documents(path: Path) -> Iterator[Document]:
-    for row in read_jsonl(path):
-        if "_id" not in row:
-            raise InputError(f"{path}: every corpus line needs an '_id'")
-        title = str(row.get("title") or "").strip()
-        text = str(row.get("text") or "").strip()
-        yield Document(
-            id=str(row["_id"]), source="eval", kind=DocumentKind.ARTICLE, audience=Visibility.PUBLIC,
-            title=title or text[:80], url=row.get("url"), text=text or title,
-        )
-
-
-def read_qrels(path: Path) -> dict[str, dict[str, float]]:
-    qrels: dict[str, dict[str, float]] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise InputError(f"file not found: {path}") from exc
-    for line in lines:
-        parts = line.strip().split("\t")
-        if len(parts) < 3 or parts[0] == "query-id":
-            continue
-        try:
-            score = float(parts[2])
-        except ValueError:
-            continue
-        if score > 0:
-            qrels.setdefault(parts[0], {})[parts[1]] = score
-    return qrels
 
 
 def rank_documents(doc_ids_by_chunk: list[str]) -> list[str]:
@@ -99,13 +51,13 @@ class EvalResult:
 
 
 def evaluate(
-    retriever: Retriever,
+    service: AnswerService,
     queries: list[dict[str, Any]],
     qrels: dict[str, dict[str, float]],
     *,
-    min_confidence: float,
     on_progress: Callable[[int], None] | None = None,
 ) -> EvalResult:
+    """Score ``service``'s retriever on ``queries``; abstention is ``service``'s own gate on the same retrieval."""
     answerable = {"recall@5": 0.0, "ndcg@10": 0.0, "mrr@10": 0.0}
     n = 0
     answered = 0
@@ -114,9 +66,10 @@ def evaluate(
     per_query = []
     for q in queries:
         qid, text = str(q["_id"]), str(q.get("text", ""))
-        retrieval = retriever.retrieve(text, Audience.AGENT, limit=EVAL_CHUNKS)
+        retrieval = service.retriever.retrieve(text, Audience.AGENT, limit=EVAL_CHUNKS)
         ranked = rank_documents([c.doc_id for c in retrieval.chunks])
-        abstain = should_abstain(retrieval, min_confidence)
+        assessment = service.assess_retrieval(text, retrieval)
+        abstain = not assessment.passages or assessment.confidence < service.min_confidence
         relevant = qrels.get(qid)
         if relevant:
             n += 1

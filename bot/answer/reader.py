@@ -1,0 +1,93 @@
+"""The reader: which stretch of the retrieved passages answers the question.
+
+Chunks are merged back into passages (:mod:`bot.answer.passages`), cut into units
+(:mod:`bot.index.units`), every window of consecutive units becomes a candidate with features
+(:mod:`bot.answer.windows`), and the shipped window ranker (:mod:`bot.answer.ranking`) scores
+them. The :class:`Reading` is what both the extractive composer (which quotes the best windows)
+and the answerability gate (which asks whether the best window is good enough) work from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.answer.passages import Passage, merge_passages
+from bot.answer.ranking import LinearModel
+from bot.answer.retriever import RetrievedChunk
+from bot.answer.windows import FEATURES, Window, candidate_windows, rare_terms
+from bot.errors import ModelError
+from bot.index.sparse import SparseEncoder
+from bot.index.units import Unit, split_units
+
+#: Chunks read in any case (the ones the answer is composed from), and at most this many more
+#: lower-ranked ones whose title or heading names a rare term of the question.
+READ_CHUNKS = 5
+MAX_NAMED_CHUNKS = 3
+
+
+def select_chunks(chunks: Sequence[RetrievedChunk], rare: set[str], sparse: SparseEncoder) -> list[RetrievedChunk]:
+    """The chunks worth reading: the top ones, plus lower ones whose heading names a rare term."""
+    chosen = list(chunks[:READ_CHUNKS])
+    if rare:
+        named = [c for c in chunks[READ_CHUNKS:] if rare & set(sparse.terms(f"{c.title} {c.section}"))]
+        chosen += named[:MAX_NAMED_CHUNKS]
+    return chosen
+
+
+@dataclass(frozen=True)
+class Reading:
+    question: str
+    #: The chunks read, in retrieval order (the top ones first).
+    chunks: list[RetrievedChunk]
+    #: The question's identifier-like terms (error codes, versions, names), stemmed.
+    rare_terms: frozenset[str]
+    passages: list[Passage]
+    #: Every unit of each passage, headings included (for context when rendering).
+    all_units: list[list[Unit]]
+    #: The quotable units of each passage; windows index into these.
+    units: list[list[Unit]]
+    windows: list[Window]
+    features: np.ndarray
+    scores: np.ndarray
+
+    def ranked(self) -> list[int]:
+        """Window indices, best first; ties broken by passage rank, then position, then length."""
+        return sorted(range(len(self.windows)), key=lambda i: (
+            -self.scores[i], self.passages[self.windows[i].passage].rank, self.windows[i].start, self.windows[i].end))
+
+    def window_units(self, window: Window) -> list[Unit]:
+        return self.units[window.passage][window.start : window.end]
+
+
+class Reader:
+    """Reads retrieved chunks with a window ranker.
+
+    Args:
+        sparse: the encoder whose terms (lower-cased, stemmed, no stop words) the features count.
+        ranker: the window ranker; its feature list must be :data:`FEATURES` and its heading terms.
+    """
+
+    def __init__(self, *, sparse: SparseEncoder, ranker: LinearModel) -> None:
+        expected = (*FEATURES, *(f"heading:{t}" for t in ranker.heading_terms))
+        if ranker.features != expected:
+            raise ModelError("the window ranker was trained on other features than this version computes: "
+                             "retrain it (benchmarks/train_answer_models.py)")
+        self.sparse = sparse
+        self.ranker = ranker
+
+    def read(self, question: str, chunks: Sequence[RetrievedChunk]) -> Reading:
+        """Read the top :data:`READ_CHUNKS` of ``chunks`` (best first), and any lower one whose
+        title or heading names one of the question's rare terms (the article about error PCL-4031
+        when another one merely mentions it)."""
+        rare = rare_terms(question, self.sparse, [f"{c.title}\n{c.text}" for c in chunks])
+        chosen = select_chunks(chunks, rare, self.sparse)
+        passages = merge_passages(chosen)
+        all_units = [split_units(p.text, section=p.section) for p in passages]
+        units = [[u for u in us if u.quotable] for us in all_units]
+        windows, features = candidate_windows(question, passages, units, sparse=self.sparse, rare=rare,
+                                              heading_terms=self.ranker.heading_terms)
+        return Reading(question=question, chunks=chosen, rare_terms=frozenset(rare), passages=passages, all_units=all_units, units=units, windows=windows,
+                       features=features, scores=self.ranker.score(features))

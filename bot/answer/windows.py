@@ -1,0 +1,199 @@
+"""Candidate answers: every run of consecutive units in the top passages, and what each looks like.
+
+A support answer is usually one contiguous stretch of the right article: the steps under "To fix
+this", the row of the price table, the paragraph under "RESOLVING THE PROBLEM". So the
+candidates are windows of consecutive units (:mod:`bot.index.units`) of one section of a
+passage, up to :data:`MAX_WINDOW_UNITS` units and :data:`MAX_WINDOW_WORDS` words, and each is described by
+features a linear ranker (:mod:`bot.answer.ranking`) weighs:
+
+* the passage: retrieval rank, fused score below the best, dense similarity and its distance to the best, how much
+  of the question (and of its rare terms: error codes, versions, product names) it covers, the
+  title's overlap with the question;
+* the window: coverage of the question's terms and rare terms, how much of it merely restates
+  the question (a symptom repeated back is not an answer), length, where it starts and ends
+  relative to its section, whether it is steps, list items, table rows;
+* its section: the heading words (the ranker learns that "resolving" and "answer" headings hold
+  answers and "symptom" ones do not), a few cue classes, and the heading's overlap with the question;
+* its text: instructions ("Click", "Go to"), boilerplate and legal lines, keyword lists, URLs,
+  symbols (log lines and stack traces).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.answer.passages import Passage
+from bot.index.sparse import SparseEncoder
+from bot.index.units import Unit, UnitKind
+
+MAX_WINDOW_UNITS = 10
+MAX_WINDOW_WORDS = 160
+
+_ANSWER_HEADING = re.compile(
+    r"\b(answer|resol|solution|solv|fix|workaround|work around|steps?|how to|instructions?|procedure|"
+    r"to do this|what to do|remed|mitigat)", re.I)
+_PROBLEM_HEADING = re.compile(
+    r"\b(problem|symptom|error|issue|question|abstract|description|environment|affected|summary)", re.I)
+_CAUSE_HEADING = re.compile(r"\bcause", re.I)
+_BOILERPLATE = re.compile(
+    r"(copyright|©|all rights reserved|was this (article )?helpful|related information|cross reference|"
+    r"document information|disclaimer|trademark|privacy policy|terms of use|subscribe|feedback)", re.I)
+_INSTRUCTION = re.compile(
+    r"^(- |\d+[.)] |Step \d+\s*[|:.-]\s*)?(click|go|select|open|enter|run|set|use|choose|add|install|apply|"
+    r"type|navigate|tap|remove|delete|edit|check|make sure|ensure|restart|update|upgrade|download|configure|"
+    r"change|create|contact|copy|verify|follow|log in|sign in|turn|enable|disable)\b", re.I)
+#: Identifier-like words: error codes (PCL-4031), versions (8.5.5.4), CamelCase and ACRONYMS.
+_RARE_WORD = re.compile(r"^(?=.*\d)[\w.-]+$|^[A-Z][A-Z0-9_-]{1,}$|^[a-z]+[A-Z]\w*$|^[A-Z][a-z]+[A-Z]\w*$")
+_WORD = re.compile(r"\w[\w.\-/]*\w|\w")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+#: The features of a window, in order (the ranker's heading terms are appended after them).
+FEATURES: tuple[str, ...] = (
+    "rank", "merged_chunks", "score_gap", "similarity", "similarity_rel", "passage_coverage", "passage_rare",
+    "first_chunk", "coverage", "rare", "restates", "units", "log_words", "over_80_words", "under_15_words",
+    "starts_section", "ends_section", "at_passage_start", "position",
+    "answer_heading", "problem_heading", "cause_heading", "heading_overlap", "no_heading",
+    "steps", "items", "rows", "instructions", "boilerplate", "keyword_list", "symbols", "urls",
+    "title_overlap", "question_terms", "heading_rare",
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Units ``start:end`` of passage number ``passage``."""
+
+    passage: int
+    start: int
+    end: int
+    words: int
+
+
+def rare_terms(question: str, sparse: SparseEncoder, texts: Sequence[str] = ()) -> set[str]:
+    """The question's identifier-like terms and names: error codes, versions, ACRONYMS, CamelCase,
+    and capitalised words inside a sentence (plan and product names: "the Growth plan").
+
+    Given the retrieved ``texts``, a name found in more than half of them is dropped: the
+    product's own name ("Wix", "IBM") tells one passage from another no more than "the" does.
+    Identifiers are kept however often they occur: an error code mentioned in five passages is
+    still what the one passage about it must name.
+    """
+    identifiers: set[str] = set()
+    names: set[str] = set()
+    for sentence in _SENTENCE.split(question):
+        for n, word in enumerate(_WORD.findall(sentence)):
+            if (_RARE_WORD.match(word) and not word.isdigit()) or (word.isdigit() and len(word) >= 3):
+                identifiers.update(sparse.terms(word))
+            elif n > 0 and word[:1].isupper() and word[1:].islower() and len(word) > 1 and word != "I":
+                names.update(sparse.terms(word))
+    names -= identifiers
+    if texts and names:
+        seen = [set(sparse.terms(t)) for t in texts]
+        names = {t for t in names if sum(t in s for s in seen) * 2 <= len(seen)}
+    return identifiers | names
+
+
+def candidate_windows(
+    question: str,
+    passages: Sequence[Passage],
+    units: Sequence[Sequence[Unit]],
+    *,
+    sparse: SparseEncoder,
+    rare: set[str],
+    heading_terms: Sequence[str] = (),
+) -> tuple[list[Window], np.ndarray]:
+    """Every candidate window of the quotable ``units`` of each passage, and its feature row.
+
+    ``rare`` is :func:`rare_terms` of the question.
+
+    Returns:
+        (windows, features of shape (len(windows), len(FEATURES) + len(heading_terms))).
+    """
+    q_terms = set(sparse.terms(question))
+    passage_terms = [set(sparse.terms(p.text)) for p in passages]
+    # Within the retrieved passages a question term that occurs in fewer of them says more.
+    weight = {t: 1.0 + math.log((1 + len(passages)) / (1 + sum(t in pt for pt in passage_terms))) for t in q_terms}
+    total_weight = sum(weight.values()) or 1.0
+    # Fused scores are z-scores (often negative): a passage's distance below the best is a difference.
+    top_score = max((p.score for p in passages), default=0.0)
+    top_similarity = max((p.similarity for p in passages), default=0.0)
+    heading_index = {t: n for n, t in enumerate(heading_terms)}
+    windows: list[Window] = []
+    rows: list[list[float]] = []
+
+    def covered(terms: set[str]) -> float:
+        return sum(weight[t] for t in terms & q_terms) / total_weight
+
+    def rare_share(terms: set[str]) -> float:
+        return len(terms & rare) / len(rare) if rare else 0.0
+
+    for pi, (passage, passage_units) in enumerate(zip(passages, units, strict=True)):
+        quotable = [u for u in passage_units if u.quotable]
+        if not quotable:
+            continue
+        # A table row says what its cells are only with its header ("Growth" is a column name).
+        unit_terms = [set(sparse.terms(f"{u.header}\n{u.text}" if u.header else u.text)) for u in quotable]
+        unit_words = [len(u.text.split()) for u in quotable]
+        flags = [_unit_flags(u) for u in quotable]
+        title_terms = set(sparse.terms(passage.title))
+        title_overlap = len(title_terms & q_terms) / max(len(q_terms), 1)
+        passage_row = [
+            float(passage.rank), float(len(passage.chunks)), passage.score - top_score, passage.similarity,
+            passage.similarity - top_similarity, covered(passage_terms[pi]), rare_share(passage_terms[pi]),
+            float(passage.first.chunk_no == 0),
+        ]
+        for a in range(len(quotable)):
+            terms: set[str] = set()
+            words = 0
+            section = quotable[a].section
+            section_terms = set(sparse.terms(section))
+            heading_rare = rare_share(title_terms | section_terms)
+            heading = [
+                float(bool(_ANSWER_HEADING.search(section))), float(bool(_PROBLEM_HEADING.search(section))),
+                float(bool(_CAUSE_HEADING.search(section))),
+                len(section_terms & q_terms) / len(section_terms) if section_terms else 0.0, float(not section),
+            ]
+            heading_row = [0.0] * len(heading_terms)
+            for t in section_terms:
+                if t in heading_index:
+                    heading_row[heading_index[t]] = 1.0
+            for b in range(a, min(len(quotable), a + MAX_WINDOW_UNITS)):
+                words += unit_words[b]
+                if words > MAX_WINDOW_WORDS and b > a:
+                    break
+                if b > a and quotable[b].section != quotable[b - 1].section:
+                    break  # one answer, one section (crossing measured worse on the dev sets)
+                terms |= unit_terms[b]
+                n = b - a + 1
+                span = flags[a : b + 1]
+                windows.append(Window(pi, a, b + 1, words))
+                rows.append(passage_row + [
+                    covered(terms), rare_share(terms), len(terms & q_terms) / max(len(terms), 1),
+                    float(n), math.log1p(words), float(words > 80), float(words < 15),
+                    float(a == 0 or quotable[a - 1].section != section),
+                    float(b == len(quotable) - 1 or quotable[b + 1].section != quotable[b].section),
+                    float(a == 0), a / len(quotable),
+                    *heading,
+                    *(sum(f[k] for f in span) / n for k in range(len(_FLAG_NAMES))),
+                    title_overlap, math.log1p(len(q_terms)), heading_rare,
+                ] + heading_row)
+    width = len(FEATURES) + len(heading_terms)
+    return windows, np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
+
+
+_FLAG_NAMES = ("steps", "items", "rows", "instructions", "boilerplate", "keyword_list", "symbols", "urls")
+
+
+def _unit_flags(unit: Unit) -> tuple[float, ...]:
+    text = unit.text
+    symbols = sum(not ch.isalpha() and not ch.isspace() for ch in text) / max(len(text), 1)
+    return (
+        float(unit.kind is UnitKind.STEP), float(unit.kind is UnitKind.ITEM), float(unit.kind is UnitKind.ROW),
+        float(bool(_INSTRUCTION.match(text))), float(bool(_BOILERPLATE.search(text))),
+        float(text.count(";") >= 4 and text.count(";") * 6 > len(text.split())),  # "netcool; impact; ipl; ..."
+        symbols, float("http" in text or "www." in text),
+    )

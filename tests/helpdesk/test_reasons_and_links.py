@@ -1,0 +1,34 @@
+"""Helpdesk drafts record why the answer came out so, and the questions log links to the ticket."""
+
+from __future__ import annotations
+
+from bot.web.metrics import MeteredAnswerService, Metrics
+from tests.fakes.zendesk_server import comment
+from tests.support.helpdesk import CUSTOMER, Harness, zendesk_event, zendesk_headers
+
+
+def _logged(harness: Harness) -> None:
+    """The answer service as ``serve`` hands it to the helpdesk surface: counted and written to the log."""
+    real = harness.service.answers
+    harness.service.answers = MeteredAnswerService(lambda: real, metrics=Metrics(process=False),  # type: ignore[assignment]
+                                                   surface="helpdesk", questions=harness.state.questions)
+
+
+def test_a_draft_and_an_abstention_are_logged_with_reasons_and_ticket_links(harness: Harness) -> None:
+    _logged(harness)
+    body = zendesk_event(7)
+    harness.post("zendesk", body, zendesk_headers(body))
+    harness.zd.add_ticket(8, "Pets", status="new", requester_id=CUSTOMER,
+                          comments=[comment("What does the office dog eat on Mars?", author_id=CUSTOMER)])
+    body = zendesk_event(8, event_id="01HNXXXX-SECOND")
+    harness.post("zendesk", body, zendesk_headers(body))
+
+    [drafted] = harness.state.drafts.drafts_for("zendesk", "7")
+    [silent] = harness.state.drafts.drafts_for("zendesk", "8")
+    assert (drafted.abstained, drafted.reason) == (False, "answered")
+    assert (silent.abstained, silent.reason) == (True, "below_gate")
+    off, password = harness.state.questions.recent_questions()
+    assert password.surface == "helpdesk" and password.link == f"{harness.zd.url}/agent/tickets/7"
+    assert password.reason == "answered" and password.closest and password.closest["title"] == "Reset your password"
+    assert off.link == f"{harness.zd.url}/agent/tickets/8" and off.reason == "below_gate" and off.closest
+    assert [d.reason for d in harness.state.drafts.recent_drafts()] == ["below_gate", "answered"]
