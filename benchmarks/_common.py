@@ -75,3 +75,77 @@ def emit(result: dict[str, Any]) -> None:
     """The benchmark's one line of stdout."""
     sys.stdout.write(json.dumps(result, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+class MemoryWatch:
+    """Peak memory of this process, sampled from a separate process.
+
+    A thread of this process cannot do it: qdrant-edge-py holds the GIL through a whole index
+    build, so no Python thread here runs while the memory peaks. A small child process reads
+    ``/proc/<pid>/status`` every ``interval_s`` and appends ``t rss anon file`` (KiB) lines to a
+    file; :meth:`peaks` gives the maxima between two marks. ``VmHWM`` (the kernel's own peak,
+    what ``peak_rss_mb`` reads) counts file-backed pages too (memory-mapped vectors and graphs
+    the kernel may evict); ``RssAnon`` is the memory the process cannot give back.
+    """
+
+    SCRIPT = (
+        "import sys, time\n"
+        "pid, out, step = sys.argv[1], sys.argv[2], float(sys.argv[3])\n"
+        "f = open(out, 'a', buffering=1)\n"
+        "while True:\n"
+        "    try:\n"
+        "        s = dict(l.split(':', 1) for l in open(f'/proc/{pid}/status') if ':' in l)\n"
+        "    except OSError:\n"
+        "        break\n"
+        "    k = lambda n: int(s.get(n, '0 kB').split()[0])\n"
+        "    f.write(f\"{time.time():.3f} {k('VmRSS')} {k('RssAnon')} {k('RssFile')}\\n\")\n"
+        "    time.sleep(step)\n"
+    )
+
+    def __init__(self, path: Path, interval_s: float = 0.2) -> None:
+        import subprocess
+
+        self.path = path
+        path.unlink(missing_ok=True)
+        self.proc = subprocess.Popen([sys.executable, "-c", self.SCRIPT, str(os.getpid()), str(path), str(interval_s)])
+
+    def mark(self) -> float:
+        return time.time()
+
+    def peaks(self, start: float, end: float | None = None) -> dict[str, float]:
+        """Largest RSS / anonymous / file-backed MiB sampled between ``start`` and ``end``."""
+        best = {"rss_mb": 0.0, "anon_mb": 0.0, "file_mb": 0.0}
+        if not self.path.exists():
+            return best
+        for line in self.path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) != 4:
+                continue
+            t = float(parts[0])
+            if t < start or (end is not None and t > end):
+                continue
+            for key, value in zip(best, parts[1:], strict=True):
+                best[key] = max(best[key], round(int(value) / 1024, 1))
+        return best
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+
+
+def dir_size_mb(path: Path) -> float:
+    """Bytes on disk under ``path`` (allocated blocks, so sparse files count what they use)."""
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if p.is_file() and not p.is_symlink():
+                total += p.stat().st_blocks * 512
+        except OSError:
+            pass
+    return round(total / 2**20, 1)
+
+
+def cpu_s() -> float:
+    """CPU seconds this process used so far (user + system, all threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

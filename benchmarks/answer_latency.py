@@ -2,19 +2,30 @@
 
 What it measures
     * ``p50_ms`` / ``p95_ms`` / ``p99_ms`` / ``mean_ms``: wall-clock time of
-      ``AnswerService.answer(question, Audience.CUSTOMER)`` (question embedding, hybrid RRF query
-      with the audience filter on ``kb_public``, confidence gate, extractive composer, citation
+      ``AnswerService.answer(question, Audience.CUSTOMER)`` (question embedding, dense and sparse searches
+      fused in Python, with the audience filter on ``kb_public``, confidence gate, extractive composer, citation
       check), after ``--warmup`` untimed calls, over ``--queries`` calls cycling through realistic
       questions about the bundled sample knowledge base;
     * ``embed_ms_p50`` / ``search_ms_p50`` / ``compose_ms_p50``: medians of the stages the service
       itself reports in ``Answer.timings``;
     * ``first_answer_ms``: the first call after reopening (cold caches), not in the percentiles;
-    * ``fill_s`` / ``optimize_s``: writing the N points, then ``store.optimize()`` on each
-      collection (Qdrant builds the HNSW graph and sparse indexes): reported separately;
+    * ``fill_s``: writing the N points, including the index builds the store runs as the data
+      arrives (``--tuning tuned``: every ``build_every_points``); ``build_s``: the time inside
+      those builds plus the final ``optimize()`` of each collection (HNSW graphs, quantized
+      vectors, sparse indexes); ``fill_build_s`` = fill + final build, the wall time to a
+      searchable-and-indexed store; ``fill_build_cpu_s`` its CPU seconds (the build machine is
+      shared: CPU seconds say what the work costs when wall time is stretched by others);
+    * ``fill_peak``: peak memory while filling and building, sampled every 0.2 s by a separate
+      process (``rss_mb`` total resident, ``anon_mb`` heap and other memory the process cannot
+      give back, ``file_mb`` memory-mapped file pages the kernel may evict), plus ``vm_hwm_mb``,
+      the kernel's exact peak of the total;
+    * ``disk_mb``: the store folder on disk; ``segments``: segments per collection;
     * ``reopen_s``: ``EdgeStore(path)`` on the filled, closed store (what a restart costs);
-    * ``rss_mb`` (now) and ``peak_rss_mb``: memory of this process (model + store + Python). On a
-      run that also filled the store they include what the fill left behind; a rerun that reuses
-      the store (``reused: true``) gives the figure of a process that only serves answers.
+    * ``during_sync``: the same answers timed while a real sync runs in another thread of the
+      same process, into the same store (files connector over generated articles: chunking,
+      embedding with the same model, upserts, index builds as they come due), with the sync's
+      own chunks/s (``--sync-queries 0`` skips it);
+    * ``serve_peak``: peak memory while answering (quiet, then during the sync).
 
 How
     The store is built through :class:`bot.runtime.Runtime` (settings ``data_dir=--data-dir``, the
@@ -32,13 +43,15 @@ How
       chunks' vectors (cosine ~0.6 to the original) so the real answers have near neighbours to
       beat, as in a large same-domain knowledge base.
 
-    A filled store is reused on a rerun with the same ``--chunks`` (and seed): only the reopen and
-    the answers are measured again (``reused: true``; fill and optimize times come from the run
-    that built it).
+    A filled store is reused on a rerun with the same ``--chunks``, seed and ``--tuning``: only the
+    reopen and the answers are measured again (``reused: true``; fill and build figures come from
+    the run that built it). ``--tuning untuned`` builds the store as it was made before Qdrant's
+    levers were used (no quantization, everything in RAM, one build at the end), for comparison.
 
 Usage
     .venv/bin/python benchmarks/answer_latency.py --chunks 10000
     .venv/bin/python benchmarks/answer_latency.py --chunks 100000 --queries 200
+    .venv/bin/python benchmarks/answer_latency.py --chunks 100000 --tuning untuned --data-dir /tmp/bench-untuned
 
 Output: one JSON line,
     {"benchmark": "answer_latency", "chunks": 100000, "p50_ms": ..., "p95_ms": ..., "reopen_s": ..., ...}
@@ -49,30 +62,36 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
+import threading
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import _common
 import numpy as np
-from _common import emit, note, peak_rss_mb, percentile, rss_mb, timed
+from _common import MemoryWatch, cpu_s, dir_size_mb, emit, note, peak_rss_mb, percentile, rss_mb, timed
 
 from bot.index.edge_store import EdgeStore
 from bot.index.embeddings import DIMENSIONS, Embedder
 from bot.index.schema import collection_name, point_id
 from bot.index.sparse import SparseEncoder
-from bot.index.store import StoredPoint, VectorStore
+from bot.index.store import UNTUNED, StoredPoint, StoreTuning, VectorStore
 from bot.models import Audience, Visibility
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.sync.runner import sync_source
-from connectors.files import sample_kb_path
+from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
 
 META_FILE = "bench_latency.json"
 SYNTHETIC_SOURCE = "synthetic"
+#: The source the concurrent sync writes (generated articles, like the synthetic ones).
+SYNC_SOURCE = "bench-sync"
+TUNINGS = {"tuned": StoreTuning(), "untuned": UNTUNED}
 CHUNKS_PER_DOC = 4
 INTERNAL_SHARE = 0.3
 
@@ -158,6 +177,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of synthetic dense vectors that are perturbed copies of real chunks' vectors")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--refill", action="store_true", help="rebuild the store even if it already holds N points")
+    p.add_argument("--tuning", choices=sorted(TUNINGS), default="tuned",
+                   help="Qdrant levers: tuned (the product's) or untuned (as before them)")
+    p.add_argument("--sync-queries", type=int, default=200, help="answers timed while a sync writes (0: skip)")
+    p.add_argument("--sync-docs", type=int, default=40, help="generated articles per round of the concurrent sync")
     return p.parse_args(argv)
 
 
@@ -270,22 +293,24 @@ def real_vectors(store: VectorStore, names: dict[Visibility, str]) -> np.ndarray
     return np.stack(vectors) if vectors else np.zeros((0, DIMENSIONS), dtype=np.float32)
 
 
-def fill(settings: Settings, embedder: Embedder, args: argparse.Namespace) -> dict[str, Any]:
-    """Sync the sample KB, add synthetic points up to ``args.chunks``, optimize, close."""
+def fill(settings: Settings, embedder: Embedder, args: argparse.Namespace, watch: MemoryWatch) -> dict[str, Any]:
+    """Sync the sample KB, add synthetic points up to ``args.chunks`` (builds as they come due), build, close."""
     rng = np.random.default_rng(args.seed)
     names = collections(settings)
-    with Runtime(settings, embedder=embedder) as rt:
+    tuning = TUNINGS[args.tuning]
+    store = EdgeStore(settings.store_dir, tuning=tuning)
+    with Runtime(settings, store=store, embedder=embedder) as rt:
         with timed() as t_sync:
             for connector in rt.connectors():
                 report = sync_source(connector, indexer=rt.indexer, state=rt.state.ledger, full=True)
                 note(f"synced {connector.name}: {report.stats.added} docs, {report.stats.chunks_embedded} chunks")
-        store = rt.store
         real = real_vectors(store, names)
         synthetic = max(args.chunks - total_points(store, names), 0)
         note(f"sample KB: {len(real)} real chunks; generating {synthetic} synthetic chunks")
         with timed() as t_gen:
             corpus = SyntheticCorpus(rng, rt.sparse, min(args.text_cache, max(synthetic, 1)))
         base_time = datetime(2026, 11, 1, tzinfo=UTC)
+        started, cpu0, build0 = watch.mark(), cpu_s(), store.build_s
         with timed() as t_fill:
             for start in range(0, synthetic, args.batch):
                 stop = min(start + args.batch, synthetic)
@@ -293,22 +318,33 @@ def fill(settings: Settings, embedder: Embedder, args: argparse.Namespace) -> di
                                                          base_time).items():
                     if points:
                         store.upsert(names[audience], points)
-                if (stop // args.batch) % 10 == 0 or stop == synthetic:
-                    note(f"  filled {stop}/{synthetic}")
+                if (stop // args.batch) % 50 == 0 or stop == synthetic:
+                    note(f"  filled {stop}/{synthetic} (builds so far {store.build_s - build0:.0f} s, "
+                         f"rss {rss_mb():.0f} MB)")
             store.flush()
-        optimize: dict[str, float] = {}
+        incremental_build_s = store.build_s - build0
+        final: dict[str, float] = {}
         for name in names.values():
             with timed() as t_opt:
                 store.optimize(name)
-            optimize[name] = round(t_opt["s"], 2)
-            note(f"optimized {name} in {optimize[name]} s")
+            final[name] = round(t_opt["s"], 2)
+            note(f"final build of {name} in {final[name]} s: {store.shard_info(name)}")
+        ended = watch.mark()
         counts = {v.value: store.count(n) for v, n in names.items()}
+        segments = {n: store.shard_info(n)["segments"] for n in names.values()}
+    fill_s = t_fill["s"]
     return {
         "chunks": args.chunks, "seed": args.seed, "near_share": args.near_share, "text_cache": args.text_cache,
+        "tuning": args.tuning, "tuning_params": asdict(tuning),
         "real_chunks": len(real), "synthetic_chunks": synthetic, "counts": counts,
         "sample_sync_s": round(t_sync["s"], 2), "text_gen_s": round(t_gen["s"], 2),
-        "fill_s": round(t_fill["s"], 2), "fill_points_per_s": round(synthetic / t_fill["s"], 1) if t_fill["s"] else None,
-        "optimize_s": round(sum(optimize.values()), 2), "optimize_s_by_collection": optimize,
+        "fill_s": round(fill_s, 2), "fill_points_per_s": round(synthetic / fill_s, 1) if fill_s else None,
+        "build_s": round(incremental_build_s + sum(final.values()), 2),
+        "build_during_fill_s": round(incremental_build_s, 2), "final_build_s_by_collection": final,
+        "fill_build_s": round(fill_s + sum(final.values()), 2),
+        "fill_build_cpu_s": round(cpu_s() - cpu0, 1),
+        "fill_peak": {**watch.peaks(started, ended), "vm_hwm_mb": peak_rss_mb()},
+        "disk_mb": dir_size_mb(settings.store_dir), "segments": segments,
     }
 
 
@@ -318,19 +354,20 @@ def reusable(data_dir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
     if args.refill or not meta_path.is_file():
         return None
     meta = json.loads(meta_path.read_text())
-    same = all(meta.get(k) == getattr(args, k) for k in ("chunks", "seed", "near_share", "text_cache"))
+    same = all(meta.get(k) == getattr(args, k) for k in ("chunks", "seed", "near_share", "text_cache", "tuning"))
     return meta if same else None
 
 
 def reset_data_dir(data_dir: Path) -> None:
     """Remove an earlier benchmark store; refuse to touch a folder this benchmark did not make."""
     if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / META_FILE).exists():
-        leftovers = {p.name for p in data_dir.iterdir()} - {"qdrant", "state.db"}
+        leftovers = {p.name for p in data_dir.iterdir()} - {"qdrant", "state.db", "memory.log", "sync-docs"}
         if leftovers:
             raise SystemExit(f"{data_dir} holds files this benchmark did not write ({sorted(leftovers)[:3]}); "
                              "pass an empty or new --data-dir")
     (data_dir / META_FILE).unlink(missing_ok=True)
     shutil.rmtree(data_dir / "qdrant", ignore_errors=True)
+    shutil.rmtree(data_dir / "sync-docs", ignore_errors=True)
     (data_dir / "state.db").unlink(missing_ok=True)
 
 
@@ -361,7 +398,7 @@ def measure_answers(rt: Runtime, questions: list[str], n: int, warmup: int) -> d
                 values.append(answer.timings[key])
         if not answer.abstained:
             answered += 1
-            real_top += answer.citations[0].source != SYNTHETIC_SOURCE
+            real_top += answer.citations[0].source not in (SYNTHETIC_SOURCE, SYNC_SOURCE)
         if any(c.audience is not Visibility.PUBLIC for c in answer.citations):
             raise AssertionError(f"a customer answer cited a non-public source: {q!r}")
     return {
@@ -377,54 +414,127 @@ def measure_answers(rt: Runtime, questions: list[str], n: int, warmup: int) -> d
     }
 
 
+class ConcurrentSync:
+    """A real sync in another thread of this process, writing into the same store until stopped.
+
+    Each round writes ``docs`` new generated articles into a folder and syncs it with the files
+    connector through the runtime's indexer (chunk, embed with the same model, upsert; index
+    builds run inside the store's writes as they come due), as the scheduler does.
+    """
+
+    def __init__(self, rt: Runtime, folder: Path, corpus: SyntheticCorpus, docs: int) -> None:
+        self.rt, self.folder, self.corpus, self.docs = rt, folder, corpus, docs
+        self.stop = threading.Event()
+        self.chunks = self.rounds = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="bench-sync", daemon=True)
+
+    def _run(self) -> None:
+        settings = FilesConnectorSettings(name=SYNC_SOURCE, path=self.folder)
+        try:
+            while not self.stop.is_set():
+                for i in range(self.docs):
+                    n = self.rounds * self.docs + i
+                    text = "\n\n".join(self.corpus.texts[(n * 7 + k) % len(self.corpus.texts)] for k in range(3))
+                    (self.folder / f"doc-{n:06d}.md").write_text(f"# {self.corpus.title(n)}\n\n{text}\n", encoding="utf-8")
+                report = sync_source(FilesConnector(settings), indexer=self.rt.indexer, state=self.rt.state.ledger, prune=False)
+                self.chunks += report.stats.chunks_embedded
+                self.rounds += 1
+        except BaseException as exc:  # reported by the benchmark, never swallowed
+            self.error = exc
+
+    def __enter__(self) -> ConcurrentSync:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.started = time.perf_counter()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.elapsed = time.perf_counter() - self.started
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _common.setup_logging()
     data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
     settings = bench_settings(data_dir)
+    watch = MemoryWatch(data_dir / "memory.log")
     note("loading the embedding model")
     embedder = Embedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
-                        max_tokens=settings.embed_max_tokens)
+                        max_tokens=settings.embed_max_tokens, precision=settings.embed_precision)
+    # Questions are embedded as the product does (HELPDESK_EMBED_QUERY_PRECISION).
+    query_embedder = (embedder if settings.embed_query_precision == settings.embed_precision else
+                      Embedder(threads=settings.embed_threads, max_tokens=settings.embed_max_tokens,
+                               precision=settings.embed_query_precision))
     meta = reusable(data_dir, args)
     if meta is None:
         reset_data_dir(data_dir)
-        meta = fill(settings, embedder, args)
+        meta = fill(settings, embedder, args, watch)
         (data_dir / META_FILE).write_text(json.dumps(meta, indent=2))
         reused = False
     else:
-        note(f"reusing the filled store in {data_dir} ({args.chunks} points)")
+        note(f"reusing the filled store in {data_dir} ({args.chunks} points, {args.tuning})")
         reused = True
 
     with timed() as t_open:
-        store = EdgeStore(settings.store_dir)
+        store = EdgeStore(settings.store_dir, tuning=TUNINGS[args.tuning])
     note(f"reopened the store in {t_open['s']:.2f} s")
-    with Runtime(settings, store=store, embedder=embedder) as rt:
+    during: dict[str, Any] | None = None
+    with Runtime(settings, store=store, embedder=embedder, query_embedder=query_embedder) as rt:
         present = total_points(store, collections(settings))
-        if present != args.chunks and present < args.chunks:
+        if present < args.chunks:
             note(f"warning: the store holds {present} points, fewer than --chunks {args.chunks}")
         questions = load_questions()
         note(f"timing {args.queries} answers over {len(questions)} distinct questions (warm-up {args.warmup})")
+        serve_start = watch.mark()
         latency = measure_answers(rt, questions, args.queries, args.warmup)
+        if args.sync_queries:
+            corpus = SyntheticCorpus(np.random.default_rng(args.seed + 1), rt.sparse, 200)
+            rt.indexer  # noqa: B018 - open the collections before the clock starts
+            note(f"timing {args.sync_queries} answers while a sync writes into the same store")
+            with ConcurrentSync(rt, data_dir / "sync-docs", corpus, args.sync_docs) as sync:
+                during = measure_answers(rt, questions, args.sync_queries, 0)
+            if sync.error is not None:
+                raise sync.error
+            during["sync_rounds"] = sync.rounds
+            during["sync_chunks"] = sync.chunks
+            during["sync_chunks_per_s"] = round(sync.chunks / sync.elapsed, 1) if sync.elapsed else None
+        serve_peak = watch.peaks(serve_start)
+        final_points = total_points(store, collections(settings))
+    watch.close()
 
     result: dict[str, Any] = {
         "benchmark": "answer_latency",
         "chunks": present,
         "chunks_requested": args.chunks,
+        "tuning": meta.get("tuning", args.tuning),
         "queries": args.queries,
         "audience": Audience.CUSTOMER.value,
         "composer": "extractive",
         **latency,
+        "during_sync": during,
         "reopen_s": round(t_open["s"], 3),
-        "optimize_s": meta.get("optimize_s"),
         "fill_s": meta.get("fill_s"),
+        "build_s": meta.get("build_s"),
+        "fill_build_s": meta.get("fill_build_s"),
+        "fill_build_cpu_s": meta.get("fill_build_cpu_s"),
         "fill_points_per_s": meta.get("fill_points_per_s"),
+        "fill_peak": meta.get("fill_peak"),
+        "disk_mb": meta.get("disk_mb"),
+        "segments": meta.get("segments"),
         "counts": meta.get("counts"),
         "real_chunks": meta.get("real_chunks"),
+        "points_after_sync": final_points,
         "reused": reused,
+        "serve_peak": serve_peak,
         "rss_mb": rss_mb(),
         "peak_rss_mb": peak_rss_mb(),
         "data_dir": str(data_dir),
         "machine": _common.machine(),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
     }
     emit(result)
     return 0

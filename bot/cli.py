@@ -61,6 +61,12 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sync.runner import SyncInterrupted
 
     with _runtime(settings) as rt:
+        if args.rebuild:
+            # Before the indexer opens the collections (it refuses vectors of another model).
+            from bot.index.vector_space import drop_mismatched
+
+            for name in drop_mismatched(rt.store, rt.collection_names, rt.embedder):
+                print(f"{name}: built by another embedding model, dropped; every source syncs into it in full")
         service = rt.syncs
         names = [service.source(args.source).name] if args.source else list(service.sources)
         if not names:
@@ -214,7 +220,9 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     state = StateStore(settings.state_url)
     try:
-        finder = GapFinder(lambda: Embedder(threads=settings.embed_threads), threshold=settings.gap_similarity)
+        # Questions are grouped with the model they are answered with (the question precision).
+        finder = GapFinder(lambda: Embedder(threads=settings.embed_threads, precision=settings.embed_query_precision),
+                           threshold=settings.gap_similarity)
         gaps = finder.find(state.questions, days=args.days or settings.question_log_days)
     finally:
         state.close()
@@ -408,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help="sync configured sources into the store")
     p.add_argument("--source", help="only this source")
     p.add_argument("--full", action="store_true", help="ignore checkpoints and re-read everything")
+    p.add_argument("--rebuild", action="store_true",
+                   help="drop collections built by another embedding model (HELPDESK_EMBEDDINGS_*) first")
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("sources", help="list sources: schedule, last run, documents, lag, last error")

@@ -15,10 +15,11 @@ from bot.answer.service import AnswerService
 from bot.answer.style import StyleAdapter, StyleRouter, surface_backends
 from bot.health.finder import HealthFinder, HealthThresholds
 from bot.index.chunking import Chunker
-from bot.index.embeddings import Embedder
+from bot.index.embeddings import Embedder, TextEmbedder
 from bot.index.indexer import Indexer
 from bot.index.open import open_store
 from bot.index.pii import PiiMasker
+from bot.index.schema import collection_name
 from bot.index.sparse import SparseEncoder
 from bot.index.store import VectorStore
 from bot.models import Visibility
@@ -34,11 +35,15 @@ from connectors.registry import build_connector
 class Runtime:
     """Lazily built parts of a running helpdesk-bot; close it to release the store."""
 
-    def __init__(self, settings: Settings, *, store: VectorStore | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, *, store: VectorStore | None = None, embedder: TextEmbedder | None = None,
+                 query_embedder: TextEmbedder | None = None) -> None:
         self.settings = settings
         self._store = store
+        self._shared_embedder = embedder is not None
         if embedder is not None:
             self.__dict__["embedder"] = embedder  # share one loaded model (tests, benchmarks)
+        if query_embedder is not None:
+            self.__dict__["query_embedder"] = query_embedder
 
     @property
     def store(self) -> VectorStore:
@@ -47,9 +52,37 @@ class Runtime:
         return self._store
 
     @cached_property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> TextEmbedder:
         s = self.settings
-        return Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens)
+        if s.embeddings_url:
+            from bot.index.remote_embeddings import RemoteEmbedder
+
+            return RemoteEmbedder(
+                base_url=s.embeddings_url, model=s.embeddings_model, dimensions=s.embeddings_dimensions,
+                api_key=s.embeddings_api_key.get_secret_value() if s.embeddings_api_key else None,
+                batch_size=s.embeddings_batch_size, concurrency=s.embeddings_concurrency,
+                timeout_s=s.embeddings_timeout_s, max_retries=s.embeddings_max_retries, encoding=s.embeddings_encoding,
+            )
+        return Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens,
+                        precision=s.embed_precision, cache_dir=s.model_cache_dir)
+
+    @cached_property
+    def query_embedder(self) -> TextEmbedder:
+        """The model questions are embedded with: the documents' model, or the same local model at
+        ``HELPDESK_EMBED_QUERY_PRECISION`` (same vector space; documents are many, questions one at a time)."""
+        s = self.settings
+        documents = self.__dict__.get("embedder")
+        if s.embeddings_url or (documents is not None and self._shared_embedder):
+            return self.embedder
+        if documents is not None and getattr(documents, "precision", None) == s.embed_query_precision:
+            return documents
+        return Embedder(threads=s.embed_threads, max_tokens=s.embed_max_tokens, precision=s.embed_query_precision,
+                        cache_dir=s.model_cache_dir)
+
+    @property
+    def collection_names(self) -> list[str]:
+        """The collections this runtime's indexer and retriever use."""
+        return [collection_name(self.settings.collection_prefix, v) for v in Visibility]
 
     @cached_property
     def sparse(self) -> SparseEncoder:
@@ -71,7 +104,7 @@ class Runtime:
         s = self.settings
         params = RetrievalParams(limit=max(s.top_k, 10), prefetch_limit=s.prefetch_limit,
                                  dense_weight=s.dense_weight, sparse_weight=s.sparse_weight)
-        return Retriever(store=self.store, embedder=self.embedder, sparse=self.sparse, params=params,
+        return Retriever(store=self.store, embedder=self.query_embedder, sparse=self.sparse, params=params,
                          collection_prefix=s.collection_prefix)
 
     @cached_property
@@ -148,6 +181,9 @@ class Runtime:
                            lease_ttl_s=self.settings.sync_lease_ttl_s)
 
     def close(self) -> None:
+        closer = getattr(self.__dict__.get("embedder"), "close", None)
+        if closer is not None and not self._shared_embedder:
+            closer()  # a remote embedder's connection pool and request threads
         if self._store is not None:
             self._store.close()
             self._store = None

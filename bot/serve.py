@@ -120,7 +120,7 @@ def add_health_digest(scheduler: BaseScheduler, runtime: Runtime, settings: Sett
                           f"(minute hour day month weekday, e.g. '0 9 * * mon'): {exc}") from exc
     slack = client or build_client(settings)  # a missing bot token stops start-up, not the first digest
     runs = health or HealthRuns(lambda: runtime.health, lambda: runtime.state.health)
-    gaps = GapFinder(lambda: runtime.embedder, threshold=settings.gap_similarity)
+    gaps = GapFinder(lambda: runtime.query_embedder, threshold=settings.gap_similarity)
 
     def digest() -> None:
         report = runs.run(trigger="weekly digest")
@@ -287,7 +287,7 @@ def build_routes(runtime: Runtime, settings: Settings, *, role: str, metrics: Me
     state = runtime.state
     health = health or HealthRuns(lambda: runtime.health, lambda: state.health)
     routes.extend(admin_routes(settings, syncs=runtime.syncs, ledger=state.ledger, questions=state.questions,
-                               drafts=state.drafts, embedder=lambda: runtime.embedder, health=health))
+                               drafts=state.drafts, embedder=lambda: runtime.query_embedder, health=health))
     routes.extend(helpdesk_routes(runtime, settings, metrics, closers=closers))
     return routes
 
@@ -304,7 +304,7 @@ def build_slack(runtime: Runtime, settings: Settings, metrics: Metrics, *,
     """
     gaps: Callable[[int], list[Gap]] | None = None
     if settings.question_log_days > 0:  # /helpdesk gaps reads the questions log
-        finder = GapFinder(lambda: runtime.embedder, threshold=settings.gap_similarity)
+        finder = GapFinder(lambda: runtime.query_embedder, threshold=settings.gap_similarity)
 
         def find_gaps(days: int) -> list[Gap]:
             return finder.find(runtime.state.questions, days=days)

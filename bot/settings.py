@@ -34,6 +34,14 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("QDRANT_API_KEY", "HELPDESK_QDRANT_API_KEY")
     )
     qdrant_timeout_s: float = 10.0
+    # Qdrant's levers for large collections (bot/index/store.py StoreTuning; README "Scale").
+    qdrant_quantization: bool = Field(default=True, description="int8 copy of the dense vectors in RAM, rescored with the originals")
+    qdrant_on_disk: bool = Field(default=True, description="Original dense vectors and the sparse index memory-mapped, not held in RAM")
+    qdrant_build_every: int = Field(default=100_000, ge=0, description="Embedded store: build indexes after this many new points (0 = after each sync only)")
+    # A Qdrant cluster (QDRANT_URL): how a new collection is spread and how writes are acknowledged.
+    qdrant_shards: int | None = Field(default=None, ge=1, le=1024, description="Shards per collection (empty = the server's default)")
+    qdrant_replication: int | None = Field(default=None, ge=1, le=16, description="Copies of each shard (empty = 1)")
+    qdrant_write_consistency: int | None = Field(default=None, ge=1, le=16, description="Replicas that acknowledge a write (empty = 1)")
     collection_prefix: str = "kb"
     state_db_url: str | None = None
 
@@ -41,6 +49,21 @@ class Settings(BaseSettings):
     embed_threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = all cores")
     embed_batch_size: int = Field(default=32, ge=1, le=512)
     embed_max_tokens: int = Field(default=256, ge=16, le=512)
+    embed_precision: Literal["int8", "fp32"] = Field(
+        default="int8", description="int8: a quantized copy of the local model (made once, ~1.7x faster); fp32: as shipped")
+    embed_query_precision: Literal["int8", "fp32"] = Field(
+        default="fp32", description="Precision of the local model for questions (one short text each: fp32 costs ~1 ms more)")
+    model_cache_dir: Path | None = Field(default=None, description="Where the int8 model copy is kept (empty = ~/.cache/helpdesk-bot)")
+    # An OpenAI-compatible /v1/embeddings server instead of the local model (OpenAI, Azure, vLLM, TEI, Infinity).
+    embeddings_url: str | None = Field(default=None, description="Base URL ending in /v1; empty = the local model")
+    embeddings_api_key: SecretStr | None = None
+    embeddings_model: str = Field(default="text-embedding-3-small", min_length=1)
+    embeddings_dimensions: int | None = Field(default=None, ge=1, le=65536, description="Ask for vectors of this size; empty = the model's own")
+    embeddings_batch_size: int = Field(default=64, ge=1, le=2048, description="Texts per request (OpenAI allows 2048)")
+    embeddings_concurrency: int = Field(default=4, ge=1, le=64, description="Requests in flight at once")
+    embeddings_timeout_s: float = Field(default=30.0, gt=0)
+    embeddings_max_retries: int = Field(default=5, ge=0, le=20, description="Retries per request (429/5xx/network; Retry-After honoured)")
+    embeddings_encoding: Literal["base64", "float"] = Field(default="base64", description="float for servers without base64")
 
     # --- chunking ----------------------------------------------------------------------------
     chunk_tokens: int = Field(default=200, ge=32, le=512)

@@ -15,7 +15,8 @@ from datetime import datetime
 import numpy as np
 
 from bot.answer.fusion import fuse
-from bot.index.embeddings import Embedder
+from bot.index import vector_space
+from bot.index.embeddings import TextEmbedder
 from bot.index.schema import collection_name
 from bot.index.sparse import SparseEncoder, SparseVector
 from bot.index.store import Hit, SignalQuery, VectorStore
@@ -65,7 +66,7 @@ class Retriever:
         self,
         *,
         store: VectorStore,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         sparse: SparseEncoder | None = None,
         params: RetrievalParams | None = None,
         collection_prefix: str = "kb",
@@ -75,6 +76,7 @@ class Retriever:
         self.sparse = sparse or SparseEncoder()
         self.params = params or RetrievalParams()
         self.prefix = collection_prefix
+        self._checked: set[str] = set()  # collections whose embedding model matches ours
 
     def collections_for(self, audience: Audience) -> list[tuple[str, Visibility]]:
         """The only collections ``audience`` may read."""
@@ -127,6 +129,10 @@ class Retriever:
         for collection in collections:
             if not self.store.has_collection(collection):
                 continue
+            if collection not in self._checked:
+                # A question embedded by another model than the stored vectors' is refused, once checked.
+                vector_space.check(self.store, collection, self.embedder)
+                self._checked.add(collection)
             by_dense, by_sparse = self.store.search(collection, [
                 SignalQuery(dense=dense, limit=p.prefetch_limit, filter=flt),
                 SignalQuery(sparse=sparse, limit=p.prefetch_limit, filter=flt),

@@ -7,30 +7,66 @@ A second process opening the same shard fails at once (the WAL is locked): that 
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import qdrant_edge as qe
+import structlog
 
 from bot.errors import StoreError, StoreLockedError
 from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
-from bot.index.store import Filter, Hit, Scored, SignalQuery, StoredPoint, VectorStore, dense_of
+from bot.index.store import (
+    CollectionInfo,
+    Filter,
+    Hit,
+    Scored,
+    SignalQuery,
+    StoredPoint,
+    StoreTuning,
+    VectorStore,
+    dense_of,
+)
+
+log = structlog.get_logger(__name__)
 
 #: Points per update call: bounds the size of one WAL record.
 UPSERT_BATCH = 256
 SCROLL_PAGE = 1000
+#: helpdesk-bot's own metadata of a collection, a JSON file inside the shard folder (Qdrant Edge
+#: ignores files it does not know; created before the folder is renamed into place).
+METADATA_FILE = "helpdesk_collection.json"
+#: The shard's own record of its configuration (written by Qdrant Edge).
+EDGE_CONFIG_FILE = "edge_config.json"
 
 
 class EdgeStore(VectorStore):
-    """Qdrant Edge shards under ``root`` (``root/<collection>/``)."""
+    """Qdrant Edge shards under ``root`` (``root/<collection>/``).
 
-    def __init__(self, root: Path) -> None:
+    Args:
+        root: the folder holding one shard folder per collection.
+        tuning: Qdrant's levers (:class:`~bot.index.store.StoreTuning`). Existing shards are
+            opened with it too: Qdrant rewrites segments made under another configuration at
+            their next ``optimize``.
+
+    qdrant-edge-py 0.9 holds Python's GIL for the whole of every call, ``optimize`` included: while
+    an index builds, no other Python thread of the process runs (answers wait). Builds therefore
+    happen in the sync's thread in bounded steps (``tuning.build_every_points``) and after each
+    sync, never on the answer path; the unindexed rest is scanned.
+    """
+
+    def __init__(self, root: Path, *, tuning: StoreTuning | None = None) -> None:
         self.root = Path(root)
+        self.tuning = tuning or StoreTuning()
         self._shards: dict[str, qe.EdgeShard] = {}
+        self._unbuilt: dict[str, int] = {}  # points written per collection since its last build
+        self.build_s = 0.0  # seconds spent building indexes so far (benchmarks, logs)
         self._lock = threading.RLock()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -48,40 +84,78 @@ class EdgeStore(VectorStore):
     def _open(self, name: str) -> qe.EdgeShard:
         path = self.root / name
         try:
-            shard = qe.EdgeShard.load(str(path))
+            dim = int(json.loads((path / EDGE_CONFIG_FILE).read_text(encoding="utf-8"))["vectors"][DENSE]["size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            dim = None  # not a shard of ours, or damaged: let the engine say what is wrong
+        try:
+            shard = qe.EdgeShard.load(str(path), _edge_config(dim, self.tuning) if dim else None)
         except Exception as exc:  # qdrant-edge raises bare Exception with the engine's message
             raise _translate(exc, path) from exc
         self._shards[name] = shard
+        self._unbuilt[name] = 0
         return shard
 
     def has_collection(self, name: str) -> bool:
         return name in self._shards
 
-    def ensure_collection(self, name: str, dim: int) -> None:
+    def ensure_collection(self, name: str, dim: int, *, metadata: Mapping[str, Any] | None = None) -> None:
         with self._lock:
             if name in self._shards:
                 return
             path = self.root / name
             tmp = self.root / f".{name}.creating"
             shutil.rmtree(tmp, ignore_errors=True)
-            config = qe.EdgeConfig(
-                vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            )
+            config = _edge_config(dim, self.tuning)
+            graph = self.tuning.payload_graph
             try:
                 shard = qe.EdgeShard.create(str(tmp), config)
                 for key in KEYWORD_FIELDS:
-                    shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+                    shard.update(qe.UpdateOperation.create_field_index(key, qe.KeywordIndexParams(enable_hnsw=graph)))
                 for key in INTEGER_FIELDS:
-                    shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Integer))
+                    shard.update(qe.UpdateOperation.create_field_index(
+                        key, qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=graph)))
                 shard.flush()
                 shard.close()
+                _write_json(tmp / METADATA_FILE, dict(metadata or {}))
                 # Created under a temporary name and renamed: a crash never leaves half a shard.
                 tmp.rename(path)
             except Exception as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise _translate(exc, path) from exc
             self._open(name)
+
+    def collection_info(self, name: str) -> CollectionInfo:
+        self._shard(name)
+        path = self.root / name
+        try:
+            config = json.loads((path / EDGE_CONFIG_FILE).read_text(encoding="utf-8"))
+            dim = int(config["vectors"][DENSE]["size"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"cannot read the configuration of {path}: {exc}") from exc
+        return CollectionInfo(dim=dim, metadata=_read_json(path / METADATA_FILE))
+
+    def update_metadata(self, name: str, values: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._shard(name)
+            path = self.root / name / METADATA_FILE
+            merged = _read_json(path)
+            merged.update(values)
+            _write_json(path, merged)
+
+    def drop_collection(self, name: str) -> None:
+        with self._lock:
+            shard = self._shards.pop(name, None)
+            if shard is None:
+                return
+            try:
+                shard.close()
+            except Exception:  # the folder goes anyway
+                pass
+            # Renamed away first: a crash mid-delete leaves a dot-folder the loader skips.
+            doomed = self.root / f".{name}.dropping"
+            shutil.rmtree(doomed, ignore_errors=True)
+            (self.root / name).rename(doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
 
     def _shard(self, name: str) -> qe.EdgeShard:
         try:
@@ -92,6 +166,16 @@ class EdgeStore(VectorStore):
     # --- writes --------------------------------------------------------------------------------
     def upsert(self, collection: str, points: Sequence[StoredPoint]) -> None:
         shard = self._shard(collection)
+        self._write_points(shard, points)
+        every = self.tuning.build_every_points
+        with self._lock:
+            self._unbuilt[collection] = self._unbuilt.get(collection, 0) + len(points)
+            due = every > 0 and self._unbuilt[collection] >= every
+        if due:
+            # Build as the data arrives: each build holds one bounded segment, not the whole store.
+            self.optimize(collection)
+
+    def _write_points(self, shard: qe.EdgeShard, points: Sequence[StoredPoint]) -> None:
         for start in range(0, len(points), UPSERT_BATCH):
             batch = [
                 qe.Point(
@@ -126,7 +210,23 @@ class EdgeStore(VectorStore):
 
     def optimize(self, collection: str) -> None:
         with self._lock:
-            self._shard(collection).optimize()
+            started = time.perf_counter()
+            try:
+                built = self._shard(collection).optimize()
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"embedded store index build failed: {exc}") from exc
+            self._unbuilt[collection] = 0
+            seconds = time.perf_counter() - started
+            self.build_s += seconds
+            if built:
+                log.info("index_built", collection=collection, seconds=round(seconds, 2), **self.shard_info(collection))
+
+    def shard_info(self, collection: str) -> dict[str, int]:
+        """Points, segments and indexed vectors of a collection's shard (monitoring, benchmarks)."""
+        info = self._shard(collection).info()
+        return {"points": info.points_count, "segments": info.segments_count, "indexed_vectors": info.indexed_vectors_count}
 
     # --- reads ---------------------------------------------------------------------------------
     def scroll(self, collection: str, *, filter: Filter | None = None, fields: Iterable[str] = (),
@@ -158,6 +258,7 @@ class EdgeStore(VectorStore):
             requests.append(qe.QueryRequest(
                 limit=q.limit, query=qe.Query.Nearest(vector, using=DENSE if q.dense is not None else SPARSE),
                 filter=_filter(q.filter), with_payload=False, with_vector=False,
+                params=self._search_params if q.dense is not None else None,
             ))
             slots.append(n)
         out: list[list[Scored]] = [[] for _ in queries]
@@ -174,6 +275,14 @@ class EdgeStore(VectorStore):
         return [Hit(id=i, score=0.0, payload=dict(by_id[i].payload or {}), dense=dense_of(by_id[i].vector))
                 for i in ids if i in by_id]
 
+    @property
+    def _search_params(self) -> qe.SearchParams | None:
+        t = self.tuning
+        if not t.quantize and t.hnsw_ef is None:
+            return None
+        quantization = qe.QuantizationSearchParams(rescore=True, oversampling=t.oversampling) if t.quantize else None
+        return qe.SearchParams(hnsw_ef=t.hnsw_ef, quantization=quantization)
+
     def close(self) -> None:
         with self._lock:
             for shard in self._shards.values():
@@ -183,6 +292,23 @@ class EdgeStore(VectorStore):
                 except Exception:  # closing is best effort; the WAL keeps what was acknowledged
                     pass
             self._shards.clear()
+
+
+def _edge_config(dim: int, t: StoreTuning) -> qe.EdgeConfig:
+    """The shard configuration that carries ``t``'s levers."""
+    quantization = (qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned)
+                    if t.quantize else None)
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(
+            size=dim, distance=qe.Distance.Cosine, quantization_config=quantization,
+            memory=qe.Memory.Cold if t.vectors_on_disk else qe.Memory.Cached)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(
+            modifier=qe.Modifier.Idf, memory=qe.Memory.Cold if t.sparse_on_disk else qe.Memory.Pinned)},
+        hnsw_config=qe.HnswIndexConfig(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct, full_scan_threshold=10_000,
+                                       memory=qe.Memory.Cold if t.hnsw_on_disk else qe.Memory.Cached),
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=t.indexing_threshold_kb,
+                                           max_segment_size=t.max_segment_size_kb),
+    )
 
 
 def _filter(flt: Filter | None) -> qe.Filter | None:
@@ -195,6 +321,22 @@ def _filter(flt: Filter | None) -> qe.Filter | None:
         else:
             must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(value))))
     return qe.Filter(must=must)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}  # a collection made before metadata was recorded
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _translate(exc: Exception, path: Path) -> StoreError:

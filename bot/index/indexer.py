@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import structlog
 
+from bot.index import vector_space
 from bot.index.chunking import CHUNKING_VERSION, Chunker
 from bot.index.credentials import CredentialMasker
-from bot.index.embeddings import Embedder
+from bot.index.embeddings import TextEmbedder
 from bot.index.instructions import instruction_spans
 from bot.index.pii import PiiMasker
 from bot.index.schema import ChunkPayload, collection_name, point_id
@@ -74,7 +75,7 @@ class Indexer:
         self,
         *,
         store: VectorStore,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         chunker: Chunker,
         sparse: SparseEncoder | None = None,
         masker: PiiMasker | None = None,
@@ -96,13 +97,25 @@ class Indexer:
                           f"{self.sparse.signature}|safety{CONTENT_SAFETY_VERSION}")
         self._chunk_salt = embedder.name
         for name in self.collections.values():
-            store.ensure_collection(name, embedder.dim)
+            store.ensure_collection(name, embedder.dim, metadata=vector_space.initial_metadata(embedder))
+            # Refuse before anything is written: vectors of two models are never mixed.
+            vector_space.check(store, name, embedder)
 
     def doc_hash(self, doc: Document) -> str:
         return hashlib.sha256(f"{self._doc_salt}|{doc.content_hash}".encode()).hexdigest()
 
     def chunk_hash(self, chunk: Chunk) -> str:
         return hashlib.sha256(f"{self._chunk_salt}|{chunk.content_hash}".encode()).hexdigest()
+
+    def needs_full_sync(self, source: str) -> bool:
+        """True if ``source``'s documents were not all embedded by this build (see :mod:`vector_space`)."""
+        return any(vector_space.built_by(self.store.collection_info(name), source) != self.embedder.name
+                   for name in self.collections.values())
+
+    def mark_full_sync(self, source: str) -> None:
+        """Record that every document of ``source`` is now embedded by this build."""
+        for name in self.collections.values():
+            vector_space.mark_built(self.store, name, source, self.embedder)
 
     def stored_hashes(self, source: str | None = None) -> StoredHashes:
         """The document hashes the store holds now (of one source, or all)."""

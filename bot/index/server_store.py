@@ -6,7 +6,7 @@ tests use in place of a server (no server binary can run on the build machines).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,15 +16,45 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from bot.errors import StoreError, StoreUnavailableError
 from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
-from bot.index.store import Filter, Hit, Scored, SignalQuery, StoredPoint, VectorStore, dense_of
+from bot.index.store import (
+    CollectionInfo,
+    Filter,
+    Hit,
+    Scored,
+    SignalQuery,
+    StoredPoint,
+    StoreTuning,
+    VectorStore,
+    dense_of,
+)
 
 UPSERT_BATCH = 256
 SCROLL_PAGE = 1000
 
 
 class ServerStore(VectorStore):
-    def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 10.0) -> None:
+    """Collections on a Qdrant server or cluster.
+
+    Args:
+        url: the server (``http://qdrant:6333``), or ``":memory:"``.
+        api_key: the server's API key.
+        timeout_s: seconds per request.
+        tuning: Qdrant's levers (:class:`~bot.index.store.StoreTuning`) for new collections; the
+            server builds indexes in the background by itself (``build_every_points`` unused).
+        shards: shards per new collection (a cluster spreads them over its nodes; None: the
+            server's default, one per node).
+        replication: copies of each shard (None: the server's default, 1).
+        write_consistency: replicas that must acknowledge a write before it counts (None: 1).
+    """
+
+    def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 10.0,
+                 tuning: StoreTuning | None = None, shards: int | None = None, replication: int | None = None,
+                 write_consistency: int | None = None) -> None:
         self.url = url
+        self.tuning = tuning or StoreTuning()
+        self.shards = shards
+        self.replication = replication
+        self.write_consistency = write_consistency
         try:
             if url == ":memory:":
                 self.client = QdrantClient(location=":memory:")
@@ -45,21 +75,63 @@ class ServerStore(VectorStore):
     def has_collection(self, name: str) -> bool:
         return name in self._collections
 
-    def ensure_collection(self, name: str, dim: int) -> None:
+    def ensure_collection(self, name: str, dim: int, *, metadata: Mapping[str, Any] | None = None) -> None:
         if name in self._collections or self._call(self.client.collection_exists, name):
             self._collections.add(name)
             return
+        t = self.tuning
+        quantization = (qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
+            type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)) if t.quantize else None)
+        try:
+            self._create(name, dim, metadata, quantization)
+        except StoreError:
+            # Several processes start at once (N schedulers): one creates, the others find it made.
+            if not self._call(self.client.collection_exists, name):
+                raise
+        for key in KEYWORD_FIELDS:
+            self._call(self.client.create_payload_index, name, key,
+                       qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, enable_hnsw=t.payload_graph), wait=True)
+        for key in INTEGER_FIELDS:
+            self._call(self.client.create_payload_index, name, key,
+                       qm.IntegerIndexParams(type=qm.IntegerIndexType.INTEGER, lookup=True, range=True,
+                                             enable_hnsw=t.payload_graph), wait=True)
+        self._collections.add(name)
+
+    def _create(self, name: str, dim: int, metadata: Mapping[str, Any] | None, quantization: Any) -> None:
+        t = self.tuning
         self._call(
             self.client.create_collection,
             name,
-            vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE)},
-            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            vectors_config={DENSE: qm.VectorParams(size=dim, distance=qm.Distance.COSINE, on_disk=t.vectors_on_disk)},
+            sparse_vectors_config={SPARSE: qm.SparseVectorParams(
+                modifier=qm.Modifier.IDF, index=qm.SparseIndexParams(on_disk=t.sparse_on_disk))},
+            quantization_config=quantization,
+            hnsw_config=qm.HnswConfigDiff(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct, on_disk=t.hnsw_on_disk),
+            optimizers_config=qm.OptimizersConfigDiff(indexing_threshold=t.indexing_threshold_kb,
+                                                      max_segment_size=t.max_segment_size_kb),
+            shard_number=self.shards,
+            replication_factor=self.replication,
+            write_consistency_factor=self.write_consistency,
+            metadata=dict(metadata or {}),
         )
-        for key in KEYWORD_FIELDS:
-            self._call(self.client.create_payload_index, name, key, qm.PayloadSchemaType.KEYWORD, wait=True)
-        for key in INTEGER_FIELDS:
-            self._call(self.client.create_payload_index, name, key, qm.PayloadSchemaType.INTEGER, wait=True)
-        self._collections.add(name)
+
+    def collection_info(self, name: str) -> CollectionInfo:
+        self._require(name)
+        config = self._call(self.client.get_collection, name).config
+        vectors = config.params.vectors
+        params = vectors.get(DENSE) if isinstance(vectors, dict) else None
+        if params is None:
+            raise StoreError(f"collection {name!r} on {self.url} has no {DENSE!r} vector (not made by helpdesk-bot?)")
+        return CollectionInfo(dim=int(params.size), metadata=dict(config.metadata or {}))
+
+    def update_metadata(self, name: str, values: Mapping[str, Any]) -> None:
+        self._require(name)
+        # Qdrant merges the given top-level keys into the stored metadata on the server side.
+        self._call(self.client.update_collection, name, metadata=dict(values))
+
+    def drop_collection(self, name: str) -> None:
+        self._call(self.client.delete_collection, name)
+        self._collections.discard(name)
 
     def _require(self, name: str) -> None:
         if name not in self._collections:
@@ -110,6 +182,11 @@ class ServerStore(VectorStore):
 
     def search(self, collection: str, queries: Sequence[SignalQuery]) -> list[list[Scored]]:
         self._require(collection)
+        t = self.tuning
+        params = None
+        if t.quantize or t.hnsw_ef is not None:
+            params = qm.SearchParams(hnsw_ef=t.hnsw_ef, quantization=qm.QuantizationSearchParams(
+                rescore=True, oversampling=t.oversampling) if t.quantize else None)
         requests: list[qm.QueryRequest] = []
         slots: list[int] = []
         for n, q in enumerate(queries):
@@ -121,6 +198,7 @@ class ServerStore(VectorStore):
             else:
                 vector, using = qm.SparseVector(indices=q.sparse.indices, values=q.sparse.values), SPARSE  # type: ignore[union-attr]
             requests.append(qm.QueryRequest(query=vector, using=using, limit=q.limit, filter=_filter(q.filter),
+                                            params=params if using == DENSE else None,
                                             with_payload=False, with_vector=False))
             slots.append(n)
         out: list[list[Scored]] = [[] for _ in queries]

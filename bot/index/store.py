@@ -12,7 +12,10 @@ sparse vector, Qdrant's IDF modifier; the chunk's payload). Reading is two steps
 both: :meth:`VectorStore.search` runs one nearest-neighbour search per signal (dense, sparse)
 and returns ids and scores only; the retriever fuses them and :meth:`VectorStore.retrieve`
 reads the payloads of the few points kept. :func:`bot.index.open.open_store` picks a backend
-from settings: this module knows neither backend, so each can import it.
+from settings: this module knows neither backend, so each can import it. Both keep a small
+metadata dictionary per collection (Qdrant's collection metadata on a server, a JSON file beside
+the shard when embedded): which embedding model wrote the vectors (:mod:`bot.index.vector_space`).
+Both create collections with the same Qdrant levers (:class:`StoreTuning`).
 """
 
 from __future__ import annotations
@@ -68,15 +71,87 @@ class SignalQuery:
             raise ValueError("a SignalQuery takes a dense vector or a sparse one, not both and not neither")
 
 
+@dataclass(frozen=True)
+class StoreTuning:
+    """Qdrant's own levers for a collection that grows to millions of chunks (both backends).
+
+    Measured with ``benchmarks/answer_latency.py`` (README, "Scale"): what each one bought.
+
+    Attributes:
+        quantize: keep a scalar int8 copy of the dense vectors in RAM (a quarter of the size);
+            search and the HNSW build score on it, the top ``oversampling`` x limit candidates
+            are rescored with the original vectors.
+        oversampling: candidates rescored per result wanted (with ``quantize``).
+        vectors_on_disk: original dense vectors memory-mapped and not pre-warmed (Qdrant's
+            ``cold`` tier): only the rescored candidates' pages are read.
+        hnsw_m / hnsw_ef_construct: HNSW graph degree and build-time beam width.
+        hnsw_ef: search-time beam width (None: Qdrant's default).
+        hnsw_on_disk: HNSW graph memory-mapped instead of pre-warmed into the page cache.
+        sparse_on_disk: the sparse (BM25) inverted index memory-mapped instead of on the heap.
+        indexing_threshold_kb: a segment gets its HNSW graph once its dense vectors pass this
+            size; below it, search is a scan of the (small) appendable segment.
+        max_segment_size_kb: segments are not merged beyond this size, so a build never has
+            to hold more than one such segment (None: Qdrant's default, 256 MB per core).
+        build_every_points: the embedded store builds indexes (``optimize``) after this many
+            points were written, while a sync runs, instead of once at the end (0: only at
+            the end of each sync).
+        payload_graph: also build HNSW links per value of the indexed payload fields (Qdrant's
+            default). Our vector searches filter only on ``audience``, which every point of a
+            collection shares, so those extra graphs are build time spent for nothing.
+    """
+
+    quantize: bool = True
+    oversampling: float = 2.0
+    vectors_on_disk: bool = True
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 100
+    hnsw_ef: int | None = None
+    hnsw_on_disk: bool = False
+    sparse_on_disk: bool = True
+    indexing_threshold_kb: int = 20_000
+    max_segment_size_kb: int | None = 300_000
+    build_every_points: int = 100_000
+    payload_graph: bool = False
+
+
+#: What collections were made with before these levers were used (benchmarks compare against it).
+UNTUNED = StoreTuning(quantize=False, vectors_on_disk=False, sparse_on_disk=False, indexing_threshold_kb=10_000,
+                      max_segment_size_kb=None, build_every_points=0, payload_graph=True)
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection is: its dense vector size and the metadata recorded with it."""
+
+    dim: int
+    metadata: dict[str, Any]
+
+
 class VectorStore(abc.ABC):
     """What the indexer and the retriever need from Qdrant."""
 
     @abc.abstractmethod
-    def ensure_collection(self, name: str, dim: int) -> None:
-        """Create the collection (dense + sparse vectors, payload indexes) if it does not exist."""
+    def ensure_collection(self, name: str, dim: int, *, metadata: Mapping[str, Any] | None = None) -> None:
+        """Create the collection (dense + sparse vectors, payload indexes) if it does not exist.
+
+        ``metadata`` is recorded with a new collection in the same step (an existing collection
+        keeps its own).
+        """
 
     @abc.abstractmethod
     def has_collection(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def collection_info(self, name: str) -> CollectionInfo:
+        """Dense vector size and metadata of an existing collection."""
+
+    @abc.abstractmethod
+    def update_metadata(self, name: str, values: Mapping[str, Any]) -> None:
+        """Set top-level metadata keys (others are kept; concurrent writers of other keys lose nothing)."""
+
+    @abc.abstractmethod
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection and every point in it (nothing if it does not exist)."""
 
     @abc.abstractmethod
     def upsert(self, collection: str, points: Sequence[StoredPoint]) -> None:

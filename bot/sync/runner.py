@@ -25,6 +25,7 @@ from bot.errors import HelpdeskBotError
 from bot.index.indexer import Indexer, IndexStats
 from bot.models import Deleted, Document
 from bot.state import StateStore
+from bot.sync.pipeline import prefetch
 from connectors.base import Connector, ConnectorError, Skipped, SyncRun
 
 log = structlog.get_logger(__name__)
@@ -65,6 +66,8 @@ def sync_source(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> SyncReport:
     source = connector.name
+    # A new embedding build re-embeds every document once, incremental sources included.
+    full = full or indexer.needs_full_sync(source)
     run_id = state.start_run(source)
     checkpoint = None if full else state.load_checkpoint(source)
     stored = indexer.stored_hashes(source=source)
@@ -84,8 +87,11 @@ def sync_source(
                 seen[0] += 1
                 yield event
 
+    fetched = None
     try:
-        run = SyncRun(connector.sync(checkpoint))
+        # The connector fetches ahead (bounded) in its own thread while the indexer embeds.
+        fetched = prefetch(connector.sync(checkpoint), name=f"fetch-{source}")
+        run = SyncRun(fetched)
         stats = indexer.index(documents(), stored=stored, on_progress=on_progress)
         stats.deleted += indexer.delete(deleted_ids, stored=stored)
         report = SyncReport(source=source, stats=stats, skipped=skipped)
@@ -104,6 +110,8 @@ def sync_source(
         # Only now, with every write acknowledged and flushed, does the checkpoint move.
         if run.checkpoint is not None:
             state.save_checkpoint(source, run.checkpoint)
+        if full:
+            indexer.mark_full_sync(source)
     except SyncInterrupted as exc:
         indexer.store.flush()  # what was written stays, acknowledged; the checkpoint stays where it was
         state.finish_run(run_id, status="interrupted", stats={"documents_read": exc.documents_read},
@@ -114,6 +122,8 @@ def sync_source(
         state.finish_run(run_id, status="failed", stats={}, error=f"{type(exc).__name__}: {exc}"[:500])
         raise
     finally:
+        if fetched is not None:
+            fetched.close()  # an indexing error stops the fetcher thread too
         connector.close()
     state.finish_run(run_id, status="ok", stats=report.as_dict())
     log.info("sync_finished", **report.as_dict())

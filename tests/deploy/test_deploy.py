@@ -175,6 +175,30 @@ def test_compose_runs_the_bot_with_a_qdrant_server_and_postgres() -> None:
     assert named == set(c["volumes"])
 
 
+def test_qdrant_cluster_override_joins_three_nodes_and_sets_sharding() -> None:
+    base = compose()["services"]
+    over = yaml.safe_load((DEPLOY / "qdrant-cluster.yml").read_text(encoding="utf-8"))
+    services = over["services"]
+    nodes = ["qdrant", "qdrant-2", "qdrant-3"]
+    assert set(services) == {"bot", *nodes} and "qdrant" in base
+    for name in nodes:
+        node = services[name]
+        assert node["environment"]["QDRANT__CLUSTER__ENABLED"] == "true"
+        command = node["command"]
+        assert command[command.index("--uri") + 1] == f"http://{name}:6335"
+        if name != "qdrant":  # the others join the first node's peer-to-peer port
+            assert command[command.index("--bootstrap") + 1] == "http://qdrant:6335"
+            assert node["image"] == base["qdrant"]["image"] and "healthcheck" in node
+            assert {v.split(":")[0] for v in node["volumes"]} <= set(over["volumes"])
+    env = services["bot"]["environment"]
+    assert set(env) <= setting_names(), set(env) - setting_names()
+    settings = Settings(_env_file=None, **{k.removeprefix("HELPDESK_").lower(): v for k, v in env.items()
+                                           if k.startswith("HELPDESK_")})  # type: ignore[arg-type]
+    assert (settings.qdrant_shards, settings.qdrant_replication, settings.qdrant_write_consistency) == (6, 2, 1)
+    assert settings.qdrant_write_consistency <= settings.qdrant_replication
+    assert set(services["bot"]["depends_on"]) == {"qdrant-2", "qdrant-3"}
+
+
 # --- Kubernetes (kustomize) ------------------------------------------------------------------------------
 def kustomization() -> dict[str, Any]:
     return yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))

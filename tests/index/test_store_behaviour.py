@@ -142,3 +142,37 @@ def test_embedded_store_survives_reopen(tmp_path, embedder) -> None:  # type: ig
         assert reopened.count("kb_public") == 7
     finally:
         reopened.close()
+
+
+def test_collection_metadata_is_recorded_merged_and_dropped(store: VectorStore) -> None:
+    store.ensure_collection("kb_public", 8, metadata={"embedding_model": "m1", "embedding_dim": 8})
+    info = store.collection_info("kb_public")
+    assert info.dim == 8 and info.metadata == {"embedding_model": "m1", "embedding_dim": 8}
+    store.update_metadata("kb_public", {"built:zd": "m1"})
+    store.update_metadata("kb_public", {"built:web": "m1"})
+    assert store.collection_info("kb_public").metadata == {"embedding_model": "m1", "embedding_dim": 8,
+                                                           "built:zd": "m1", "built:web": "m1"}
+    # ensure_collection on an existing collection keeps its metadata.
+    store.ensure_collection("kb_public", 8, metadata={"embedding_model": "other"})
+    assert store.collection_info("kb_public").metadata["embedding_model"] == "m1"
+    store.drop_collection("kb_public")
+    assert not store.has_collection("kb_public")
+    store.drop_collection("kb_public")  # dropping what is gone is not an error
+    store.ensure_collection("kb_public", 4)
+    assert store.collection_info("kb_public") == type(info)(dim=4, metadata={})
+    assert store.count("kb_public") == 0
+
+
+def test_embedded_metadata_survives_reopen_and_legacy_shards_have_none(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = EdgeStore(tmp_path / "q")
+    s.ensure_collection("a", 8, metadata={"embedding_model": "m1"})
+    s.ensure_collection("b", 16)
+    s.close()
+    (tmp_path / "q" / "b" / "helpdesk_collection.json").unlink()  # as made before metadata existed
+    reopened = EdgeStore(tmp_path / "q")
+    try:
+        assert reopened.collection_info("a").metadata == {"embedding_model": "m1"}
+        assert reopened.collection_info("b").dim == 16 and reopened.collection_info("b").metadata == {}
+    finally:
+        reopened.close()
+
