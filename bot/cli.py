@@ -252,7 +252,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"sample_kb": True})
     print("Syncing the bundled sample knowledge base into the embedded store ...")
     for source in ("sample-articles", "sample-tickets"):
-        cmd_sync(argparse.Namespace(source=source, full=False), settings)
+        cmd_sync(argparse.Namespace(source=source, full=False, rebuild=False), settings)
     questions = [q.strip() for q in (sample_kb_path() / "questions.txt").read_text(encoding="utf-8").splitlines() if q.strip()]
     with _runtime(settings) as rt:
         for q in questions[: args.questions]:

@@ -80,6 +80,16 @@ def test_missing_files_folder(tmp_path: Path) -> None:
     assert f"files: failed: files source 'files': {tmp_path / 'nowhere'} is not a folder" in proc.stderr
 
 
+def test_demo_syncs_the_sample_and_answers_its_questions(tmp_path: Path) -> None:
+    # The README's first command (make demo) runs exactly this.
+    proc = run_cli("demo", "--questions", "2", env={"HELPDESK_DATA_DIR": str(tmp_path / "data")}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert out.count("Q: ") == 2 and "Q: How do I reset my password?" in out
+    assert "Forgot password?" in out and "Reset your password" in out and "Void a label and get a postage refund" in out
+    assert "Traceback" not in proc.stderr
+
+
 def test_eval_retrieval_prints_metrics(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.jsonl"
     docs = {
