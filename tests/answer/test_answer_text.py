@@ -8,6 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.answer.confidence import AnswerabilityGate
 from bot.answer.ranking import ANSWERABILITY, WINDOW_RANKER, LinearModel, load_model
@@ -136,3 +138,34 @@ def test_models_from_another_version_are_refused_with_a_clear_error() -> None:
         LinearModel.from_json({"features": ["a"], "mean": [0.0]})
     with pytest.raises(ModelError, match="features but"):
         LinearModel(features=("a", "b"), mean=np.zeros(1), scale=np.ones(1), weights=np.ones(1))
+
+
+_TEXT = st.lists(st.one_of(
+    st.text(alphabet=st.characters(codec="utf-8", blacklist_categories=("Cs",)), max_size=120),
+    st.sampled_from(["1. Click **Save**.", "- an item", "| a | b |", "|---|---|", "## Heading", "Title: x",
+                     "```", "Step 2 | Use the menu.", "TECHNOTE (FAQ)", "", "ANSWER", "Text:"]),
+), min_size=1, max_size=12).map("\n".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_TEXT, st.text(max_size=30)), min_size=1, max_size=4), st.text(min_size=1, max_size=80))
+def test_any_passages_give_a_composition_drawn_from_them_or_nothing(passages, question: str) -> None:
+    """Whatever retrieved text looks like, the reader and composer neither crash nor invent: every
+    line of the answer is (markers and markup aside) taken from a passage, every marker is a source."""
+    from bot.answer.citations import number_sources
+    from bot.answer.extractive import ExtractiveComposer
+    from bot.answer.retriever import RetrievedChunk
+
+    chunks = [RetrievedChunk(doc_id=f"d{i}", chunk_no=0, title=f"Doc {i}", url=None, source="s",
+                             audience=Visibility.PUBLIC, section=section, text=text, updated_at=None,
+                             score=1.0 - i / 10, similarity=0.5 - i / 10) for i, (text, section) in enumerate(passages)]
+    reader = Reader(sparse=SparseEncoder(), ranker=load_model(WINDOW_RANKER))
+    reading = reader.read(question, chunks)
+    citations = number_sources(reading.chunks)
+    composition = ExtractiveComposer(reader=reader).compose_reading(reading, citations)
+    assert {int(n) for n in MARKER.findall(composition.text)} <= {c.n for c in citations}
+    source = "\n".join(c.text for c in chunks)
+    squashed = re.sub(r"[\s*|`#>-]+", "", source)
+    for line in composition.text.splitlines():
+        words = re.sub(r"[\s*|`#>-]+", "", MARKER.sub("", line))
+        assert words in squashed or not words, line
