@@ -4,9 +4,9 @@ The reader (:mod:`bot.answer.reader`) ranks every window of consecutive units of
 passages; the best one leads the answer. It is then completed the way a person quoting an
 article would: a list's lead-in sentence ("To void a label:") comes with the list, numbered steps
 are kept whole (up to :data:`MAX_STEPS_WORDS` words), a FAQ entry's bold question stays in front
-of its answer, and a table row is shown under its header. A second document adds its own best window only when that window
-scores within :data:`SECOND_SOURCE_MARGIN` of the lead's and is short (an answer that needs two
-articles, without padding one article's answer with another's).
+of its answer, and a table row is shown under its header. A second document adds its own best
+window only when that window scores within :data:`SECOND_SOURCE_MARGIN` of the lead's and is
+short (an answer that needs two articles, without padding one article's answer with another's).
 Each source's run of text ends with one citation marker, ``[n]``, after its last sentence.
 """
 
