@@ -9,7 +9,7 @@ the admin page's questions log):
    ``instruction_spans``). :func:`screen` blanks exactly those spans out of the passages before any
    composer sees them (so the LLM composer's prompt carries none of them either, fenced or not), and
    before citation snippets are taken from them; it makes the passages' ``<!...>`` mentions inert
-   too. Both keep the passage's length, so any offset into it (a unit's span) stays valid.
+   too. Both keep the passage's length, so any offset into it stays valid.
 2. **Sources cannot ping a Slack channel or group.** A broadcast (``<!channel>``, ``<!here>``,
    ``<!everyone>``, plain ``@channel`` / ``@here`` / ``@everyone``) or a user-group mention
    (``<!subteam^S123|@oncall>``) quoted from a document would notify people when the answer is
@@ -43,7 +43,7 @@ def without_instructions(chunk: RetrievedChunk) -> RetrievedChunk:
     """``chunk`` with its flagged instruction spans blanked out of its text (the spans then cleared).
 
     Each flagged character becomes a space (line breaks stay), so every other offset into the passage
-    (a unit's span, a citation's position) still points at the same words.
+    (an instruction span, a citation's position) still points at the same words.
     """
     if not chunk.instruction_spans:
         return chunk

@@ -32,6 +32,7 @@ from bot.index.store import (
     StoreTuning,
     VectorStore,
     dense_of,
+    hits_in_order,
 )
 
 log = structlog.get_logger(__name__)
@@ -271,9 +272,7 @@ class EdgeStore(VectorStore):
         if not ids:
             return []
         records = self._shard(collection).retrieve(list(ids), True, [DENSE] if with_dense else False)
-        by_id = {str(r.id): r for r in records}
-        return [Hit(id=i, score=0.0, payload=dict(by_id[i].payload or {}), dense=dense_of(by_id[i].vector))
-                for i in ids if i in by_id]
+        return hits_in_order(ids, records)
 
     @property
     def _search_params(self) -> qe.SearchParams | None:

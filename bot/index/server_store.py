@@ -26,6 +26,7 @@ from bot.index.store import (
     StoreTuning,
     VectorStore,
     dense_of,
+    hits_in_order,
 )
 
 UPSERT_BATCH = 256
@@ -215,9 +216,7 @@ class ServerStore(VectorStore):
         self._require(collection)
         records = self._call(self.client.retrieve, collection, ids=list(ids), with_payload=True,
                              with_vectors=[DENSE] if with_dense else False)
-        by_id = {str(r.id): r for r in records}
-        return [Hit(id=i, score=0.0, payload=dict(by_id[i].payload or {}), dense=dense_of(by_id[i].vector))
-                for i in ids if i in by_id]
+        return hits_in_order(ids, records)
 
     def close(self) -> None:
         try:

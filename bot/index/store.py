@@ -219,6 +219,14 @@ class VectorStore(abc.ABC):
         self.close()
 
 
+def hits_in_order(ids: Sequence[str], records: Iterable[Any]) -> list[Hit]:
+    """Retrieved records (either backend's: ``id``, ``payload``, ``vector``) as hits, in the order of
+    ``ids``; an id the store does not hold is left out."""
+    by_id = {str(r.id): r for r in records}
+    return [Hit(id=i, score=0.0, payload=dict(by_id[i].payload or {}), dense=dense_of(by_id[i].vector))
+            for i in ids if i in by_id]
+
+
 def dense_of(vector: Any) -> np.ndarray | None:
     """The dense vector among a point's named vectors as a backend returns them (None when absent)."""
     raw = vector.get(DENSE) if isinstance(vector, dict) else None

@@ -12,7 +12,7 @@ block (a table row is rendered with its header; a code block stays whole).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -32,7 +32,6 @@ class Unit:
     section: str = ""  # the heading or label it sits under ("" before any)
     header: str = ""  # for a table row: the header and separator lines
     line: int = 0  # the source line (paragraph) it came from: units of one line render as one paragraph
-    span: tuple[int, int] = (0, 0)  # where its text lies in the passage (characters)
 
     @property
     def quotable(self) -> bool:
@@ -132,24 +131,7 @@ def split_units(passage: str, *, section: str = "") -> list[Unit]:
             continue
         line_units, current = _line_units(line, current, i)
         units.extend(line_units)
-    return _with_spans(passage, units)
-
-
-def _with_spans(passage: str, units: list[Unit]) -> list[Unit]:
-    """Locate each unit's text in the passage, in order (for pooling its token vectors)."""
-    out: list[Unit] = []
-    cursor = 0
-    for u in units:
-        core = _BULLET.sub("", u.text, count=1) if u.kind is UnitKind.ITEM else u.text
-        at = passage.find(core, cursor)
-        if at < 0:
-            at = passage.find(core)
-        if at < 0:
-            out.append(u)  # not found verbatim (never expected): no span, the chunk's vector stands in
-            continue
-        out.append(replace(u, span=(at, at + len(core))))
-        cursor = at + len(core)
-    return out
+    return units
 
 
 #: Labels of exported records whose line is metadata rather than content.

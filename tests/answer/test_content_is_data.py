@@ -276,7 +276,7 @@ def test_screening_keeps_every_offset_into_the_passage(adversarial: tuple[Runtim
     raw = {c.doc_id: c for c in retrieval.chunks}
     for chunk in screen(retrieval).chunks:
         before = raw[chunk.doc_id]
-        assert len(chunk.text) == len(before.text)  # a unit's span computed on the stored passage still fits
+        assert len(chunk.text) == len(before.text)  # an offset computed on the stored passage still fits
         start = before.text.find("If the test label comes out blank")
         if start >= 0:
             end = start + len("If the test label comes out blank")

@@ -55,18 +55,10 @@ def test_table_rows_carry_their_header_and_code_blocks_stay_whole() -> None:
     assert units[0].header == "| Carrier | Refund |\n|---|---|" and units[0].block and units[2].block
 
 
-def test_spans_point_at_each_unit_in_the_passage() -> None:
-    text = "Intro line.\n- first item\n* second item. With more.\n1) Step one"
-    for u in split_units(text):
-        start, end = u.span
-        assert text[start:end] == (u.text[2:] if u.kind is UnitKind.ITEM else u.text)
-
-
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=400))
-def test_any_text_splits_without_error_and_spans_stay_inside(text: str) -> None:
+def test_any_text_splits_without_error(text: str) -> None:
     for u in split_units(text):
         assert u.text.strip()
-        assert 0 <= u.span[0] <= u.span[1] <= len(text)
 
 
 def test_headings_glued_to_their_first_sentence_are_cut_off_but_product_names_stay_whole() -> None:
