@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.answer.lookup import LookupKind, render_table_lookup
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import Window
@@ -50,10 +51,23 @@ class ExtractiveComposer:
         ranked = reading.ranked()
         if not ranked:
             return Composition("")
-        windows = [complete(reading, reading.windows[ranked[0]])]
-        second = self._second_source(reading, ranked, windows[0])
-        if second is not None:
-            windows.append(second)
+        lookup = reading.lookup
+        if lookup is not None and lookup.kind is not LookupKind.SECTION:
+            # A table row or column the question names: its cells under their names, nothing else.
+            doc_id = reading.passages[lookup.passage].doc_id
+            text = render_table_lookup(lookup, reading.units[lookup.passage])
+            return Composition(f"{text} [{number[doc_id]}]", {doc_id: lookup.section})
+        if lookup is not None:
+            # The section named by the question's code leads with its best window, alone.
+            inside = set(lookup.units)
+            best = next(i for i in ranked if reading.windows[i].passage == lookup.passage
+                        and set(range(reading.windows[i].start, reading.windows[i].end)) <= inside)
+            windows = [complete(reading, reading.windows[best])]
+        else:
+            windows = [complete(reading, reading.windows[ranked[0]])]
+            second = self._second_source(reading, ranked, windows[0])
+            if second is not None:
+                windows.append(second)
         parts, sections = [], {}
         for w in windows:
             doc_id = reading.passages[w.passage].doc_id

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.answer.lookup import Embed, Lookup, find_lookup
 from bot.answer.passages import Passage, merge_passages
 from bot.answer.ranking import LinearModel
 from bot.answer.retriever import RetrievedChunk
-from bot.answer.windows import FEATURES, Window, candidate_windows, rare_terms
+from bot.answer.windows import FEATURES, Window, candidate_windows, question_keys, rare_terms
 from bot.errors import ModelError
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, split_units
@@ -52,6 +53,8 @@ class Reading:
     windows: list[Window]
     features: np.ndarray
     scores: np.ndarray
+    #: A table row, column or code-named section the question names (:mod:`bot.answer.lookup`).
+    lookup: Lookup | None = None
 
     def ranked(self) -> list[int]:
         """Window indices, best first; ties broken by passage rank, then position, then length."""
@@ -68,15 +71,18 @@ class Reader:
     Args:
         sparse: the encoder whose terms (lower-cased, stemmed, no stop words) the features count.
         ranker: the window ranker; its feature list must be :data:`FEATURES` and its heading terms.
+        embed: embeds short texts (the question and a table's row labels) for column lookups;
+            without it a column lookup quotes only the rows whose label shares a question term.
     """
 
-    def __init__(self, *, sparse: SparseEncoder, ranker: LinearModel) -> None:
+    def __init__(self, *, sparse: SparseEncoder, ranker: LinearModel, embed: Embed | None = None) -> None:
         expected = (*FEATURES, *(f"heading:{t}" for t in ranker.heading_terms))
         if ranker.features != expected:
             raise ModelError("the window ranker was trained on other features than this version computes: "
                              "retrain it (benchmarks/train_answer_models.py)")
         self.sparse = sparse
         self.ranker = ranker
+        self.embed = embed
 
     def read(self, question: str, chunks: Sequence[RetrievedChunk]) -> Reading:
         """Read the top :data:`READ_CHUNKS` of ``chunks`` (best first), and any lower one whose
@@ -89,5 +95,9 @@ class Reader:
         units = [[u for u in us if u.quotable] for us in all_units]
         windows, features = candidate_windows(question, passages, units, sparse=self.sparse, rare=rare,
                                               heading_terms=self.ranker.heading_terms)
-        return Reading(question=question, chunks=chosen, rare_terms=frozenset(rare), passages=passages, all_units=all_units, units=units, windows=windows,
-                       features=features, scores=self.ranker.score(features))
+        identifiers, names = question_keys(question, self.sparse)
+        lookup = find_lookup(question, passages, all_units, units, identifiers=identifiers, names=names,
+                             sparse=self.sparse, embed=self.embed)
+        return Reading(question=question, chunks=chosen, rare_terms=frozenset(rare), passages=passages,
+                       all_units=all_units, units=units, windows=windows, features=features,
+                       scores=self.ranker.score(features), lookup=lookup)

@@ -68,7 +68,8 @@ class AnswerService:
         gate: AnswerabilityGate | None = None,
     ) -> None:
         self.retriever = retriever
-        self.reader = reader or Reader(sparse=retriever.sparse, ranker=load_model(WINDOW_RANKER))
+        self.reader = reader or Reader(sparse=retriever.sparse, ranker=load_model(WINDOW_RANKER),
+                                        embed=retriever.embedder.embed)
         self.gate = gate or AnswerabilityGate(load_model(ANSWERABILITY))
         self.extractive = ExtractiveComposer(reader=self.reader)
         self.composer: Composer = composer or self.extractive

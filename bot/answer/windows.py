@@ -73,15 +73,9 @@ class Window:
     words: int
 
 
-def rare_terms(question: str, sparse: SparseEncoder, texts: Sequence[str] = ()) -> set[str]:
-    """The question's identifier-like terms and names: error codes, versions, ACRONYMS, CamelCase,
-    and capitalised words inside a sentence (plan and product names: "the Growth plan").
-
-    Given the retrieved ``texts``, a name found in more than half of them is dropped: the
-    product's own name ("Wix", "IBM") tells one passage from another no more than "the" does.
-    Identifiers are kept however often they occur: an error code mentioned in five passages is
-    still what the one passage about it must name.
-    """
+def question_keys(question: str, sparse: SparseEncoder) -> tuple[set[str], set[str]]:
+    """The question's identifier-like terms (error codes, versions, ACRONYMS, CamelCase) and the
+    capitalised words inside a sentence (plan and product names: "the Growth plan"), stemmed."""
     identifiers: set[str] = set()
     names: set[str] = set()
     for sentence in _SENTENCE.split(question):
@@ -90,7 +84,18 @@ def rare_terms(question: str, sparse: SparseEncoder, texts: Sequence[str] = ()) 
                 identifiers.update(sparse.terms(word))
             elif n > 0 and word[:1].isupper() and word[1:].islower() and len(word) > 1 and word != "I":
                 names.update(sparse.terms(word))
-    names -= identifiers
+    return identifiers, names - identifiers
+
+
+def rare_terms(question: str, sparse: SparseEncoder, texts: Sequence[str] = ()) -> set[str]:
+    """The question's :func:`question_keys`, less the names that say little here.
+
+    Given the retrieved ``texts``, a name found in more than half of them is dropped: the
+    product's own name ("Wix", "IBM") tells one passage from another no more than "the" does.
+    Identifiers are kept however often they occur: an error code mentioned in five passages is
+    still what the one passage about it must name.
+    """
+    identifiers, names = question_keys(question, sparse)
     if texts and names:
         seen = [set(sparse.terms(t)) for t in texts]
         names = {t for t in names if sum(t in s for s in seen) * 2 <= len(seen)}

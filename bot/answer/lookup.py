@@ -1,0 +1,222 @@
+"""Direct lookups: a question that names what a table row, a table column or a section is about.
+
+"How long does a USPS refund take?" is answered by the USPS row of the refund table; "How much
+does the Growth plan cost?" by the Growth column of the price table; "What does error PCL-4031
+mean?" by the section headed "Error PCL-4031". The window ranker learnt from prose help-center
+articles and technotes, which have almost no tables and few code-named sections, so it weighs
+such a row like any short sentence and prefers a longer paragraph that repeats the question's
+words. A person looks the key up instead, and so does this module:
+
+* **section**: a standalone heading of a passage names a code of the question (letters and digits
+  in one identifier: "PCL-4031", "SQL0204N"; not a version or a year, which headings of release
+  notes and bulletins are full of). The best window of that section leads.
+* **row**: the first cell of a table row is named by the question (an identifier or a capitalised
+  name: "USPS", "PCL-4031"). The row is quoted, cell by cell, under the header's names.
+* **column**: a header cell is named by the question ("Growth"). Its cells are quoted for the rows
+  the question asks about: rows whose label shares a question term, and the row whose label is
+  closest in meaning (an embedding: "cost" asks for "Monthly price").
+
+Sections are looked for first (in retrieval order), then tables; the first lookup found wins. A
+question asking for a procedure ("How do I ...") gets no table lookup, and a question naming
+nothing, or nothing a heading or table keys, gets none at all: the ranker's best window leads.
+The quoted text is the source's own cells and sentences: nothing is rephrased.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from bot.answer.passages import Passage
+from bot.index.sparse import SparseEncoder
+from bot.index.units import Unit, UnitKind
+
+#: "How do I ...", "How can we ...", "How to ...": a question asking for a procedure.
+_PROCEDURE = re.compile(r"^\W*how\s+(?:(?:do|can|could|should|would|may)\s+(?:i|we|you|one)\b|to\b)", re.I)
+
+#: An error code: letters and a number of three digits or more in one identifier ("PCL-4031",
+#: "CVE-2017-3156", "SQL0204N"); not "V8", "TL3", "x86-64" or "win32".
+_CODE = re.compile(r"(?<![\w.-])(?=[A-Za-z]*[-_]?\d{3})[A-Za-z]{2,}[-_]?\d+(?:[-_][A-Za-z0-9]+)*[A-Za-z]?(?![\w-])")
+
+#: A column lookup quotes at most this many rows: those whose label shares a question term, and
+#: those whose label's embedding is within LABEL_MARGIN of the closest to a part of the question
+#: (when that closest is at least MIN_LABEL_SIMILARITY: a question about nothing in the table quotes none).
+MAX_COLUMN_ROWS = 4
+LABEL_MARGIN = 0.15
+MIN_LABEL_SIMILARITY = 0.3
+#: The parts of a question that asks two things ("... cost and how many shipments ...").
+_CLAUSE = re.compile(r"\s+and\s+|[;?]\s*", re.I)
+
+#: Embeds a few short texts (unit-length rows), for the column lookup's choice of rows.
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+class LookupKind(StrEnum):
+    SECTION = "section"
+    ROW = "row"
+    COLUMN = "column"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    kind: LookupKind
+    #: The passage looked up (an index into the reading's passages).
+    passage: int
+    #: Quotable units of that passage: the section's units, or the table rows quoted.
+    units: tuple[int, ...]
+    #: For a table: the cells quoted of each row (0 is the row's label), in order.
+    columns: tuple[int, ...] = ()
+    #: The heading the looked-up part sits under (the citation names it).
+    section: str = ""
+
+
+def cells(row: str) -> list[str]:
+    """The cells of a Markdown table row: ``| a | b |`` -> ``["a", "b"]``."""
+    text = row.strip()
+    if text.startswith("|"):
+        text = text[1:]
+    if text.endswith("|"):
+        text = text[:-1]
+    return [c.strip() for c in text.split("|")]
+
+
+def find_lookup(
+    question: str,
+    passages: Sequence[Passage],
+    all_units: Sequence[Sequence[Unit]],
+    units: Sequence[Sequence[Unit]],
+    *,
+    identifiers: set[str],
+    names: set[str],
+    sparse: SparseEncoder,
+    embed: Embed | None = None,
+) -> Lookup | None:
+    """The first lookup the question's keys find in ``passages`` (retrieval order), or None.
+
+    ``identifiers`` and ``names`` are the question's stemmed keys (:func:`bot.answer.windows.question_keys`);
+    ``units`` are the quotable units of each passage, ``all_units`` every unit (headings too).
+    """
+    keys = identifiers | names
+    if not keys:
+        return None
+    q_terms = set(sparse.terms(question))
+    codes = {m.group(0).casefold() for m in _CODE.finditer(question)}
+    order = sorted(range(len(passages)), key=lambda i: passages[i].rank)
+    # A section about the code is the fullest answer; a table row about it comes second.
+    for pi in order:
+        found = _section_lookup(pi, all_units[pi], units[pi], codes)
+        if found is not None:
+            return found
+    if _PROCEDURE.match(question):
+        return None  # "How do I connect Shopify?" asks for steps, not for Shopify's row of a table
+    for pi in order:
+        found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed)
+        if found is not None:
+            return found
+    return None
+
+
+def _section_lookup(pi: int, everything: Sequence[Unit], quotable: Sequence[Unit], codes: set[str]) -> Lookup | None:
+    if not codes:
+        return None
+    # A FAQ entry's bold question shares its line with the answer: it restates a case, it does not
+    # name the section's topic ("**It's been more than 21 days for a USPS label.** Contact ...").
+    faq = {u.text for k, u in enumerate(everything[:-1]) if u.kind is UnitKind.HEADING and everything[k + 1].line == u.line}
+    for section in dict.fromkeys(u.section for u in quotable):  # the passage's sections, in order
+        if not section or section in faq:
+            continue
+        if not codes & {m.group(0).casefold() for m in _CODE.finditer(section)}:
+            continue
+        members = tuple(i for i, u in enumerate(quotable) if u.section == section)
+        return Lookup(LookupKind.SECTION, pi, members, section=section)
+    return None
+
+
+def _tables(quotable: Sequence[Unit]) -> list[list[int]]:
+    """Runs of consecutive table rows under one header (indices into ``quotable``)."""
+    runs: list[list[int]] = []
+    for i, u in enumerate(quotable):
+        if u.kind is not UnitKind.ROW or not u.header:
+            continue
+        previous = quotable[i - 1] if i > 0 else None
+        if runs and runs[-1][-1] == i - 1 and previous is not None and previous.header == u.header:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def _names(cell: str, keys: set[str], q_terms: set[str], sparse: SparseEncoder) -> bool:
+    """The question names ``cell``: it shares a key, and every code-like term of the cell is asked for
+    ("PCL-4220" is not named by a question about PCL-4031, though both share "pcl")."""
+    terms = set(sparse.terms(cell))
+    if not terms & keys:
+        return False
+    return all(t in q_terms for t in terms if any(ch.isdigit() for ch in t))
+
+
+def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[str], q_terms: set[str],
+                  sparse: SparseEncoder, embed: Embed | None) -> Lookup | None:
+    for run in _tables(quotable):
+        header = cells(quotable[run[0]].header.splitlines()[0])
+        if len(header) < 2:
+            continue
+        rows = [(i, cells(quotable[i].text)) for i in run]
+        rows = [(i, c) for i, c in rows if len(c) == len(header)]  # a row cut at a chunk's edge is not quoted
+        if not rows:
+            continue
+        named_rows = [i for i, c in rows if _names(c[0], keys, q_terms, sparse)]
+        named_columns = [j for j in range(1, len(header)) if _names(header[j], keys, q_terms, sparse)]
+        if len(named_columns) == len(header) - 1:
+            named_columns = []  # a question naming every column names none of them
+        section = quotable[run[0]].section
+        if named_rows:
+            columns = (0, *named_columns) if named_columns else tuple(range(len(header)))
+            return Lookup(LookupKind.ROW, pi, tuple(named_rows), columns, section)
+        if named_columns:
+            chosen = _rows_asked_for(question, rows, q_terms, sparse, embed)
+            if chosen:
+                return Lookup(LookupKind.COLUMN, pi, chosen, (0, *named_columns), section)
+    return None
+
+
+def _rows_asked_for(question: str, rows: list[tuple[int, list[str]]], q_terms: set[str], sparse: SparseEncoder,
+                    embed: Embed | None) -> tuple[int, ...]:
+    """The rows of a column lookup: labels sharing a question term, and for each part of the question
+    ("How much does it cost | and how many shipments does it include") the labels closest in meaning."""
+    chosen = {i for i, c in rows if set(sparse.terms(c[0])) & q_terms}
+    if embed is not None:
+        clauses = [c for c in _CLAUSE.split(question) if c.strip()]
+        vectors = embed([*clauses, *(c[0] for _, c in rows)])
+        similarity = vectors[len(clauses):] @ vectors[: len(clauses)].T  # (rows, clauses)
+        for k in range(len(clauses)):
+            best = float(similarity[:, k].max())
+            if best >= MIN_LABEL_SIMILARITY:
+                chosen.update(rows[r][0] for r in np.flatnonzero(similarity[:, k] >= best - LABEL_MARGIN))
+    return tuple(sorted(chosen)[:MAX_COLUMN_ROWS])
+
+
+def render_table_lookup(lookup: Lookup, quotable: Sequence[Unit]) -> str:
+    """A table lookup as a short list: the key in bold, then ``name: value`` per quoted cell.
+
+    Slack shows no Markdown tables; a row of cells under a bold key reads the same everywhere.
+    """
+    header = cells(quotable[lookup.units[0]].header.splitlines()[0])
+    value_columns = [j for j in lookup.columns if j != 0]
+    lines: list[str] = []
+    if lookup.kind is LookupKind.ROW:
+        for i in lookup.units:
+            row = cells(quotable[i].text)
+            lines.append(f"**{row[0]}**")
+            lines.extend(f"- {header[j]}: {row[j]}" for j in value_columns)
+    else:
+        lines.append(" / ".join(f"**{header[j]}**" for j in value_columns))
+        for i in lookup.units:
+            row = cells(quotable[i].text)
+            values = "; ".join(row[j] if len(value_columns) == 1 else f"{header[j]} {row[j]}" for j in value_columns)
+            lines.append(f"- {row[0]}: {values}")
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""Direct lookups: the table row, table column or code-named section a question names."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.answer.lookup import Lookup, LookupKind, cells, find_lookup, render_table_lookup
+from bot.answer.passages import merge_passages
+from bot.answer.retriever import RetrievedChunk
+from bot.answer.windows import question_keys
+from bot.index.sparse import SparseEncoder
+from bot.index.units import split_units
+from bot.models import Visibility
+
+SPARSE = SparseEncoder()
+
+ERRORS = """## Error codes
+
+| Code | Meaning | What to do |
+|---|---|---|
+| PCL-4020 | Account past due | Pay the invoice |
+| PCL-4031 | Insufficient postage balance | Add funds |
+| PCL-4220 | Address not valid | Fix the address |
+"""
+
+PLANS = """## Plan comparison
+
+| Feature | Starter | Growth | Pro |
+|---|---|---|---|
+| Monthly price | $19 | $49 | $129 |
+| Team seats | 2 | 5 | 15 |
+| Shipments per month | 300 | 1,500 | 6,000 |
+| Returns portal | No | Yes |
+"""
+
+
+def _lookup(question: str, *texts: str, embed=None) -> tuple[Lookup | None, list]:  # type: ignore[no-untyped-def]
+    chunks = [RetrievedChunk(doc_id=f"d{n}", chunk_no=0, title=f"Doc {n}", url=None, source="s",
+                             audience=Visibility.PUBLIC, section="", text=t, updated_at=None, score=1.0 - n / 10,
+                             similarity=0.5) for n, t in enumerate(texts)]
+    passages = merge_passages(chunks)
+    all_units = [split_units(p.text, section=p.section) for p in passages]
+    units = [[u for u in us if u.quotable] for us in all_units]
+    identifiers, names = question_keys(question, SPARSE)
+    found = find_lookup(question, passages, all_units, units, identifiers=identifiers, names=names, sparse=SPARSE,
+                        embed=embed)
+    return found, units
+
+
+def test_a_row_is_found_by_its_code_and_not_by_a_sibling_code() -> None:
+    found, units = _lookup("What does PCL-4031 mean?", ERRORS)
+    assert found is not None and found.kind is LookupKind.ROW
+    assert render_table_lookup(found, units[found.passage]) == (
+        "**PCL-4031**\n- Meaning: Insufficient postage balance\n- What to do: Add funds")
+    assert found.section == "Error codes"
+    # PCL-4220 shares "pcl" with the question but not its number: not named.
+    assert _lookup("What does PCL-9999 mean?", ERRORS)[0] is None
+
+
+def test_a_row_and_a_column_named_together_give_their_cells() -> None:
+    found, units = _lookup("How many Team seats does the Growth plan have?", PLANS)
+    assert found is not None and found.kind is LookupKind.ROW
+    assert render_table_lookup(found, units[found.passage]) == "**Team seats**\n- Growth: 5"
+    found, units = _lookup("Is the price of Growth the same as Pro?", PLANS)
+    assert found is not None and found.kind is LookupKind.COLUMN
+    assert render_table_lookup(found, units[found.passage]) == (
+        "**Growth** / **Pro**\n- Monthly price: Growth $49; Pro $129")
+
+
+def test_a_column_quotes_the_rows_asked_for_by_words_and_by_meaning() -> None:
+    found, units = _lookup("How many shipments does the Growth plan include?", PLANS)
+    assert found is not None and render_table_lookup(found, units[found.passage]) == (
+        "**Growth**\n- Shipments per month: 1,500")
+
+    def embed(texts):  # type: ignore[no-untyped-def]
+        # A stand-in embedding by topic: "cost" is close to "price" though they share no word.
+        topics = (("cost", "price"), ("seat", "team"), ("shipment",), ("portal",))
+        v = np.array([[float(any(w in t.lower() for w in topic)) for topic in topics] + [0.1] for t in texts])
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    found, units = _lookup("What does Growth cost and how many shipments are included?", PLANS, embed=embed)
+    assert found is not None
+    assert render_table_lookup(found, units[found.passage]).splitlines()[1:] == [
+        "- Monthly price: $49", "- Shipments per month: 1,500"]
+
+
+def test_a_row_cut_at_a_chunk_edge_is_never_quoted() -> None:
+    found, units = _lookup("Does Growth have a returns portal?", PLANS)
+    assert found is None or all("Returns portal" not in units[found.passage][i].text for i in found.units)
+
+
+def test_a_question_naming_every_column_names_none() -> None:
+    assert _lookup("Compare Starter, Growth and Pro on price", PLANS)[0] is None
+
+
+def test_a_code_named_section_is_found_but_not_a_faq_question_naming_it() -> None:
+    article = ("## Error PCL-4031: insufficient balance\n\nAdd funds and retry.\n\n## Troubleshooting\n\n"
+               "**I still get PCL-5000 after a top-up.** Refresh the page.\n")
+    found, units = _lookup("How do I fix PCL-4031?", article)
+    assert found is not None and found.kind is LookupKind.SECTION
+    assert found.section == "Error PCL-4031: insufficient balance"
+    assert [units[0][i].text for i in found.units] == ["Add funds and retry."]
+    assert _lookup("What about PCL-5000?", article)[0] is None  # only a FAQ entry's bold question names it
+
+
+def test_how_do_i_questions_get_no_table_lookup_and_keyless_questions_none() -> None:
+    assert _lookup("How do I pay a PCL-4031 error?", ERRORS)[0] is None
+    assert _lookup("what does this error mean", ERRORS)[0] is None
+
+
+_CELL = st.text(st.characters(blacklist_characters="|\n\r", blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_CELL, min_size=1, max_size=6))
+def test_cells_reads_back_what_a_row_holds(row: list[str]) -> None:
+    line = "| " + " | ".join(row) + " |"
+    assert cells(line) == [c.strip() for c in row]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.from_regex(r"[A-Za-z0-9$ ,./-]{1,10}", fullmatch=True), min_size=3, max_size=3),
+                min_size=1, max_size=6), st.integers(0, 5))
+def test_a_row_lookup_quotes_only_the_sources_cells(body: list[list[str]], pick: int) -> None:
+    key = f"XK-{1000 + pick}"
+    rows = [[f"XK-{1000 + n}", *cells_[1:]] for n, cells_ in enumerate(body)]
+    table = "| Code | A | B |\n|---|---|---|\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    found, units = _lookup(f"What is {key}?", table)
+    if pick >= len(rows):
+        assert found is None
+        return
+    assert found is not None
+    lines = render_table_lookup(found, units[found.passage]).splitlines()
+    assert lines[0] == f"**{key}**"
+    source = {c.strip() for r in rows for c in r}
+    for line in lines[1:]:
+        name, value = line[2:].split(": ", 1)
+        assert name in {"A", "B"} and value in source
