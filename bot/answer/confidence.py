@@ -26,7 +26,7 @@ from bot.errors import ModelError
 GATE_FEATURES: tuple[str, ...] = (
     "best_score", "margin_to_other_document", "best_coverage", "best_rare", "passage_coverage", "passage_rare",
     "restates", "top_similarity", "similarity_margin", "top_fused_score", "distinct_documents", "question_terms",
-    "has_rare_terms",
+    "has_rare_terms", "heading_names_question",
 )
 #: Below this best cosine similarity no passage is about the question at all (off-topic questions
 #: score 0.27 at the median and 0.43 at the 99th percentile on the dev sets; answerable ones 0.36
@@ -63,7 +63,20 @@ def gate_features(reading: Reading) -> dict[str, float] | None:
         "distinct_documents": float(len(by_doc)),
         "question_terms": float(row[_F["question_terms"]]),
         "has_rare_terms": float(bool(reading.rare_terms)),
+        # The best window's heading says nothing the question does not ("Free trial" for "Is
+        # there a free trial?") and its passage holds every term of the question.
+        "heading_names_question": float(row[_F["heading_overlap"]] >= 1.0 and row[_F["passage_coverage"]] >= 0.999),
     }
+
+
+def below_floor(features: dict[str, float], floor: float) -> bool:
+    """No passage is about the question: its best similarity is under ``floor``.
+
+    A short question ("Is there a free trial?") embeds far from any long passage even when a
+    section is headed with its very words, so a heading that names the question lifts the floor
+    (the model still weighs the low similarity).
+    """
+    return features["top_similarity"] < floor and not features["heading_names_question"]
 
 
 class AnswerabilityGate:
@@ -79,7 +92,7 @@ class AnswerabilityGate:
 
     def confidence(self, reading: Reading) -> float:
         features = gate_features(reading)
-        if features is None or features["top_similarity"] < self.similarity_floor:
+        if features is None or below_floor(features, self.similarity_floor):
             return 0.0
         x = np.array([[features[f] for f in self.model.features]])
         p = float(self.model.probability(x)[0])

@@ -11,7 +11,8 @@ words. A person looks the key up instead, and so does this module:
   in one identifier: "PCL-4031", "SQL0204N"; not a version or a year, which headings of release
   notes and bulletins are full of). The best window of that section leads.
 * **row**: the first cell of a table row is named by the question (an identifier or a capitalised
-  name: "USPS", "PCL-4031"). The row is quoted, cell by cell, under the header's names.
+  name: "USPS", "PCL-4031"), or quoted by it when it has two words or more ("Out for delivery").
+  The row is quoted, cell by cell, under the header's names.
 * **column**: a header cell is named by the question ("Growth"). Its cells are quoted for the rows
   the question asks about: rows whose label shares a question term, and the row whose label is
   closest in meaning (an embedding: "cost" asks for "Monthly price").
@@ -101,8 +102,6 @@ def find_lookup(
     ``units`` are the quotable units of each passage, ``all_units`` every unit (headings too).
     """
     keys = identifiers | names
-    if not keys:
-        return None
     q_terms = set(sparse.terms(question))
     codes = {m.group(0).casefold() for m in _CODE.finditer(question)}
     order = sorted(range(len(passages)), key=lambda i: passages[i].rank)
@@ -159,6 +158,21 @@ def _names(cell: str, keys: set[str], q_terms: set[str], sparse: SparseEncoder) 
     return all(t in q_terms for t in terms if any(ch.isdigit() for ch in t))
 
 
+def _quotes(question: str, label: str) -> bool:
+    """The question quotes a row's label of two words or more ("What does Out for delivery mean?",
+    "the X-RateLimit-Remaining header"); a one-word label needs to be a key (too many questions
+    say "support" or "email" in passing)."""
+    text = plain(label)
+    if len(re.findall(r"\w+", text)) < 2:
+        return False
+    return re.search(rf"(?<!\w){re.escape(text)}(?!\w)", question, re.I) is not None
+
+
+def plain(cell: str) -> str:
+    """A cell without its Markdown emphasis or code marks: ``**In transit**`` -> ``In transit``."""
+    return cell.replace("**", "").replace("`", "").strip().strip("*_").strip()
+
+
 def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[str], q_terms: set[str],
                   sparse: SparseEncoder, embed: Embed | None) -> Lookup | None:
     for run in _tables(quotable):
@@ -169,7 +183,7 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
         rows = [(i, c) for i, c in rows if len(c) == len(header)]  # a row cut at a chunk's edge is not quoted
         if not rows:
             continue
-        named_rows = [i for i, c in rows if _names(c[0], keys, q_terms, sparse)]
+        named_rows = [i for i, c in rows if _names(c[0], keys, q_terms, sparse) or _quotes(question, c[0])]
         named_columns = [j for j in range(1, len(header)) if _names(header[j], keys, q_terms, sparse)]
         if len(named_columns) == len(header) - 1:
             named_columns = []  # a question naming every column names none of them
@@ -211,10 +225,10 @@ def render_table_lookup(lookup: Lookup, quotable: Sequence[Unit]) -> str:
     if lookup.kind is LookupKind.ROW:
         for i in lookup.units:
             row = cells(quotable[i].text)
-            lines.append(f"**{row[0]}**")
+            lines.append(f"**{plain(row[0])}**")
             lines.extend(f"- {header[j]}: {row[j]}" for j in value_columns)
     else:
-        lines.append(" / ".join(f"**{header[j]}**" for j in value_columns))
+        lines.append(" / ".join(f"**{plain(header[j])}**" for j in value_columns))
         for i in lookup.units:
             row = cells(quotable[i].text)
             values = "; ".join(row[j] if len(value_columns) == 1 else f"{header[j]} {row[j]}" for j in value_columns)

@@ -72,6 +72,16 @@ def test_a_column_lookup_quotes_only_the_rows_asked_for(sample_runtime) -> None:
     assert "Team seats" not in answer.text  # nor rows nobody asked about
 
 
+def test_a_short_question_named_by_a_heading_is_answered(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    # Four words embed far from any passage (cosine under the off-topic floor), but a section is
+    # headed with the question's very words: the gate weighs it instead of flooring it.
+    answer = _ask(sample_runtime, "Is there a free trial?")
+    assert not answer.abstained
+    assert "**14 days**" in answer.text
+    # Off-topic questions stay declined.
+    assert _ask(sample_runtime, "What is the boiling point of mercury?").abstained
+
+
 def test_a_procedure_question_is_not_answered_from_a_table_row(sample_runtime) -> None:  # type: ignore[no-untyped-def]
     # "How do I ..." asks for steps: the numbered procedure leads even when a table names a key of the question.
     answer = _ask(sample_runtime, "How do I void a USPS label?")

@@ -86,6 +86,26 @@ def test_a_column_quotes_the_rows_asked_for_by_words_and_by_meaning() -> None:
         "- Monthly price: $49", "- Shipments per month: 1,500"]
 
 
+STATUSES = """## Statuses
+
+| Status | What it means |
+|---|---|
+| **In transit** | The carrier has the parcel. |
+| **Out for delivery** | The parcel is on the vehicle today. |
+| **Delivered** | The parcel was delivered. |
+"""
+
+
+def test_a_row_label_of_several_words_quoted_by_the_question_is_looked_up() -> None:
+    found, units = _lookup("what does out for delivery mean", STATUSES)
+    assert found is not None and render_table_lookup(found, units[found.passage]) == (
+        "**Out for delivery**\n- What it means: The parcel is on the vehicle today.")
+    # A one-word label is no key when it is merely said in passing.
+    assert _lookup("when is my parcel delivered", STATUSES)[0] is None
+    # "transit" alone does not quote the label "In transit".
+    assert _lookup("how long is transit", STATUSES)[0] is None
+
+
 def test_a_row_cut_at_a_chunk_edge_is_never_quoted() -> None:
     found, units = _lookup("Does Growth have a returns portal?", PLANS)
     assert found is None or all("Returns portal" not in units[found.passage][i].text for i in found.units)
