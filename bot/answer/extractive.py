@@ -60,8 +60,8 @@ class ExtractiveComposer:
         if lookup is not None:
             # The section named by the question's code leads with its best window, alone.
             inside = set(lookup.units)
-            best = next(i for i in ranked if reading.windows[i].passage == lookup.passage
-                        and set(range(reading.windows[i].start, reading.windows[i].end)) <= inside)
+            best = next((i for i in ranked if reading.windows[i].passage == lookup.passage
+                         and set(range(reading.windows[i].start, reading.windows[i].end)) <= inside), ranked[0])
             windows = [complete(reading, reading.windows[best])]
         else:
             windows = [complete(reading, reading.windows[ranked[0]])]
