@@ -91,7 +91,9 @@ META_FILE = "bench_latency.json"
 SYNTHETIC_SOURCE = "synthetic"
 #: The source the concurrent sync writes (generated articles, like the synthetic ones).
 SYNC_SOURCE = "bench-sync"
-TUNINGS = {"tuned": StoreTuning(), "untuned": UNTUNED}
+TUNINGS = {"tuned": StoreTuning(), "untuned": UNTUNED,
+           # HELPDESK_QDRANT_ON_DISK=false: the same levers with the original vectors and sparse index in RAM.
+           "tuned-ram": StoreTuning(vectors_on_disk=False, sparse_on_disk=False)}
 CHUNKS_PER_DOC = 4
 INTERNAL_SHARE = 0.3
 
@@ -178,7 +180,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--refill", action="store_true", help="rebuild the store even if it already holds N points")
     p.add_argument("--tuning", choices=sorted(TUNINGS), default="tuned",
-                   help="Qdrant levers: tuned (the product's) or untuned (as before them)")
+                   help="Qdrant levers: tuned (the product's), tuned-ram (the same, HELPDESK_QDRANT_ON_DISK=false) "
+                        "or untuned (as before them)")
     p.add_argument("--sync-queries", type=int, default=200, help="answers timed while a sync writes (0: skip)")
     p.add_argument("--sync-docs", type=int, default=40, help="generated articles per round of the concurrent sync")
     return p.parse_args(argv)

@@ -49,7 +49,8 @@ _CODE = re.compile(r"(?<![\w.-])(?=[A-Za-z]*[-_]?\d{3})[A-Za-z]{2,}[-_]?\d+(?:[-
 MAX_COLUMN_ROWS = 4
 LABEL_MARGIN = 0.15
 MIN_LABEL_SIMILARITY = 0.3
-#: The parts of a question that asks two things ("... cost and how many shipments ...").
+#: The parts of a question that asks two things ("... cost and how many shipments ..."); the first few.
+MAX_CLAUSES = 4
 _CLAUSE = re.compile(r"\s+and\s+|[;?]\s*", re.I)
 
 #: Embeds a few short texts (unit-length rows), for the column lookup's choice of rows.
@@ -204,7 +205,8 @@ def _rows_asked_for(question: str, rows: list[tuple[int, list[str]]], q_terms: s
     ("How much does it cost | and how many shipments does it include") the labels closest in meaning."""
     chosen = {i for i, c in rows if set(sparse.terms(c[0])) & q_terms}
     if embed is not None:
-        clauses = [c for c in _CLAUSE.split(question) if c.strip()]
+        # A question of 4,000 characters of "x and x and ..." must not become a thousand embeddings.
+        clauses = [c for c in _CLAUSE.split(question) if c.strip()][:MAX_CLAUSES]
         vectors = embed([*clauses, *(c[0] for _, c in rows)])
         similarity = vectors[len(clauses):] @ vectors[: len(clauses)].T  # (rows, clauses)
         for k in range(len(clauses)):

@@ -106,6 +106,17 @@ def test_a_row_label_of_several_words_quoted_by_the_question_is_looked_up() -> N
     assert _lookup("how long is transit", STATUSES)[0] is None
 
 
+def test_a_long_question_embeds_only_its_first_clauses() -> None:
+    seen: list[int] = []
+
+    def embed(texts):  # type: ignore[no-untyped-def]
+        seen.append(len(texts))
+        return np.ones((len(texts), 2)) / np.sqrt(2)
+
+    _lookup("What does Growth cost" + " and price" * 900 + "?", PLANS, embed=embed)
+    assert seen and seen[0] <= 4 + 3  # at most 4 clauses and the table's 3 whole rows
+
+
 def test_a_row_cut_at_a_chunk_edge_is_never_quoted() -> None:
     found, units = _lookup("Does Growth have a returns portal?", PLANS)
     assert found is None or all("Returns portal" not in units[found.passage][i].text for i in found.units)
