@@ -43,10 +43,13 @@ _PROCEDURE = re.compile(r"^\W*how\s+(?:(?:do|can|could|should|would|may)\s+(?:i|
 #: "CVE-2017-3156", "SQL0204N"); not "V8", "TL3", "x86-64" or "win32".
 _CODE = re.compile(r"(?<![\w.-])(?=[A-Za-z]*[-_]?\d{3})[A-Za-z]{2,}[-_]?\d+(?:[-_][A-Za-z0-9]+)*[A-Za-z]?(?![\w-])")
 
-#: A column lookup quotes at most this many rows: those whose label shares a question term, and
-#: those whose label's embedding is within LABEL_MARGIN of the closest to a part of the question
-#: (when that closest is at least MIN_LABEL_SIMILARITY: a question about nothing in the table quotes none).
-MAX_COLUMN_ROWS = 4
+#: A lookup quotes at most this many rows. A column lookup's rows are those whose label shares a
+#: question term, and those whose label's embedding is within LABEL_MARGIN of the closest to a part
+#: of the question (when that closest is at least MIN_LABEL_SIMILARITY: a question about nothing in
+#: the table quotes none).
+MAX_ROWS = 4
+#: A column lookup compares the question with the labels of at most this many rows by embedding.
+MAX_EMBEDDED_ROWS = 64
 LABEL_MARGIN = 0.15
 MIN_LABEL_SIMILARITY = 0.3
 #: The parts of a question that asks two things ("... cost and how many shipments ..."); the first few.
@@ -185,6 +188,7 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
         if not rows:
             continue
         named_rows = [i for i, c in rows if _names(c[0], keys, q_terms, sparse) or _quotes(question, c[0])]
+        named_rows = named_rows[:MAX_ROWS]
         named_columns = [j for j in range(1, len(header)) if _names(header[j], keys, q_terms, sparse)]
         if len(named_columns) == len(header) - 1:
             named_columns = []  # a question naming every column names none of them
@@ -207,13 +211,14 @@ def _rows_asked_for(question: str, rows: list[tuple[int, list[str]]], q_terms: s
     if embed is not None:
         # A question of 4,000 characters of "x and x and ..." must not become a thousand embeddings.
         clauses = [c for c in _CLAUSE.split(question) if c.strip()][:MAX_CLAUSES]
-        vectors = embed([*clauses, *(c[0] for _, c in rows)])
+        rows = rows[:MAX_EMBEDDED_ROWS]
+        vectors = embed([*clauses, *(plain(c[0]) for _, c in rows)])
         similarity = vectors[len(clauses):] @ vectors[: len(clauses)].T  # (rows, clauses)
         for k in range(len(clauses)):
             best = float(similarity[:, k].max())
             if best >= MIN_LABEL_SIMILARITY:
                 chosen.update(rows[r][0] for r in np.flatnonzero(similarity[:, k] >= best - LABEL_MARGIN))
-    return tuple(sorted(chosen)[:MAX_COLUMN_ROWS])
+    return tuple(sorted(chosen)[:MAX_ROWS])
 
 
 def render_table_lookup(lookup: Lookup, quotable: Sequence[Unit]) -> str:
@@ -228,11 +233,12 @@ def render_table_lookup(lookup: Lookup, quotable: Sequence[Unit]) -> str:
         for i in lookup.units:
             row = cells(quotable[i].text)
             lines.append(f"**{plain(row[0])}**")
-            lines.extend(f"- {header[j]}: {row[j]}" for j in value_columns)
+            lines.extend(f"- {plain(header[j])}: {row[j]}" for j in value_columns)
     else:
         lines.append(" / ".join(f"**{plain(header[j])}**" for j in value_columns))
         for i in lookup.units:
             row = cells(quotable[i].text)
-            values = "; ".join(row[j] if len(value_columns) == 1 else f"{header[j]} {row[j]}" for j in value_columns)
-            lines.append(f"- {row[0]}: {values}")
+            values = "; ".join(row[j] if len(value_columns) == 1 else f"{plain(header[j])} {row[j]}"
+                               for j in value_columns)
+            lines.append(f"- {plain(row[0])}: {values}")
     return "\n".join(lines)
