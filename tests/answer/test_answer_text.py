@@ -82,6 +82,19 @@ def test_a_short_question_named_by_a_heading_is_answered(sample_runtime) -> None
     assert _ask(sample_runtime, "What is the boiling point of mercury?").abstained
 
 
+def test_a_table_answer_reads_as_a_list_in_slack(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from bot.slack import render
+
+    answer = _ask(sample_runtime, "What is error PCL-4410?")
+    body = render.answer_messages(answer, answer_id="0" * 16, now=datetime.now(UTC), handoff="#support")[0]
+    text = body.blocks[0]["text"]["text"]
+    # A bold key and one "name: value" line per cell: no Markdown table, no stray Markdown bold.
+    assert text.startswith("*PCL-4410*\n- HTTP: 410\n- Meaning: Void window expired")
+    assert "|" not in text and "**" not in text
+
+
 def test_a_procedure_question_is_not_answered_from_a_table_row(sample_runtime) -> None:  # type: ignore[no-untyped-def]
     # "How do I ..." asks for steps: the numbered procedure leads even when a table names a key of the question.
     answer = _ask(sample_runtime, "How do I void a USPS label?")
