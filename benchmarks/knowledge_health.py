@@ -48,6 +48,8 @@ from typing import Any
 import _common
 import planted as planting
 
+from tests.support.kb import write_files_sources
+
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
@@ -55,19 +57,7 @@ def _runtime(root: Path, data: Path, embedder: Any) -> Any:
     from bot.runtime import Runtime
     from bot.settings import Settings
 
-    sources = root / "sources.toml"
-    sources.write_text(f'''
-[[sources]]
-name = "articles"
-type = "files"
-path = "{(root / 'articles').as_posix()}"
-
-[[sources]]
-name = "tickets"
-type = "files"
-path = "{(root / 'tickets').as_posix()}"
-default_audience = "internal"
-''', encoding="utf-8")
+    sources = write_files_sources(root)
     settings = Settings(_env_file=None, data_dir=data, sources_file=sources, sample_kb=False,  # type: ignore[call-arg]
                         question_log_days=30)
     return Runtime(settings, embedder=embedder)

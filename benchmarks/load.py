@@ -60,6 +60,7 @@ from tests.support.helpdesk import (
     zendesk_event,
     zendesk_headers,
 )
+from tests.support.servers import free_port
 
 SIGNING_SECRET = "load-bench-signing-secret-0001"
 CHANNEL = "C0LOAD001"
@@ -233,7 +234,7 @@ def main() -> None:
         with Runtime(Settings(data_dir=data, _env_file=None)) as rt:  # type: ignore[call-arg]
             for name in ("sample-articles", "sample-tickets"):
                 rt.syncs.run(name)
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HELPDESK_", "QDRANT_", "OPENAI_", "SLACK_"))}
         env.update(ENV)
         env.update(HELPDESK_DATA_DIR=str(data), HELPDESK_SOURCES_FILE=str(sources), HELPDESK_HTTP_PORT=str(port),
@@ -290,14 +291,6 @@ def main() -> None:
         "server_exit_code": server.returncode, "server_log_tracebacks": tracebacks,
         "note": "loopback only, fakes for Slack and Zendesk; the load generator shares the machine with the server",
     })
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 180) -> None:

@@ -58,7 +58,7 @@ from bot.answer.passages import Passage, merge_passages
 from bot.answer.ranking import ANSWERABILITY, WINDOW_RANKER, LinearModel
 from bot.answer.reader import Reading, select_chunks
 from bot.answer.retriever import RetrievedChunk
-from bot.answer.windows import FEATURES, Window, candidate_windows, rare_terms
+from bot.answer.windows import FEATURES, Window, candidate_windows, question_keys, rare_terms
 from bot.evaluation.beir import index_corpus, read_jsonl, read_qrels, read_reference_answers
 from bot.evaluation.text_scores import tokens
 from bot.index.edge_store import EdgeStore
@@ -175,7 +175,7 @@ def read_passages(questions: list[Question], sparse: SparseEncoder) -> None:
     """Rare terms, the chunks read and their passages, and the units of every passage, as the
     reader does it (done after loading, so a cache of retrievals stays valid when the reader changes)."""
     for q in questions:
-        q.rare = rare_terms(q.text, sparse, [f"{c.title}\n{c.text}" for c in q.retrieved])
+        q.rare = rare_terms(question_keys(q.text, sparse), sparse, [f"{c.title}\n{c.text}" for c in q.retrieved])
         q.passages = merge_passages(select_chunks(q.retrieved, q.rare, sparse))
         q.all_units = [split_units(p.text, section=p.section) for p in q.passages]
         q.units = [[u for u in us if u.quotable] for us in q.all_units]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,8 +59,13 @@ class Reading:
 
     def ranked(self) -> list[int]:
         """Window indices, best first; ties broken by passage rank, then position, then length."""
-        return sorted(range(len(self.windows)), key=lambda i: (
-            -self.scores[i], self.passages[self.windows[i].passage].rank, self.windows[i].start, self.windows[i].end))
+        return list(self._order)
+
+    @cached_property
+    def _order(self) -> tuple[int, ...]:
+        # Sorted once per reading: the gate and the composer both ask.
+        return tuple(sorted(range(len(self.windows)), key=lambda i: (
+            -self.scores[i], self.passages[self.windows[i].passage].rank, self.windows[i].start, self.windows[i].end)))
 
     def window_units(self, window: Window) -> list[Unit]:
         return self.units[window.passage][window.start : window.end]
@@ -88,14 +94,14 @@ class Reader:
         """Read the top :data:`READ_CHUNKS` of ``chunks`` (best first), and any lower one whose
         title or heading names one of the question's rare terms (the article about error PCL-4031
         when another one merely mentions it)."""
-        rare = rare_terms(question, self.sparse, [f"{c.title}\n{c.text}" for c in chunks])
+        identifiers, names = question_keys(question, self.sparse)
+        rare = rare_terms((identifiers, names), self.sparse, [f"{c.title}\n{c.text}" for c in chunks])
         chosen = select_chunks(chunks, rare, self.sparse)
         passages = merge_passages(chosen)
         all_units = [split_units(p.text, section=p.section) for p in passages]
         units = [[u for u in us if u.quotable] for us in all_units]
         windows, features = candidate_windows(question, passages, units, sparse=self.sparse, rare=rare,
                                               heading_terms=self.ranker.heading_terms)
-        identifiers, names = question_keys(question, self.sparse)
         lookup = find_lookup(question, passages, all_units, units, identifiers=identifiers, names=names,
                              sparse=self.sparse, embed=self.embed)
         return Reading(question=question, chunks=chosen, rare_terms=frozenset(rare), passages=passages,

@@ -87,15 +87,15 @@ def question_keys(question: str, sparse: SparseEncoder) -> tuple[set[str], set[s
     return identifiers, names - identifiers
 
 
-def rare_terms(question: str, sparse: SparseEncoder, texts: Sequence[str] = ()) -> set[str]:
-    """The question's :func:`question_keys`, less the names that say little here.
+def rare_terms(keys: tuple[set[str], set[str]], sparse: SparseEncoder, texts: Sequence[str] = ()) -> set[str]:
+    """The question's keys (:func:`question_keys`: identifiers, names), less the names that say little here.
 
     Given the retrieved ``texts``, a name found in more than half of them is dropped: the
     product's own name ("Wix", "IBM") tells one passage from another no more than "the" does.
     Identifiers are kept however often they occur: an error code mentioned in five passages is
     still what the one passage about it must name.
     """
-    identifiers, names = question_keys(question, sparse)
+    identifiers, names = keys
     if texts and names:
         seen = [set(sparse.terms(t)) for t in texts]
         names = {t for t in names if sum(t in s for s in seen) * 2 <= len(seen)}

@@ -11,6 +11,7 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.settings import Settings
+from tests.support.kb import write_files_sources
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 REFUND_URL = "https://help.example/articles/refund"
@@ -99,20 +100,7 @@ def write_kb(root: Path, articles: dict[str, str] = ARTICLES, tickets: dict[str,
         (root / folder).mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             (root / folder / name).write_text(text, encoding="utf-8")
-    sources = root / "sources.toml"
-    sources.write_text(f'''
-[[sources]]
-name = "articles"
-type = "files"
-path = "{(root / 'articles').as_posix()}"
-
-[[sources]]
-name = "tickets"
-type = "files"
-path = "{(root / 'tickets').as_posix()}"
-default_audience = "internal"
-''', encoding="utf-8")
-    return sources
+    return write_files_sources(root)
 
 
 @pytest.fixture(scope="module")
