@@ -51,10 +51,7 @@ _GLUED = re.compile(r"(?<=[a-z0-9)\]][.!?])(?=[A-Z][a-z])")
 #: "Step 2 | Use the ..." / "Step 3:" inside a line starts a new step.
 #: "statusesDepending": five lower-case letters, then a word that starts with a capital (fewer
 #: would split product names: "QuickBooks", "SharePoint", "WordPress").
-#: Also before a two-letter word that opens sentences ("...my passwordIf you forgot it"); not
-#: "In", which ends "LinkedIn".
-_GLUED_HEADING = re.compile(
-    r"(?<=[a-z][a-z][a-z][a-z][a-z])(?=[A-Z][a-z]{2,}|(?:If|On|To|At|As|An|We|It|My|Go|Do|No|Or|By|So)\s)")
+_GLUED_HEADING = re.compile(r"(?<=[a-z][a-z][a-z][a-z][a-z])(?=[A-Z][a-z]{2,})")
 _STEP_MARK = re.compile(r"(?<=\S)\s*(?=\bStep \d+\s*[|:.-])")
 _BULLET = re.compile(r"^\s*[-*+•]\s+")
 _NUMBERED = re.compile(r"^\s*(?:\d+[.)]|Step \d+\s*[|:.-])\s*")
