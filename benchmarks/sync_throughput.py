@@ -202,12 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-sample", type=int, default=400, help="chunk texts for the fp32 vs int8 comparison (0: skip)")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/bench-sync"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="HELPDESK_INGEST_WORKERS (default: automatic, as with an embeddings server for fake-remote)")
     args = parser.parse_args(argv)
     setup_logging()
     shutil.rmtree(args.data_dir, ignore_errors=True)
     args.data_dir.mkdir(parents=True)
     watch = MemoryWatch(args.data_dir / "memory.log")
-    settings = Settings(data_dir=args.data_dir, sample_kb=False, _env_file=None)  # type: ignore[call-arg]
+    workers = args.workers
+    if workers is None and args.embeddings == "fake-remote":
+        # What the runtime chooses with HELPDESK_EMBEDDINGS_URL set (the embedder is built here, not from settings).
+        workers = Runtime(Settings(data_dir=args.data_dir, embeddings_url="http://embeddings.invalid/v1",  # type: ignore[call-arg]
+                                   sample_kb=False, _env_file=None)).ingest_workers
+    settings = Settings(data_dir=args.data_dir, sample_kb=False, ingest_workers=workers, _env_file=None)  # type: ignore[call-arg]
     with ChildServer(_serve_zendesk, args.tickets, args.seed) as zd:
         note(f"fake Zendesk serving {args.tickets} tickets at {zd.url}")
         import httpx
@@ -225,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 embedder = Embedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
                                     precision=settings.embed_precision)
             rt = Runtime(settings, embedder=embedder)
+            rt_workers = rt.ingest_workers
             src = ZendeskSettings(name="zd", base_url=zd.url, include_articles=False)
             service = SyncService([SourceConfig(name="zd", type="zendesk", schedule=Schedule(), settings=src)],
                                   ledger=rt.state.ledger, indexer=lambda: rt.indexer,
@@ -266,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "sync_throughput",
         "embeddings": args.embeddings if args.embeddings == "fake-remote" else f"local {settings.embed_precision}",
         "tickets": args.tickets,
+        "ingest_workers": rt_workers,
         "chunks": chunks,
         "full_sync_s": round(full["s"], 1),
         "full_sync_cpu_s": round(full_cpu, 1),

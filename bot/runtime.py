@@ -6,6 +6,7 @@ everything below takes the parts it needs, typed, and never the runtime itself.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -96,8 +97,17 @@ class Runtime:
     def indexer(self) -> Indexer:
         return Indexer(
             store=self.store, embedder=self.embedder, chunker=self.chunker, sparse=self.sparse,
-            masker=PiiMasker(), collection_prefix=self.settings.collection_prefix,
+            masker=PiiMasker(), collection_prefix=self.settings.collection_prefix, workers=self.ingest_workers,
         )
+
+    @property
+    def ingest_workers(self) -> int:
+        """Preparation processes for large syncs: as configured, else one per core but the one the
+        sync's own process keeps busy (fetching, writing; up to 8) when embedding is off the box, none
+        when the local model embeds (it already keeps every core busy)."""
+        if self.settings.ingest_workers is not None:
+            return self.settings.ingest_workers
+        return min((os.cpu_count() or 1) - 1, 8) if self.settings.embeddings_url else 0
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -181,6 +191,8 @@ class Runtime:
                            lease_ttl_s=self.settings.sync_lease_ttl_s)
 
     def close(self) -> None:
+        if "indexer" in self.__dict__:
+            self.indexer.close()  # its preparation workers, if a large sync started them
         closer = getattr(self.__dict__.get("embedder"), "close", None)
         if closer is not None and not self._shared_embedder:
             closer()  # a remote embedder's connection pool and request threads

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # --- chunking ----------------------------------------------------------------------------
     chunk_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap_tokens: int = Field(default=40, ge=0, le=256)
+    ingest_workers: int | None = Field(
+        default=None, ge=0, le=64,
+        description="Processes that mask, chunk and encode documents during large syncs; empty = automatic "
+                    "(with HELPDESK_EMBEDDINGS_URL one per core but one, up to 8; none with the local model, which uses every core); 0 = none")
 
     # --- retrieval ---------------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=50)

@@ -50,6 +50,7 @@ class Chunker:
     ) -> None:
         if overlap_tokens >= chunk_tokens:
             raise ValueError("chunk overlap must be smaller than the chunk size")
+        self._custom_counter = count_tokens
         if count_tokens is None:
             tokenizer = load_tokenizer()
 
@@ -75,6 +76,14 @@ class Chunker:
             include_metadata=False,
             include_prev_next_rel=False,
         )
+
+    def __getstate__(self) -> dict[str, object]:
+        # Sent to ingest workers as its configuration; each rebuilds its parsers and tokenizer.
+        return {"chunk_tokens": self.chunk_tokens, "overlap_tokens": self.overlap_tokens,
+                "count_tokens": self._custom_counter}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
 
     def chunk(self, doc: Document) -> list[Chunk]:
         sections = self._sections(doc)

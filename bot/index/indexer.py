@@ -1,6 +1,10 @@
 """Documents into the store: mask credentials (every document) and PII (in tickets and other customer-written kinds), chunk, flag
 instruction-like passages, skip what is unchanged, embed, upsert, delete stale.
 
+The per-document work before embedding (masking, hashing, chunking, the instruction scan, BM25)
+is :mod:`bot.index.preparation`'s, done in this process or in worker processes (``workers``);
+the indexer embeds and writes, in the documents' order either way.
+
 Unchanged documents (same content hash) cost one dictionary look-up. A changed document's
 chunks whose text is unchanged reuse their stored vectors instead of being embedded again.
 Writes per document are ordered so that a crash at any point leaves the document either in its
@@ -10,7 +14,6 @@ chunk 0, which carries the document hash the next run compares against.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,9 +26,9 @@ from bot.index import vector_space
 from bot.index.chunking import CHUNKING_VERSION, Chunker
 from bot.index.credentials import CredentialMasker
 from bot.index.embeddings import TextEmbedder
-from bot.index.instructions import instruction_spans
 from bot.index.pii import PiiMasker
-from bot.index.schema import ChunkPayload, collection_name, point_id
+from bot.index.preparation import DocumentPreparer, PreparationPool, PreparedDocument
+from bot.index.schema import collection_name
 from bot.index.sparse import SparseEncoder
 from bot.index.store import StoredPoint, VectorStore
 from bot.models import Chunk, Document, DocumentKind, Visibility
@@ -61,13 +64,6 @@ class IndexStats:
         return dict(self.__dict__)
 
 
-@dataclass
-class _Pending:
-    doc: Document
-    chunks: list[Chunk]
-    is_new: bool
-
-
 class Indexer:
     """Keeps the store's collections in step with documents."""
 
@@ -81,7 +77,9 @@ class Indexer:
         masker: PiiMasker | None = None,
         mask_kinds: frozenset[DocumentKind] = frozenset({DocumentKind.TICKET}),
         collection_prefix: str = "kb",
+        workers: int = 0,
     ) -> None:
+        """``workers``: processes that prepare documents (mask, chunk, encode) for large runs; 0 = none."""
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
@@ -93,19 +91,24 @@ class Indexer:
         self.collections = {v: collection_name(collection_prefix, v) for v in Visibility}
         # Stored hashes cover how a document was indexed, not only what it says: a new chunker
         # configuration re-chunks every document, a new model re-embeds every chunk.
-        self._doc_salt = (f"{CHUNKING_VERSION}|{chunker.chunk_tokens}|{chunker.overlap_tokens}|{embedder.name}|"
-                          f"{self.sparse.signature}|safety{CONTENT_SAFETY_VERSION}")
-        self._chunk_salt = embedder.name
+        self.preparer = DocumentPreparer(
+            chunker=chunker, sparse=self.sparse, masker=masker, credentials=self.credentials, mask_kinds=mask_kinds,
+            doc_salt=(f"{CHUNKING_VERSION}|{chunker.chunk_tokens}|{chunker.overlap_tokens}|{embedder.name}|"
+                      f"{self.sparse.signature}|safety{CONTENT_SAFETY_VERSION}"),
+            chunk_salt=embedder.name,
+        )
+        self.preparation = PreparationPool(self.preparer, workers=workers)
         for name in self.collections.values():
             store.ensure_collection(name, embedder.dim, metadata=vector_space.initial_metadata(embedder))
             # Refuse before anything is written: vectors of two models are never mixed.
             vector_space.check(store, name, embedder)
 
     def doc_hash(self, doc: Document) -> str:
-        return hashlib.sha256(f"{self._doc_salt}|{doc.content_hash}".encode()).hexdigest()
+        """The hash the store keeps for ``doc`` as given (already masked)."""
+        return self.preparer.doc_hash(doc)
 
     def chunk_hash(self, chunk: Chunk) -> str:
-        return hashlib.sha256(f"{self._chunk_salt}|{chunk.content_hash}".encode()).hexdigest()
+        return self.preparer.chunk_hash(chunk)
 
     def needs_full_sync(self, source: str) -> bool:
         """True if ``source``'s documents were not all embedded by this build (see :mod:`vector_space`)."""
@@ -131,77 +134,72 @@ class Indexer:
         """Index ``docs``; returns what changed. ``stored`` (read from the store if not given) is
         updated in place as docs are written, so a caller can pass it on to :meth:`delete`."""
         stats = IndexStats()
-        pii_before = dict(self.masker.counts) if self.masker is not None else {}
-        credentials_before = dict(self.credentials.counts)
+        pii: Counter[str] = Counter()
+        credentials: Counter[str] = Counter()
         stored = stored if stored is not None else self.stored_hashes()
-        pending: list[_Pending] = []
+        pending: list[PreparedDocument] = []
         pending_chunks = 0
-        for doc in docs:
-            counts_before = Counter(self.masker.counts) if self.masker is not None else None
-            credential_counts = Counter(self.credentials.counts)
-            # Credentials in every kind of document (a key in a runbook, a password in a ticket).
-            doc = doc.model_copy(update={"text": self.credentials.mask(doc.text), "title": self.credentials.mask(doc.title)})
-            if self.masker is not None and doc.kind in self.mask_kinds:
-                doc = doc.model_copy(update={"text": self.masker.mask(doc.text), "title": self.masker.mask(doc.title)})
+        pending_ids: set[str] = set()
+        for prepared in self.preparation.prepare_all(docs, lambda d: stored[d.audience].get(d.id)):
+            doc = prepared.doc
+            if doc.id in pending_ids:
+                # The same document twice in one run: the first copy is written before the second is compared.
+                self._write(pending, stats, stored, on_progress)
+                pending, pending_chunks, pending_ids = [], 0, set()
             target = doc.audience
             other = Visibility.INTERNAL if target is Visibility.PUBLIC else Visibility.PUBLIC
             if doc.id in stored[other]:
                 # The document changed audience: it leaves the other collection first.
                 self.store.delete_doc(self.collections[other], doc.id)
                 stored[other].pop(doc.id, None)
-            if stored[target].get(doc.id) == self.doc_hash(doc):
-                if self.masker is not None and counts_before is not None:
-                    self.masker.counts = counts_before  # nothing new was masked into the store
-                self.credentials.counts = credential_counts
-                stats.unchanged += 1
+            if stored[target].get(doc.id) == prepared.doc_hash:
+                stats.unchanged += 1  # nothing new is masked into the store: its counts are not added
                 if on_progress:
                     on_progress(1)
                 continue
-            chunks = self.chunker.chunk(doc)
-            pending.append(_Pending(doc, chunks, doc.id not in stored[target]))
-            pending_chunks += len(chunks)
+            if prepared.chunks is None:
+                # Prepared as unchanged, but the stored copy changed since (the same document twice in one run).
+                prepared.chunks = self.preparer.chunks(doc, prepared.doc_hash)
+            pii.update(prepared.pii)
+            credentials.update(prepared.credentials)
+            pending.append(prepared)
+            pending_ids.add(doc.id)
+            pending_chunks += len(prepared.chunks)
             if pending_chunks >= EMBED_BATCH_CHUNKS:
                 self._write(pending, stats, stored, on_progress)
-                pending, pending_chunks = [], 0
+                pending, pending_chunks, pending_ids = [], 0, set()
         if pending:
             self._write(pending, stats, stored, on_progress)
         if self.masker is not None:
-            # The masker counts for the process's lifetime; report this run's share.
-            stats.pii = {k: v - pii_before.get(k, 0) for k, v in self.masker.counts.items() if v - pii_before.get(k, 0)}
-        stats.credentials = {k: v - credentials_before.get(k, 0) for k, v in self.credentials.counts.items()
-                             if v - credentials_before.get(k, 0)}
+            self.masker.counts.update(pii)  # the masker counts for the process's lifetime
+        self.credentials.counts.update(credentials)
+        stats.pii = dict(+pii)
+        stats.credentials = dict(+credentials)
         return stats
 
     def _write(
         self,
-        pending: list[_Pending],
+        pending: list[PreparedDocument],
         stats: IndexStats,
         stored: StoredHashes,
         on_progress: Callable[[int], None] | None,
     ) -> None:
-        reusable = self._reusable_vectors(pending)
-        to_embed = [c.text for p in pending for c in p.chunks if self.chunk_hash(c) not in reusable]
+        reusable = self._reusable_vectors(pending, stored)
+        to_embed = [c.text for p in pending for c in p.chunks or () if c.chunk_hash not in reusable]
         vectors = iter(self.embedder.embed(to_embed))
         stats.chunks_embedded += len(to_embed)
         for item in pending:
             doc, collection = item.doc, self.collections[item.doc.audience]
+            is_new = doc.id not in stored[doc.audience]
             points = []
-            for chunk in item.chunks:
-                dense = reusable.get(self.chunk_hash(chunk))
+            for chunk in item.chunks or ():
+                dense = reusable.get(chunk.chunk_hash)
                 if dense is None:
                     dense = next(vectors)
                 else:
                     stats.chunks_reused += 1
-                payload = _payload(doc, chunk, len(item.chunks), self.doc_hash(doc), self.chunk_hash(chunk))
-                stats.flagged_chunks += bool(payload["instruction_spans"])
-                points.append(
-                    StoredPoint(
-                        id=point_id(doc.id, chunk.chunk_no),
-                        dense=dense,
-                        sparse=self.sparse.encode_document(chunk.text, heading=chunk.heading),
-                        payload=payload,
-                    )
-                )
+                stats.flagged_chunks += bool(chunk.payload["instruction_spans"])
+                points.append(StoredPoint(id=chunk.point_id, dense=dense, sparse=chunk.sparse, payload=dict(chunk.payload)))
             # Order matters for crash safety; see the module docstring.
             if len(points) > 1:
                 self.store.upsert(collection, points[1:])
@@ -210,16 +208,16 @@ class Indexer:
                 self.store.upsert(collection, points[:1])
             else:
                 self.store.delete_doc(collection, doc.id)
-            stored[doc.audience][doc.id] = self.doc_hash(doc)
-            if item.is_new:
+            stored[doc.audience][doc.id] = item.doc_hash
+            if is_new:
                 stats.added += 1
             else:
                 stats.updated += 1
             if on_progress:
                 on_progress(1)
 
-    def _reusable_vectors(self, pending: list[_Pending]) -> dict[str, np.ndarray]:
-        updated = [p for p in pending if not p.is_new]
+    def _reusable_vectors(self, pending: list[PreparedDocument], stored: StoredHashes) -> dict[str, np.ndarray]:
+        updated = [p for p in pending if p.doc.id in stored[p.doc.audience]]
         if not updated:
             return {}
         out: dict[str, np.ndarray] = {}
@@ -239,26 +237,11 @@ class Indexer:
                     deleted += 1
         return deleted
 
+    def close(self) -> None:
+        """Stop the preparation workers, if any were started."""
+        self.preparation.close()
+
     def optimize(self) -> None:
         for name in self.collections.values():
             self.store.optimize(name)
 
-
-def _payload(doc: Document, chunk: Chunk, n_chunks: int, doc_hash: str, chunk_hash: str) -> ChunkPayload:
-    return ChunkPayload(
-        doc_id=doc.id,
-        chunk_no=chunk.chunk_no,
-        n_chunks=n_chunks,
-        source=doc.source,
-        kind=doc.kind.value,
-        audience=doc.audience.value,
-        title=doc.title,
-        url=doc.url,
-        section=chunk.section,
-        context=chunk.context,
-        text=chunk.passage,
-        updated_at=doc.updated_at.isoformat() if doc.updated_at else None,
-        doc_hash=doc_hash,
-        chunk_hash=chunk_hash,
-        instruction_spans=[[a, b] for a, b in instruction_spans(chunk.passage)],
-    )

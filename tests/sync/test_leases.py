@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from bot.index.edge_store import EdgeStore
+from bot.index.preparation import IN_PROCESS_FIRST
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.state import StateStore
@@ -37,13 +38,13 @@ PAGES = 30
 SLOW_S = 0.15
 
 
-def _site() -> FakeSite:
+def _site(pages: int = PAGES) -> FakeSite:
     site = FakeSite()
     site.text("/robots.txt", "User-agent: *\nAllow: /\n")
-    for i in range(PAGES):
+    for i in range(pages):
         site.page(f"/help/article-{i}", help_page(f"Article {i}", f"<p>Topic {i}: how to configure widget {i} "
                                                   f"for shipping rule {i * 7}. Open settings, choose rule {i}.</p>"))
-    site.xml("/sitemap.xml", urlset([(f"{{base}}/help/article-{i}", "2026-05-01") for i in range(PAGES)]))
+    site.xml("/sitemap.xml", urlset([(f"{{base}}/help/article-{i}", "2026-05-01") for i in range(pages)]))
     return site
 
 
@@ -61,9 +62,9 @@ def _env(data: Path, sources: Path) -> dict[str, str]:
     return env
 
 
-def _sync(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+def _sync(env: dict[str, str], cwd: Path, **kw: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "sync"], env=env, cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
 def _point_set(data: Path) -> set[tuple[str, str, int, str, str]]:
@@ -93,13 +94,13 @@ def _rerun(tmp: Path, site: FakeSite, embedder: Any) -> Any:
         return rt.syncs.run("site")
 
 
-def _clean_points(site: FakeSite, tmp: Path, embedder: Any) -> set[tuple[str, str, int, str, str]]:
+def _clean_points(site: FakeSite, tmp: Path, embedder: Any, pages: int = PAGES) -> set[tuple[str, str, int, str, str]]:
     """The point set of one clean, uninterrupted sync of ``site`` (in this process, into its own data dir)."""
     settings = Settings(data_dir=tmp / "clean", sources_file=_sources(tmp, site), sample_kb=False,  # type: ignore[call-arg]
                         _env_file=None)
     with Runtime(settings, embedder=embedder) as rt:
         report = sync_source(rt.connectors()[0], indexer=rt.indexer, state=rt.state.ledger)
-        assert report.stats.added == PAGES
+        assert report.stats.added == pages
     return _point_set(tmp / "clean")
 
 
@@ -160,6 +161,51 @@ def test_sigterm_stops_at_a_document_boundary_and_releases_the_lease(
     assert report is not None
     assert [r.status for r in ledger.last_runs("site")] == ["ok", "interrupted"]  # nothing abandoned: it was released
     assert _point_set(tmp_path / "data") == _clean_points(slow_site, tmp_path, embedder)
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_with_ingest_workers(tmp_path: Path, embedder: Any) -> None:
+    """As systemd and ``docker stop`` do it: every process of the sync gets SIGTERM, its preparation
+    workers included. The sync still stops at a document boundary, its workers go with it, and a
+    rerun converges on a clean sync's points."""
+    pages = IN_PROCESS_FIRST + 60  # past the documents prepared in-process: the workers are busy
+    with _site(pages) as site:
+        site.delay_s = 0.05
+        env = _env(tmp_path / "data", _sources(tmp_path, site))
+        env["HELPDESK_INGEST_WORKERS"] = "2"
+        first = _sync(env, tmp_path, start_new_session=True)
+        _wait_for_pages(site, IN_PROCESS_FIRST + 30, first)
+        workers = _group_members(first.pid) - {first.pid}
+        assert workers, "no preparation workers were started"
+        os.killpg(first.pid, signal.SIGTERM)
+        out, err = first.communicate(timeout=60)
+        assert first.returncode != 0 and "Traceback" not in err
+        assert "sync interrupted at a document boundary" in err and "ingest_worker_lost" not in err
+        deadline = time.monotonic() + 10
+        while _group_members(first.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _group_members(first.pid), "preparation workers outlived the sync"
+        ledger = StateStore(f"sqlite:///{tmp_path / 'data' / 'state.db'}").ledger
+        assert [r.status for r in ledger.last_runs("site")] == ["interrupted"]
+
+        site.delay_s = 0.0
+        report = _rerun(tmp_path, site, embedder)
+        assert report is not None and report.stats.added + report.stats.unchanged + report.stats.updated == pages
+        assert _point_set(tmp_path / "data") == _clean_points(site, tmp_path, embedder, pages)
+
+
+def _group_members(pgid: int) -> set[int]:
+    """Live processes of process group ``pgid`` (zombies excluded)."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                out.add(int(entry.name))
+    return out
 
 
 # --- the lease rules, in process -----------------------------------------------------------------
