@@ -38,6 +38,7 @@ can hold the server there). Every request is in ``requests`` (with its JSON body
 from __future__ import annotations
 
 import base64
+import bisect
 import fnmatch
 import json
 import re
@@ -132,6 +133,8 @@ class FakeZendesk(LocalHTTPServer):
         self._next_comment_id = 9_000_000
         self._failures: list[tuple[str, _Failure]] = []
         self._replays: list[tuple[str, _Replay]] = []
+        #: The export stream sorted once per change of the data (every change ticks the clock), not per page.
+        self._export_order: tuple[tuple[int, int], list[dict[str, Any]], list[tuple[int, int]]] | None = None
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -483,10 +486,14 @@ class FakeZendesk(LocalHTTPServer):
         else:
             return 400, {"error": "InvalidValue", "description": "start_time or cursor is required"}
         with self._lock:
-            stream = sorted(self.tickets.values(), key=lambda t: (t["generated_timestamp"], _sort_id(t)))
-        later = [t for t in stream if (t["generated_timestamp"], _sort_id(t)) > position]
-        chunk = later[:size]
-        end = len(chunk) == len(later)
+            version = (self._clock, len(self.tickets))
+            if self._export_order is None or self._export_order[0] != version:
+                ordered = sorted(self.tickets.values(), key=lambda t: (t["generated_timestamp"], _sort_id(t)))
+                self._export_order = (version, ordered, [(t["generated_timestamp"], _sort_id(t)) for t in ordered])
+            _, stream, keys = self._export_order
+        start = bisect.bisect_right(keys, position)  # the first ticket after the position
+        chunk = stream[start:start + size]
+        end = start + len(chunk) == len(stream)
         if chunk:
             last = chunk[-1]
             position = (last["generated_timestamp"], _sort_id(last))
