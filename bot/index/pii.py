@@ -51,6 +51,7 @@ class PiiMasker:
     counts: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
+        self.extra_patterns = tuple(self.extra_patterns)  # kept, so a copy (dataclasses.replace) masks the same
         self._extra = [re.compile(p) for p in self.extra_patterns]
 
     def mask(self, text: str) -> str:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -111,19 +111,18 @@ class DocumentPreparer:
     def prepare(self, doc: Document, stored_hash: str | None = None) -> PreparedDocument:
         """``doc`` masked and hashed; chunked and encoded unless its hash equals ``stored_hash``.
 
-        What was masked is returned as counts; the maskers' own running counts are left as they were
-        (the indexer adds a document's counts only when it writes the document)."""
-        credentials = _counting(self.credentials)
-        doc = doc.model_copy(update={"text": self.credentials.mask(doc.text), "title": self.credentials.mask(doc.title)})
-        credential_counts = credentials()
-        pii_counts: Counter[str] = Counter()
+        What was masked is returned as counts (each call masks with its own copies of the maskers,
+        so concurrent syncs never mix their counts; the indexer adds a document's counts to the
+        running totals only when it writes the document)."""
+        credentials = replace(self.credentials, counts=Counter())
+        doc = doc.model_copy(update={"text": credentials.mask(doc.text), "title": credentials.mask(doc.title)})
+        pii: Counter[str] = Counter()
         if self.masker is not None and doc.kind in self.mask_kinds:
-            pii = _counting(self.masker)
-            doc = doc.model_copy(update={"text": self.masker.mask(doc.text), "title": self.masker.mask(doc.title)})
-            pii_counts = pii()
+            masker = replace(self.masker, counts=pii)
+            doc = doc.model_copy(update={"text": masker.mask(doc.text), "title": masker.mask(doc.title)})
         doc_hash = self.doc_hash(doc)
         chunks = None if doc_hash == stored_hash else self.chunks(doc, doc_hash)
-        return PreparedDocument(doc, doc_hash, chunks, pii_counts, credential_counts)
+        return PreparedDocument(doc, doc_hash, chunks, pii, credentials.counts)
 
     def chunks(self, doc: Document, doc_hash: str) -> list[PreparedChunk]:
         """The chunks of an already masked document, with their sparse vectors and payloads."""
@@ -139,19 +138,6 @@ class DocumentPreparer:
                 payload=_payload(doc, chunk, len(chunks), doc_hash, chunk_hash),
             ))
         return out
-
-
-def _counting(masker: PiiMasker | CredentialMasker) -> Callable[[], Counter[str]]:
-    """Start counting ``masker``'s replacements; the returned function gives them and resets its counts."""
-    before = Counter(masker.counts)
-
-    def done() -> Counter[str]:
-        counted = Counter(masker.counts)
-        counted.subtract(before)
-        masker.counts = before
-        return +counted
-
-    return done
 
 
 def _payload(doc: Document, chunk: Chunk, n_chunks: int, doc_hash: str, chunk_hash: str) -> ChunkPayload:
