@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import itertools
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdownify import markdownify
+
 from connectors.markdown import html_to_markdown, squeeze_blank_lines
 
 
@@ -36,3 +40,49 @@ def test_blank_lines_are_squeezed_for_every_mix_of_lines() -> None:
             assert out == out.strip() and "\n\n\n" not in out
             assert [r for r in rows if r] == [line.rstrip() for line in lines if line.strip()]
             assert squeeze_blank_lines(out) == out
+
+
+# --- the plain-comment fast path: markdownify's result, without parsing ----------------------------
+_TEXT = st.lists(
+    st.sampled_from(list("ab Z9.,:;!?#-+=()[]/'\"") + [" ", "  ", "\t", "\n", "\n\n", " \n ", "é", "’", "\xa0", "\u2003",
+                                                        "\r", "\x0c", "*", "_", "&amp;", "&", "<b>x</b>", "\\", "1. ",
+                                                        "- ", "> "]),
+    max_size=30).map("".join)
+_GAP = st.sampled_from(["", "\n", "\n\n", " ", "\t \n", "\xa0"])
+
+
+def _reference(html: str) -> str:
+    return squeeze_blank_lines(markdownify(html, heading_style="ATX", bullets="-", strip=["img"]))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(_GAP, _TEXT), min_size=1, max_size=4), _GAP)
+def test_a_plain_comment_converts_exactly_as_markdownify_does(paragraphs: list[tuple[str, str]], tail: str) -> None:
+    html = ('<div class="zd-comment" dir="auto">' + "".join(f'{gap}<p dir="auto">{text}</p>' for gap, text in paragraphs)
+            + tail + "</div>")
+    assert html_to_markdown(html) == _reference(html)
+
+
+def test_the_recorded_comment_shapes_take_the_fast_path_or_agree() -> None:
+    shapes = ['<div class="zd-comment" dir="auto"><p dir="auto">Hi there,</p>\n\n<p dir="auto">I’m sending an email because '
+              'I’m having a problem.</p>\n\n<p dir="auto">Thanks,\n The Customer</p></div>',
+              '<div class="zd-comment" dir="auto"><p dir="auto">Thanks,\n<br> The Customer</p></div>',
+              '<div class="zd-comment" dir="auto">Hmm this customer has been here before<br></div>',
+              '<div class="zd-comment" dir="auto"><p dir="auto">snake_case and *bold*</p></div>']
+    for html in shapes:
+        assert html_to_markdown(html) == _reference(html)
+
+
+_SAFE_TEXT = st.lists(st.sampled_from(list("ab Z9.,:;!?#-+=()[]/'\"\\") + [" ", "  ", "\t", "\n", "\n\n", " \n ", "é", "’",
+                                                                         "\xa0", "\u2003", "1. ", "- ", "> ", "# "]),
+                      max_size=30).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", "\n", "\n\n", " ", "\t \n"]), _SAFE_TEXT), min_size=1, max_size=4))
+def test_plain_paragraphs_take_the_fast_path_and_agree(paragraphs: list[tuple[str, str]]) -> None:
+    from connectors.markdown import _plain_comment
+
+    html = '<div class="zd-comment" dir="auto">' + "".join(f'{gap}<p dir="auto">{text}</p>' for gap, text in paragraphs) + "</div>"
+    fast = _plain_comment(html)
+    assert fast is not None and fast == _reference(html)
