@@ -44,6 +44,7 @@ from _common import MemoryWatch, cpu_s, emit, machine, note, peak_rss_mb, rss_mb
 
 from bot.index.chunking import SECTION_SEPARATOR
 from bot.index.embeddings import Embedder
+from bot.index.preparation import automatic_workers
 from bot.models import Audience
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -217,11 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(args.data_dir, ignore_errors=True)
     args.data_dir.mkdir(parents=True)
     watch = MemoryWatch(args.data_dir / "memory.log")
-    workers = args.workers
-    if workers is None and args.embeddings == "fake-remote":
-        # What the runtime chooses with HELPDESK_EMBEDDINGS_URL set (the embedder is built here, not from settings).
-        workers = Runtime(Settings(data_dir=args.data_dir, embeddings_url="http://embeddings.invalid/v1",  # type: ignore[call-arg]
-                                   sample_kb=False, _env_file=None)).ingest_workers
+    # What the runtime chooses for this embedding mode (the embedder is built here, not from settings).
+    workers = args.workers if args.workers is not None else automatic_workers(remote_embeddings=args.embeddings == "fake-remote")
     settings = Settings(data_dir=args.data_dir, sample_kb=False, ingest_workers=workers, _env_file=None)  # type: ignore[call-arg]
     with ChildServer(_serve_zendesk, args.tickets, args.seed) as zd:
         note(f"fake Zendesk serving {args.tickets} tickets at {zd.url}")
@@ -253,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 report = service.run("zd", on_progress=progress)
             ended, full_cpu, fake_cpu = watch.mark(), cpu_s() - cpu0, zd.ask("cpu") - fake_cpu0
             assert report is not None
-            workers_peak, workers_cpu = _workers_peak_rss_mb(), _workers_cpu_s()
+            workers_peak, workers_cpu = _workers_usage()
             chunks = report.stats.chunks_embedded
             note(f"full sync: {report.stats.added} tickets, {chunks} chunks in {full['s']:.1f} s")
             sync_peak = watch.peaks(started, ended)
@@ -313,30 +311,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _workers_peak_rss_mb() -> list[float]:
-    """Peak resident memory (VmHWM) of each preparation worker process still running."""
-    peaks = []
+def _workers_usage() -> tuple[list[float], float]:
+    """Peak resident memory (VmHWM, MiB) of each preparation worker still running, and their CPU seconds."""
+    peaks, cpu = [], 0.0
     for child in mp.active_children():
         if child.name.startswith("SpawnProcess"):
             try:
                 status = dict(line.split(":", 1) for line in open(f"/proc/{child.pid}/status") if ":" in line)
+                stat = open(f"/proc/{child.pid}/stat").read().rsplit(") ", 1)[1].split()
             except OSError:
                 continue
             peaks.append(round(int(status["VmHWM"].split()[0]) / 1024, 1))
-    return peaks
-
-
-def _workers_cpu_s() -> float:
-    """CPU seconds (user + system) used so far by the preparation worker processes still running."""
-    total = 0.0
-    for child in mp.active_children():
-        if child.name.startswith("SpawnProcess"):
-            try:
-                fields = open(f"/proc/{child.pid}/stat").read().rsplit(") ", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+            cpu += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return peaks, cpu
 
 
 class _Null:

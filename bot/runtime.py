@@ -6,7 +6,6 @@ everything below takes the parts it needs, typed, and never the runtime itself.
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from bot.index.embeddings import Embedder, TextEmbedder
 from bot.index.indexer import Indexer
 from bot.index.open import open_store
 from bot.index.pii import PiiMasker
+from bot.index.preparation import automatic_workers
 from bot.index.schema import collection_name
 from bot.index.sparse import SparseEncoder
 from bot.index.store import VectorStore
@@ -102,12 +102,10 @@ class Runtime:
 
     @property
     def ingest_workers(self) -> int:
-        """Preparation processes for large syncs: as configured, else one per core but the one the
-        sync's own process keeps busy (fetching, writing; up to 8) when embedding is off the box, none
-        when the local model embeds (it already keeps every core busy)."""
+        """Preparation processes for large syncs: as configured, else :func:`automatic_workers`."""
         if self.settings.ingest_workers is not None:
             return self.settings.ingest_workers
-        return min((os.cpu_count() or 1) - 1, 8) if self.settings.embeddings_url else 0
+        return automatic_workers(remote_embeddings=bool(self.settings.embeddings_url))
 
     @cached_property
     def retriever(self) -> Retriever:

@@ -31,7 +31,7 @@ from bot.index.preparation import DocumentPreparer, PreparationPool, PreparedDoc
 from bot.index.schema import collection_name
 from bot.index.sparse import SparseEncoder
 from bot.index.store import StoredPoint, VectorStore
-from bot.models import Chunk, Document, DocumentKind, Visibility
+from bot.models import Document, DocumentKind, Visibility
 
 log = structlog.get_logger(__name__)
 
@@ -102,13 +102,6 @@ class Indexer:
             store.ensure_collection(name, embedder.dim, metadata=vector_space.initial_metadata(embedder))
             # Refuse before anything is written: vectors of two models are never mixed.
             vector_space.check(store, name, embedder)
-
-    def doc_hash(self, doc: Document) -> str:
-        """The hash the store keeps for ``doc`` as given (already masked)."""
-        return self.preparer.doc_hash(doc)
-
-    def chunk_hash(self, chunk: Chunk) -> str:
-        return self.preparer.chunk_hash(chunk)
 
     def needs_full_sync(self, source: str) -> bool:
         """True if ``source``'s documents were not all embedded by this build (see :mod:`vector_space`)."""

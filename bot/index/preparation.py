@@ -80,27 +80,17 @@ class PreparedDocument:
     credentials: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True, kw_only=True)
 class DocumentPreparer:
     """How documents are masked, hashed, chunked and encoded for one index; picklable, for workers."""
 
-    def __init__(
-        self,
-        *,
-        chunker: Chunker,
-        sparse: SparseEncoder,
-        masker: PiiMasker | None,
-        credentials: CredentialMasker,
-        mask_kinds: frozenset[DocumentKind],
-        doc_salt: str,
-        chunk_salt: str,
-    ) -> None:
-        self.chunker = chunker
-        self.sparse = sparse
-        self.masker = masker
-        self.credentials = credentials
-        self.mask_kinds = mask_kinds
-        self.doc_salt = doc_salt
-        self.chunk_salt = chunk_salt
+    chunker: Chunker
+    sparse: SparseEncoder
+    masker: PiiMasker | None
+    credentials: CredentialMasker
+    mask_kinds: frozenset[DocumentKind]
+    doc_salt: str
+    chunk_salt: str
 
     def doc_hash(self, doc: Document) -> str:
         return hashlib.sha256(f"{self.doc_salt}|{doc.content_hash}".encode()).hexdigest()
@@ -161,6 +151,13 @@ def _payload(doc: Document, chunk: Chunk, n_chunks: int, doc_hash: str, chunk_ha
 
 
 # --- worker processes ---------------------------------------------------------------------------
+def automatic_workers(*, remote_embeddings: bool) -> int:
+    """Workers when none are configured: one per core but the one the sync's own process keeps
+    busy (fetching, writing; up to 8) when embedding is off the box; none with the local model,
+    which already keeps every core busy."""
+    return min((os.cpu_count() or 1) - 1, 8) if remote_embeddings else 0
+
+
 _WORKER_PREPARER: DocumentPreparer | None = None
 
 

@@ -69,6 +69,16 @@ def _workers() -> list[Any]:
     return [p for p in mp.active_children() if p.name.startswith("SpawnProcess")]
 
 
+def _signalling_workers(docs: list[Document], *, at: int, sig: int, pids: list[int]) -> Iterator[Document]:
+    """``docs``, sending ``sig`` to every running worker (their pids into ``pids``) before document ``at``."""
+    for n, doc in enumerate(docs):
+        if n == at:
+            for worker in _workers():
+                os.kill(worker.pid, sig)
+                pids.append(worker.pid)
+        yield doc
+
+
 def test_workers_write_exactly_what_one_process_writes(tmp_path: Path, embeddings: FakeOpenAI) -> None:
     docs = [_doc(i) for i in range(N_DOCS)]
     alone = _indexer(tmp_path / "alone", embeddings, workers=0)
@@ -122,16 +132,9 @@ def test_a_killed_worker_costs_nothing(tmp_path: Path, embeddings: FakeOpenAI) -
     alone = _indexer(tmp_path / "alone", embeddings, workers=0)
     killed: list[int] = []
 
-    def stream() -> Iterator[Document]:
-        for n, doc in enumerate(docs):
-            if n == IN_PROCESS_FIRST + 2 * 16:  # batches are in flight by now
-                for worker in _workers():
-                    os.kill(worker.pid, signal.SIGKILL)
-                    killed.append(worker.pid)
-            yield doc
-
     try:
-        stats = pooled.index(stream())
+        # Batches are in flight by the time the stream reaches that document.
+        stats = pooled.index(_signalling_workers(docs, at=IN_PROCESS_FIRST + 2 * 16, sig=signal.SIGKILL, pids=killed))
         assert killed, "no worker was running to kill"
         assert pooled.preparation.recovered_batches >= 1
         assert stats.as_dict() == alone.index(docs).as_dict()
@@ -149,15 +152,8 @@ def test_workers_ignore_sigterm(tmp_path: Path, embeddings: FakeOpenAI) -> None:
     docs = [_doc(i) for i in range(N_DOCS)]
     pooled = _indexer(tmp_path / "pooled", embeddings, workers=1)
 
-    def stream() -> Iterator[Document]:
-        for n, doc in enumerate(docs):
-            if n == IN_PROCESS_FIRST + 16:
-                for worker in _workers():
-                    os.kill(worker.pid, signal.SIGTERM)
-            yield doc
-
     try:
-        stats = pooled.index(stream())
+        stats = pooled.index(_signalling_workers(docs, at=IN_PROCESS_FIRST + 16, sig=signal.SIGTERM, pids=[]))
         assert stats.added == N_DOCS and pooled.preparation.recovered_batches == 0
         assert all(w.is_alive() for w in _workers())
     finally:
