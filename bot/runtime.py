@@ -23,6 +23,7 @@ from bot.index.preparation import automatic_workers
 from bot.index.schema import collection_name
 from bot.index.sparse import SparseEncoder
 from bot.index.store import VectorStore
+from bot.index.word_vectors import shared_word_vectors
 from bot.models import Visibility
 from bot.settings import Settings
 from bot.state import StateStore
@@ -132,7 +133,8 @@ class Runtime:
     def answers(self) -> AnswerService:
         s = self.settings
         return AnswerService(retriever=self.retriever, composer=self.composer, min_confidence=s.min_confidence,
-                             handoff=s.handoff_text, max_question_chars=s.max_question_chars)
+                             handoff=s.handoff_text, max_question_chars=s.max_question_chars,
+                             word_vectors=shared_word_vectors(s.model_cache_dir))
 
     @cached_property
     def style(self) -> StyleRouter:

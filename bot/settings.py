@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         default="int8", description="int8: a quantized copy of the local model (made once, ~1.7x faster); fp32: as shipped")
     embed_query_precision: Literal["int8", "fp32"] = Field(
         default="fp32", description="Precision of the local model for questions (one short text each: fp32 costs ~1 ms more)")
-    model_cache_dir: Path | None = Field(default=None, description="Where the int8 model copy is kept (empty = ~/.cache/helpdesk-bot)")
+    model_cache_dir: Path | None = Field(default=None, description="Where the int8 model copy and the reader's word vectors are kept, made once (empty = ~/.cache/helpdesk-bot)")
     # An OpenAI-compatible /v1/embeddings server instead of the local model (OpenAI, Azure, vLLM, TEI, Infinity).
     embeddings_url: str | None = Field(default=None, description="Base URL ending in /v1; empty = the local model")
     embeddings_api_key: SecretStr | None = None

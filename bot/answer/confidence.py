@@ -26,7 +26,7 @@ from bot.errors import ModelError
 GATE_FEATURES: tuple[str, ...] = (
     "best_score", "margin_to_other_document", "best_coverage", "best_rare", "passage_coverage", "passage_rare",
     "restates", "top_similarity", "similarity_margin", "top_fused_score", "distinct_documents", "question_terms",
-    "has_rare_terms", "heading_names_question",
+    "has_rare_terms", "heading_names_question", "best_meaning", "top_meaning",
 )
 #: Below this best cosine similarity no passage is about the question at all (off-topic questions
 #: score 0.27 at the median and 0.43 at the 99th percentile on the dev sets; answerable ones 0.36
@@ -66,6 +66,9 @@ def gate_features(reading: Reading) -> dict[str, float] | None:
         # The best window's heading says nothing the question does not ("Free trial" for "Is
         # there a free trial?") and its passage holds every term of the question.
         "heading_names_question": float(row[_F["heading_overlap"]] >= 1.0 and row[_F["passage_coverage"]] >= 0.999),
+        # How close in meaning the best window's best unit, and the closest unit read, come to the question.
+        "best_meaning": float(row[_F["meaning"]]),
+        "top_meaning": float(np.max(reading.features[:, _F["meaning"]])),
     }
 
 

@@ -4,7 +4,11 @@ The reader (:mod:`bot.answer.reader`) ranks every window of consecutive units of
 passages; the best one leads the answer. It is then completed the way a person quoting an
 article would: a list's lead-in sentence ("To void a label:") comes with the list, numbered steps
 are kept whole (up to :data:`MAX_STEPS_WORDS` words), a FAQ entry's bold question stays in front
-of its answer, and a table row is shown under its header. A second document adds its own best
+of its answer, and a table row is shown under its header. A how-to question whose best window
+holds no steps (the article's introduction, a table row) gets the steps of the same article that
+sit under a heading naming one of the question's words ("Verify a request" for "How do I verify
+the signature ..."), in the article's order, or instead of it when both would be too long: the
+question asked for a procedure. A second document adds its own best
 window only when that window scores within :data:`SECOND_SOURCE_MARGIN` of the lead's and is
 short (an answer that needs two articles, without padding one article's answer with another's).
 Each source's run of text ends with one citation marker, ``[n]``, after its last sentence.
@@ -12,6 +16,7 @@ Each source's run of text ends with one citation marker, ``[n]``, after its last
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +24,7 @@ from bot.answer.lookup import LookupKind, render_table_lookup
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import Window
+from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, UnitKind
 from bot.models import Citation
 
@@ -27,6 +33,8 @@ SECOND_SOURCE_MARGIN = 0.5
 SECOND_SOURCE_WORDS = 80
 #: Numbered steps are completed up to this many words in all.
 MAX_STEPS_WORDS = 220
+#: A question asking for a procedure ("How do I ...", "How can I ...", "What are the steps to ...").
+HOW_QUESTION = re.compile(r"\bhow (do|can|should|would|to)\b|\bsteps? (to|for)\b|\bway to\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,14 @@ class Composition:
 class ExtractiveComposer:
     name = "extractive"
 
-    def __init__(self, *, reader: Reader) -> None:
+    def __init__(self, *, reader: Reader | None = None) -> None:
+        """``reader`` reads for :meth:`compose`; :meth:`compose_reading` needs none (it is given the reading)."""
         self.reader = reader
+        self.sparse = reader.sparse if reader is not None else SparseEncoder()
 
     def compose(self, question: str, chunks: list[RetrievedChunk], citations: list[Citation]) -> str:
+        if self.reader is None:
+            raise TypeError("this composer was built without a reader: use compose_reading")
         return self.compose_reading(self.reader.read(question, chunks), citations).text
 
     def compose_reading(self, reading: Reading, citations: Sequence[Citation]) -> Composition:
@@ -65,14 +77,20 @@ class ExtractiveComposer:
             windows = [complete(reading, reading.windows[best])]
         else:
             windows = [complete(reading, reading.windows[ranked[0]])]
+            steps = procedure(reading, windows[0], self.sparse)
+            if steps is not None:
+                # The steps with the best window, in the article's order; the steps alone when both are too long.
+                fits = steps.words + windows[0].words <= MAX_STEPS_WORDS and not _overlap(steps, windows[0])
+                windows = sorted([windows[0], steps], key=lambda w: w.start) if fits else [steps]
             second = self._second_source(reading, ranked, windows[0])
             if second is not None:
                 windows.append(second)
         parts, sections = [], {}
-        for w in windows:
+        for k, w in enumerate(windows):
             doc_id = reading.passages[w.passage].doc_id
-            parts.append(_render(reading, w, number[doc_id]))
-            sections[doc_id] = _quoted_section(reading, w)
+            same_source_next = k + 1 < len(windows) and reading.passages[windows[k + 1].passage].doc_id == doc_id
+            parts.append(_render(reading, w, None if same_source_next else number[doc_id], heading=same_source_next or k > 0))
+            sections.setdefault(doc_id, _quoted_section(reading, w))
         return Composition("\n\n".join(parts), sections)
 
     def _second_source(self, reading: Reading, ranked: list[int], lead: Window) -> Window | None:
@@ -86,6 +104,26 @@ class ExtractiveComposer:
                 continue
             return w
         return None
+
+
+def procedure(reading: Reading, lead: Window, sparse: SparseEncoder) -> Window | None:
+    """For a how-to question whose ``lead`` holds no steps: the lead passage's first numbered steps
+    under a heading that names a question term, whole, or None."""
+    if not HOW_QUESTION.search(reading.question):
+        return None
+    units = reading.units[lead.passage]
+    if any(u.kind is UnitKind.STEP for u in units[lead.start : lead.end]):
+        return None
+    asked = set(sparse.terms(reading.question))
+    for start, u in enumerate(units):
+        if u.kind is UnitKind.STEP and (start == 0 or units[start - 1].kind is not UnitKind.STEP) \
+                and asked & set(sparse.terms(u.section)):
+            return complete(reading, Window(lead.passage, start, start + 1, len(u.text.split())))
+    return None
+
+
+def _overlap(a: Window, b: Window) -> bool:
+    return a.passage == b.passage and a.start < b.end and b.start < a.end
 
 
 def complete(reading: Reading, window: Window) -> Window:
@@ -121,12 +159,16 @@ def _continues_list(previous: Unit, unit: Unit) -> bool:
     return unit.kind is UnitKind.STEP or (unit.kind is UnitKind.SENTENCE and unit.line == previous.line)
 
 
-def _render(reading: Reading, window: Window, n: int) -> str:
+def _render(reading: Reading, window: Window, n: int | None, *, heading: bool = False) -> str:
     """The window's units as Markdown: one paragraph per source line, tables under their header,
     the heading of every section it runs into (a FAQ's bold question in front of its answer), and
-    the citation marker after the last of them."""
+    the citation marker ``[n]`` after the last of them (none when ``n`` is None: the source's run
+    goes on in the next window). With ``heading``, the window's own section heading comes first."""
     units = reading.window_units(window)
     blocks: list[tuple[str, bool]] = []  # (text, is a table or code block)
+    first_heading = _heading_before(reading, window.passage, units[0])
+    if heading and first_heading is not None and first_heading.line != units[0].line:
+        blocks.append((f"**{first_heading.text}**", False))
     line: int | None = None
     header: str | None = None
     for k, u in enumerate(units):
@@ -154,8 +196,9 @@ def _render(reading: Reading, window: Window, n: int) -> str:
         else:
             blocks.append((lead + u.text, False))
         header, line = None, u.line
-    text, is_block = blocks[-1]
-    blocks[-1] = (f"{text}\n[{n}]", True) if is_block else (f"{text} [{n}]", False)
+    if n is not None:
+        text, is_block = blocks[-1]
+        blocks[-1] = (f"{text}\n[{n}]", True) if is_block else (f"{text} [{n}]", False)
     return "\n".join(b for b, _ in blocks)
 
 

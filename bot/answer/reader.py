@@ -17,12 +17,13 @@ import numpy as np
 
 from bot.answer.lookup import Embed, Lookup, find_lookup
 from bot.answer.passages import Passage, merge_passages
-from bot.answer.ranking import LinearModel
+from bot.answer.ranking import WindowRanker
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import FEATURES, Window, candidate_windows, question_keys, rare_terms
 from bot.errors import ModelError
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, split_units
+from bot.index.word_vectors import WordVectors
 
 #: Chunks read in any case (the ones the answer is composed from), and at most this many more
 #: lower-ranked ones whose title or heading names a rare term of the question.
@@ -77,17 +78,20 @@ class Reader:
     Args:
         sparse: the encoder whose terms (lower-cased, stemmed, no stop words) the features count.
         ranker: the window ranker; its feature list must be :data:`FEATURES` and its heading terms.
+        word_vectors: compares each unit's meaning with the question's (the ranker's ``meaning``).
         embed: embeds short texts (the question and a table's row labels) for column lookups;
             without it a column lookup quotes only the rows whose label shares a question term.
     """
 
-    def __init__(self, *, sparse: SparseEncoder, ranker: LinearModel, embed: Embed | None = None) -> None:
+    def __init__(self, *, sparse: SparseEncoder, ranker: WindowRanker, word_vectors: WordVectors,
+                 embed: Embed | None = None) -> None:
         expected = (*FEATURES, *(f"heading:{t}" for t in ranker.heading_terms))
         if ranker.features != expected:
             raise ModelError("the window ranker was trained on other features than this version computes: "
                              "retrain it (benchmarks/train_answer_models.py)")
         self.sparse = sparse
         self.ranker = ranker
+        self.word_vectors = word_vectors
         self.embed = embed
 
     def read(self, question: str, chunks: Sequence[RetrievedChunk]) -> Reading:
@@ -101,7 +105,7 @@ class Reader:
         all_units = [split_units(p.text, section=p.section) for p in passages]
         units = [[u for u in us if u.quotable] for us in all_units]
         windows, features = candidate_windows(question, passages, units, sparse=self.sparse, rare=rare,
-                                              heading_terms=self.ranker.heading_terms)
+                                              word_vectors=self.word_vectors, heading_terms=self.ranker.heading_terms)
         lookup = find_lookup(question, passages, all_units, units, identifiers=identifiers, names=names,
                              sparse=self.sparse, embed=self.embed)
         return Reading(question=question, chunks=chosen, rare_terms=frozenset(rare), passages=passages,

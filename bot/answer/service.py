@@ -18,11 +18,12 @@ from bot.answer.citations import number_sources, renumber
 from bot.answer.composer import Composer
 from bot.answer.confidence import AnswerabilityGate
 from bot.answer.extractive import ExtractiveComposer
-from bot.answer.ranking import ANSWERABILITY, WINDOW_RANKER, load_model
+from bot.answer.ranking import ANSWERABILITY, load_model, load_window_ranker
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import Retrieval, RetrievedChunk, Retriever
 from bot.answer.safety import neutralise_answer, screen
 from bot.errors import ComposerError, InputError
+from bot.index.word_vectors import WordVectors, shared_word_vectors
 from bot.models import Answer, AnswerReason, Audience, Citation, Visibility
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,7 @@ class AnswerService:
         min_confidence: below this answerability (0..1) the service abstains.
         handoff: where to send the asker when it abstains.
         reader: ranks candidate answer windows (default: the shipped window ranker).
+        word_vectors: the default reader's word vectors (default: those in the default model cache).
         gate: the answerability model (default: the shipped one).
     """
 
@@ -66,9 +68,11 @@ class AnswerService:
         max_question_chars: int = 4000,
         reader: Reader | None = None,
         gate: AnswerabilityGate | None = None,
+        word_vectors: WordVectors | None = None,
     ) -> None:
         self.retriever = retriever
-        self.reader = reader or Reader(sparse=retriever.sparse, ranker=load_model(WINDOW_RANKER),
+        self.reader = reader or Reader(sparse=retriever.sparse, ranker=load_window_ranker(),
+                                        word_vectors=word_vectors or shared_word_vectors(),
                                         embed=retriever.embedder.embed)
         self.gate = gate or AnswerabilityGate(load_model(ANSWERABILITY))
         self.extractive = ExtractiveComposer(reader=self.reader)

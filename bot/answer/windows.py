@@ -14,6 +14,9 @@ features a linear ranker (:mod:`bot.answer.ranking`) weighs:
   relative to its section, whether it is steps, list items, table rows;
 * its section: the heading words (the ranker learns that "resolving" and "answer" headings hold
   answers and "symptom" ones do not), a few cue classes, and the heading's overlap with the question;
+* its meaning: the best cosine of one of its units to the question, with static word-piece
+  vectors of the embedding model (:mod:`bot.index.word_vectors`; shared words miss "refund" for
+  "money back");
 * its text: instructions ("Click", "Go to"), boilerplate and legal lines, keyword lists, URLs,
   symbols (log lines and stack traces).
 """
@@ -30,6 +33,7 @@ import numpy as np
 from bot.answer.passages import Passage
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, UnitKind
+from bot.index.word_vectors import WordVectors
 
 MAX_WINDOW_UNITS = 10
 MAX_WINDOW_WORDS = 160
@@ -59,7 +63,7 @@ FEATURES: tuple[str, ...] = (
     "starts_section", "ends_section", "at_passage_start", "position",
     "answer_heading", "problem_heading", "cause_heading", "heading_overlap", "no_heading",
     "steps", "items", "rows", "instructions", "boilerplate", "keyword_list", "symbols", "urls",
-    "title_overlap", "question_terms", "heading_rare",
+    "title_overlap", "question_terms", "heading_rare", "meaning",
 )
 
 
@@ -109,11 +113,13 @@ def candidate_windows(
     *,
     sparse: SparseEncoder,
     rare: set[str],
+    word_vectors: WordVectors,
     heading_terms: Sequence[str] = (),
 ) -> tuple[list[Window], np.ndarray]:
     """Every candidate window of the quotable ``units`` of each passage, and its feature row.
 
-    ``rare`` is :func:`rare_terms` of the question.
+    ``rare`` is :func:`rare_terms` of the question; ``word_vectors`` compares each unit's meaning
+    with the question's.
 
     Returns:
         (windows, features of shape (len(windows), len(FEATURES) + len(heading_terms))).
@@ -129,6 +135,9 @@ def candidate_windows(
     heading_index = {t: n for n, t in enumerate(heading_terms)}
     windows: list[Window] = []
     rows: list[list[float]] = []
+    quotables = [[u for u in passage_units if u.quotable] for passage_units in units]
+    meaning = word_vectors.similarities(question, [_unit_text(u) for q in quotables for u in q])
+    offsets = np.cumsum([0, *(len(q) for q in quotables)])
 
     def covered(terms: set[str]) -> float:
         return sum(weight[t] for t in terms & q_terms) / total_weight
@@ -136,12 +145,11 @@ def candidate_windows(
     def rare_share(terms: set[str]) -> float:
         return len(terms & rare) / len(rare) if rare else 0.0
 
-    for pi, (passage, passage_units) in enumerate(zip(passages, units, strict=True)):
-        quotable = [u for u in passage_units if u.quotable]
+    for pi, (passage, quotable) in enumerate(zip(passages, quotables, strict=True)):
         if not quotable:
             continue
-        # A table row says what its cells are only with its header ("Growth" is a column name).
-        unit_terms = [set(sparse.terms(f"{u.header}\n{u.text}" if u.header else u.text)) for u in quotable]
+        unit_terms = [set(sparse.terms(_unit_text(u))) for u in quotable]
+        unit_meaning = meaning[offsets[pi] : offsets[pi + 1]]
         unit_words = [len(u.text.split()) for u in quotable]
         flags = [_unit_flags(u) for u in quotable]
         title_terms = set(sparse.terms(passage.title))
@@ -166,6 +174,7 @@ def candidate_windows(
             for t in section_terms:
                 if t in heading_index:
                     heading_row[heading_index[t]] = 1.0
+            best_meaning = -1.0
             for b in range(a, min(len(quotable), a + MAX_WINDOW_UNITS)):
                 words += unit_words[b]
                 if words > MAX_WINDOW_WORDS and b > a:
@@ -173,6 +182,7 @@ def candidate_windows(
                 if b > a and quotable[b].section != quotable[b - 1].section:
                     break  # one answer, one section (crossing measured worse on the dev sets)
                 terms |= unit_terms[b]
+                best_meaning = max(best_meaning, float(unit_meaning[b]))
                 n = b - a + 1
                 span = flags[a : b + 1]
                 windows.append(Window(pi, a, b + 1, words))
@@ -184,10 +194,15 @@ def candidate_windows(
                     float(a == 0), a / len(quotable),
                     *heading,
                     *(sum(f[k] for f in span) / n for k in range(len(_FLAG_NAMES))),
-                    title_overlap, math.log1p(len(q_terms)), heading_rare,
+                    title_overlap, math.log1p(len(q_terms)), heading_rare, best_meaning,
                 ] + heading_row)
     width = len(FEATURES) + len(heading_terms)
     return windows, np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
+
+
+def _unit_text(unit: Unit) -> str:
+    # A table row says what its cells are only with its header ("Growth" is a column name).
+    return f"{unit.header}\n{unit.text}" if unit.header else unit.text
 
 
 _FLAG_NAMES = ("steps", "items", "rows", "instructions", "boilerplate", "keyword_list", "symbols", "urls")

@@ -12,12 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.answer.confidence import AnswerabilityGate
-from bot.answer.ranking import ANSWERABILITY, WINDOW_RANKER, LinearModel, load_model
+from bot.answer.ranking import ANSWERABILITY, LinearModel, WindowRanker, load_model, load_window_ranker
 from bot.answer.reader import Reader
 from bot.answer.service import DEFAULT_MIN_CONFIDENCE
 from bot.errors import ModelError
 from bot.index.edge_store import EdgeStore
 from bot.index.sparse import SparseEncoder
+from bot.index.word_vectors import shared_word_vectors
 from bot.models import AnswerReason, Audience, Document, DocumentKind, Visibility
 from bot.settings import Settings
 
@@ -41,7 +42,9 @@ def test_steps_come_whole_with_one_marker_at_the_end_of_the_run(sample_runtime) 
 
 
 @pytest.mark.parametrize(("question", "title", "section", "must_say"), [
-    ("How do I verify the signature of a Parcelly webhook?", "Verify webhook signatures", None, "Parcelly-Signature"),
+    # A how-to question gets the article's steps, whole, even when its introduction leads.
+    ("How do I verify the signature of a Parcelly webhook?", "Verify webhook signatures", None,
+     "**Verify a request**\n1. Read the **raw** request body"),
     # A table row the question names, quoted cell by cell under the header's names.
     ("What is the API rate limit on the Pro plan?", "API rate limits", "Limits by plan",
      "**Pro**\n- Live requests per minute: 600"),
@@ -157,13 +160,13 @@ def test_the_shipped_threshold_is_the_default() -> None:
 
 
 def test_models_from_another_version_are_refused_with_a_clear_error() -> None:
-    ranker = load_model(WINDOW_RANKER)
+    linear = load_window_ranker().linear
     # The previous version's ranker: its score feature was a ratio, now it is a gap.
-    renamed = tuple("score_rel" if f == "score_gap" else f for f in ranker.features)
-    stale = LinearModel(features=renamed, mean=ranker.mean, scale=ranker.scale, weights=ranker.weights,
-                        heading_terms=ranker.heading_terms)
+    renamed = tuple("score_rel" if f == "score_gap" else f for f in linear.features)
+    stale = LinearModel(features=renamed, mean=linear.mean, scale=linear.scale, weights=linear.weights,
+                        heading_terms=linear.heading_terms)
     with pytest.raises(ModelError, match="retrain"):
-        Reader(sparse=SparseEncoder(), ranker=stale)
+        Reader(sparse=SparseEncoder(), ranker=WindowRanker(linear=stale), word_vectors=shared_word_vectors())
     unknown = LinearModel(features=("tomorrows_feature",), mean=np.zeros(1), scale=np.ones(1), weights=np.ones(1))
     with pytest.raises(ModelError, match="tomorrows_feature"):
         AnswerabilityGate(unknown)
@@ -192,7 +195,7 @@ def test_any_passages_give_a_composition_drawn_from_them_or_nothing(passages, qu
     chunks = [RetrievedChunk(doc_id=f"d{i}", chunk_no=0, title=f"Doc {i}", url=None, source="s",
                              audience=Visibility.PUBLIC, section=section, text=text, updated_at=None,
                              score=1.0 - i / 10, similarity=0.5 - i / 10) for i, (text, section) in enumerate(passages)]
-    reader = Reader(sparse=SparseEncoder(), ranker=load_model(WINDOW_RANKER))
+    reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
     reading = reader.read(question, chunks)
     citations = number_sources(reading.chunks)
     composition = ExtractiveComposer(reader=reader).compose_reading(reading, citations)
