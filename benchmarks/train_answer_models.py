@@ -62,7 +62,7 @@ from bot.answer.confidence import DEFAULT_SIMILARITY_FLOOR, GATE_FEATURES, below
 from bot.answer.extractive import ExtractiveComposer
 from bot.answer.passages import Passage, merge_passages
 from bot.answer.ranking import ANSWERABILITY, WINDOW_RANKER, LinearModel, TreeEnsemble, WindowRanker
-from bot.answer.reader import Reading, select_chunks
+from bot.answer.reader import Reading, quotable_units, select_chunks
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import FEATURES, Window, candidate_windows, question_keys, rare_terms
 from bot.evaluation.beir import index_corpus, read_jsonl, read_qrels, read_reference_answers
@@ -208,7 +208,7 @@ def read_passages(questions: list[Question], sparse: SparseEncoder) -> None:
         q.rare = rare_terms(question_keys(q.text, sparse), sparse, [f"{c.title}\n{c.text}" for c in q.retrieved])
         q.passages = merge_passages(select_chunks(q.retrieved, q.rare, sparse))
         q.all_units = [split_units(p.text, section=p.section) for p in q.passages]
-        q.units = [[u for u in us if u.quotable] for us in q.all_units]
+        q.units = [quotable_units(p, us) for p, us in zip(q.passages, q.all_units, strict=True)]
 
 
 def featurise(questions: list[Question], vocab: list[str], sparse: SparseEncoder, word_vectors: WordVectors) -> None:

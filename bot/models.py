@@ -37,6 +37,11 @@ class DocumentKind(StrEnum):
     FILE = "file"
 
 
+#: The section heading every ticket connector gives the customer's own messages ("## Customer");
+#: the reader never quotes them (they are the question, not its answer).
+TICKET_CUSTOMER_SECTION = "Customer"
+
+
 class Document(BaseModel):
     """One unit of knowledge from a source, as the connector produced it."""
 

@@ -24,11 +24,19 @@ from bot.errors import ModelError
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, split_units
 from bot.index.word_vectors import WordVectors
+from bot.models import TICKET_CUSTOMER_SECTION, DocumentKind
 
 #: Chunks read in any case (the ones the answer is composed from), and at most this many more
 #: lower-ranked ones whose title or heading names a rare term of the question.
 READ_CHUNKS = 5
 MAX_NAMED_CHUNKS = 3
+
+
+def quotable_units(passage: Passage, units: Sequence[Unit]) -> list[Unit]:
+    """The units of ``passage`` an answer may quote: no headings, and in a ticket not the
+    customer's own messages (they restate the problem; the agent's reply answers it)."""
+    ticket = passage.first.kind == DocumentKind.TICKET.value
+    return [u for u in units if u.quotable and not (ticket and u.section == TICKET_CUSTOMER_SECTION)]
 
 
 def select_chunks(chunks: Sequence[RetrievedChunk], rare: set[str], sparse: SparseEncoder) -> list[RetrievedChunk]:
@@ -103,7 +111,7 @@ class Reader:
         chosen = select_chunks(chunks, rare, self.sparse)
         passages = merge_passages(chosen)
         all_units = [split_units(p.text, section=p.section) for p in passages]
-        units = [[u for u in us if u.quotable] for us in all_units]
+        units = [quotable_units(p, us) for p, us in zip(passages, all_units, strict=True)]
         windows, features = candidate_windows(question, passages, units, sparse=self.sparse, rare=rare,
                                               word_vectors=self.word_vectors, heading_terms=self.ranker.heading_terms)
         lookup = find_lookup(question, passages, all_units, units, identifiers=identifiers, names=names,

@@ -33,7 +33,7 @@ from typing import Any, Unpack
 
 import structlog
 
-from bot.models import Deleted, Document, DocumentKind, Visibility
+from bot.models import TICKET_CUSTOMER_SECTION, Deleted, Document, DocumentKind, Visibility
 from connectors.base import (
     Checkpoint,
     Connector,
@@ -329,7 +329,7 @@ class FreshdeskConnector(Connector):
         description = _body(raw, "description", "description_text")
         sections: list[tuple[str, str]] = []
         if description:
-            sections.append(("Customer", description))
+            sections.append((TICKET_CUSTOMER_SECTION, description))
         try:
             listed = list(self._conversations(ticket_id))
         except NotFound as exc:
@@ -357,7 +357,7 @@ class FreshdeskConnector(Connector):
                 if self.settings.include_internal_notes:
                     sections.append(("Internal note", body))
             elif incoming:
-                sections.append(("Customer", body))
+                sections.append((TICKET_CUSTOMER_SECTION, body))
             else:
                 sections.append(("Agent reply", body))
         title = (subject or "").strip() or f"Ticket #{ticket_id}"

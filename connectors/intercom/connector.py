@@ -51,7 +51,7 @@ from urllib.parse import quote
 import structlog
 from bs4 import BeautifulSoup
 
-from bot.models import Deleted, Document, DocumentKind, Visibility
+from bot.models import TICKET_CUSTOMER_SECTION, Deleted, Document, DocumentKind, Visibility
 from connectors.base import (
     Checkpoint,
     Connector,
@@ -83,7 +83,7 @@ INTERCOM_MAX_CONVERSATION_PARTS = 500
 #: Safety stop for a listing that never ends (a server bug would otherwise loop forever).
 MAX_PAGES = 100_000
 
-SECTION_CUSTOMER = "## Customer"
+SECTION_CUSTOMER = f"## {TICKET_CUSTOMER_SECTION}"
 SECTION_AGENT = "## Agent reply"
 SECTION_NOTE = "## Internal note"
 

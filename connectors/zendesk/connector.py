@@ -53,7 +53,7 @@ from typing import Any, Unpack
 
 import structlog
 
-from bot.models import Deleted, Document, DocumentKind, Visibility
+from bot.models import TICKET_CUSTOMER_SECTION, Deleted, Document, DocumentKind, Visibility
 from connectors.base import (
     Checkpoint,
     Connector,
@@ -303,7 +303,7 @@ class ZendeskConnector(Connector):
                     continue
                 heading = "Internal note"
             elif int_id(comment.get("author_id")) == requester_id or role == "end-user":
-                heading = "Customer"
+                heading = TICKET_CUSTOMER_SECTION
             else:
                 heading = "Agent reply"
             sections.append(f"## {heading}\n\n{body}")

@@ -205,3 +205,29 @@ def test_any_passages_give_a_composition_drawn_from_them_or_nothing(passages, qu
     for line in composition.text.splitlines():
         words = re.sub(r"[\s*|`#>-]+", "", MARKER.sub("", line))
         assert words in squashed or not words, line
+
+
+def test_a_tickets_customer_messages_are_never_quoted() -> None:
+    """The customer's words restate the problem (and shared the most words with the question);
+    the agent's reply is the answer. Also when a chunk starts inside the customer's section."""
+    from bot.answer.citations import number_sources
+    from bot.answer.extractive import ExtractiveComposer
+    from bot.answer.retriever import RetrievedChunk
+
+    def ticket(doc_id: str, text: str, section: str = "") -> RetrievedChunk:
+        return RetrievedChunk(doc_id=doc_id, chunk_no=0, title="UPS labels failing with PCL-5030", url=None,
+                              source="zendesk", audience=Visibility.INTERNAL, section=section, text=text,
+                              updated_at=None, score=1.0, similarity=0.6, kind="ticket")
+
+    question = "UPS labels fail with PCL-5030, how do I fix the failing labels?"
+    chunks = [
+        ticket("t1", "## Customer\n\nAll my UPS labels fail with PCL-5030. How do I fix the failing labels?\n\n"
+                     "## Agent reply\n\nUPS is down for everyone. Once it is back, open Shipments > Batches and click Retry failed."),
+        ticket("t2", "Every UPS label fails with PCL-5030, what do I do about the failing labels?", section="Customer"),
+    ]
+    reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+    reading = reader.read(question, chunks)
+    quoted = {u.text for units in reading.units for u in units}
+    assert not any("fail" in t and "PCL-5030" in t for t in quoted)  # neither customer message is quotable
+    text = ExtractiveComposer(reader=reader).compose_reading(reading, number_sources(reading.chunks)).text
+    assert "Retry failed" in text and "All my UPS labels" not in text and "Every UPS label" not in text
