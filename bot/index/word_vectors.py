@@ -50,21 +50,29 @@ class WordVectors:
         self.table = table
         self.tokenizer = tokenizer
         self.dim = table.shape[1]
-        self._special = np.array(sorted(i for t in _SPECIAL if (i := tokenizer.token_to_id(t)) is not None))
+        self._special = np.zeros(table.shape[0], dtype=bool)
+        for token in _SPECIAL:
+            if (i := tokenizer.token_to_id(token)) is not None:
+                self._special[i] = True
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """float32 unit vectors, shape (len(texts), dim); a text with no word pieces gets zeros."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        for row, encoding in enumerate(self.tokenizer.encode_batch(list(texts), add_special_tokens=False)):
-            ids = np.asarray(encoding.ids, dtype=np.int64)
-            ids = ids[~np.isin(ids, self._special)]
-            if ids.size:
-                v = self.table[ids].astype(np.float32).mean(axis=0)
-                norm = float(np.linalg.norm(v))
-                if norm > 0:
-                    out[row] = v / norm
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
+        ids = [i[~self._special[i]] for i in ids]
+        lengths = np.array([len(i) for i in ids])
+        present = np.flatnonzero(lengths)
+        if not len(present):
+            return out
+        # One gather for every piece of every text, one sum per text.
+        vectors = self.table[np.concatenate([ids[k] for k in present])].astype(np.float32)
+        starts = np.concatenate([[0], np.cumsum(lengths[present])[:-1]])
+        sums = np.add.reduceat(vectors, starts, axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        out[present] = sums / np.maximum(norms, 1e-12)
         return out
 
     def similarities(self, question: str, texts: Sequence[str]) -> np.ndarray:
