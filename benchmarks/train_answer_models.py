@@ -108,7 +108,8 @@ TREE_ROUNDS = 200
 TREE_PARAMS: dict[str, Any] = {
     "objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 200,
     "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambdarank_truncation_level": 20,
-    "label_gain": list(range(21)), "verbose": -1, "num_threads": 2, "seed": 1, "deterministic": True,
+    "label_gain": list(range(21)), "verbose": -1, "num_threads": 1, "seed": 1, "deterministic": True,
+    "force_row_wise": True,
 }
 LINEAR_WEIGHT = 0.5
 SHORTLIST = 100

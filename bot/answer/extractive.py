@@ -10,7 +10,8 @@ sit under a heading naming one of the question's words ("Verify a request" for "
 the signature ..."), in the article's order, or instead of it when both would be too long: the
 question asked for a procedure. A second document adds its own best
 window only when that window scores within :data:`SECOND_SOURCE_MARGIN` of the lead's and is
-short (an answer that needs two articles, without padding one article's answer with another's).
+short once completed like the lead (an answer that needs two articles, without padding one
+article's answer with another's).
 Each source's run of text ends with one citation marker, ``[n]``, after its last sentence.
 """
 
@@ -100,7 +101,10 @@ class ExtractiveComposer:
             w = reading.windows[i]
             if reading.scores[i] < lead_score - SECOND_SOURCE_MARGIN:
                 return None
-            if reading.passages[w.passage].doc_id == lead_doc or w.words > SECOND_SOURCE_WORDS:
+            if reading.passages[w.passage].doc_id == lead_doc:
+                continue
+            w = complete(reading, w)  # whole steps and their lead-in, then short enough to add
+            if w.words > SECOND_SOURCE_WORDS:
                 continue
             return w
         return None
@@ -127,9 +131,13 @@ def _overlap(a: Window, b: Window) -> bool:
 
 
 def complete(reading: Reading, window: Window) -> Window:
-    """``window`` with its list's lead-in and the rest of its numbered steps."""
+    """``window`` with its numbered steps whole (from step 1) and its list's lead-in."""
     units = reading.units[window.passage]
     start, end = window.start, window.end
+    # A procedure quoted from its second step leaves the reader without the first: start at step 1.
+    if units[start].kind is UnitKind.STEP:
+        while start > 0 and units[start - 1].kind is UnitKind.STEP and units[start - 1].section == units[start].section:
+            start -= 1
     # A list without the sentence that introduces it reads badly.
     if start > 0 and units[start].kind in (UnitKind.STEP, UnitKind.ITEM) and _introduces(units[start - 1], units[start]):
         start -= 1

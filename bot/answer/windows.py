@@ -128,7 +128,7 @@ def candidate_windows(
     passage_terms = [set(sparse.terms(p.text)) for p in passages]
     # Within the retrieved passages a question term that occurs in fewer of them says more.
     weight = {t: 1.0 + math.log((1 + len(passages)) / (1 + sum(t in pt for pt in passage_terms))) for t in q_terms}
-    total_weight = sum(weight.values()) or 1.0
+    total_weight = math.fsum(weight.values()) or 1.0
     # Fused scores are z-scores (often negative): a passage's distance below the best is a difference.
     top_score = max((p.score for p in passages), default=0.0)
     top_similarity = max((p.similarity for p in passages), default=0.0)
@@ -140,7 +140,7 @@ def candidate_windows(
     offsets = np.cumsum([0, *(len(q) for q in quotables)])
 
     def covered(terms: set[str]) -> float:
-        return sum(weight[t] for t in terms & q_terms) / total_weight
+        return math.fsum(weight[t] for t in terms & q_terms) / total_weight  # exact: the same whatever the set order
 
     def rare_share(terms: set[str]) -> float:
         return len(terms & rare) / len(rare) if rare else 0.0
