@@ -231,3 +231,39 @@ def test_a_tickets_customer_messages_are_never_quoted() -> None:
     assert not any("fail" in t and "PCL-5030" in t for t in quoted)  # neither customer message is quotable
     text = ExtractiveComposer(reader=reader).compose_reading(reading, number_sources(reading.chunks)).text
     assert "Retry failed" in text and "All my UPS labels" not in text and "Every UPS label" not in text
+
+
+_READ_AND_HASH = """
+import hashlib, sys
+from bot.answer.ranking import load_window_ranker
+from bot.answer.reader import Reader
+from bot.answer.retriever import RetrievedChunk
+from bot.index.sparse import SparseEncoder
+from bot.index.word_vectors import shared_word_vectors
+from bot.models import Visibility
+texts = [
+    "## Void a single label\\n1. Go to Shipments and open the shipment.\\n2. Click Void label.\\n3. Confirm.\\n"
+    "## When will the refund arrive?\\nUSPS refunds take up to 21 days. UPS refunds take 5 business days.",
+    "## Refunds\\nA voided label is refunded to your postage balance. Refund times depend on the carrier and the label.",
+]
+chunks = [RetrievedChunk(doc_id=f"d{i}", chunk_no=0, title=f"Labels {i}", url=None, source="s",
+                         audience=Visibility.PUBLIC, section="", text=t, updated_at=None, score=1.0 - i / 10,
+                         similarity=0.6 - i / 10) for i, t in enumerate(texts)]
+reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+reading = reader.read(sys.argv[1], chunks)
+print(hashlib.sha256(reading.features.tobytes() + reading.scores.tobytes()).hexdigest(), reading.ranked()[:3])
+"""
+
+
+def test_one_question_gets_one_reading_whatever_the_process_hash_seed() -> None:
+    """Features sum over sets, whose order follows the process's hash seed: the sums are exact, so
+    two processes score every window bit for bit alike (and the trees split the same way)."""
+    import os
+    import subprocess
+    import sys
+
+    question = "How long does the refund take after I void a USPS label and what are the refund times?"
+    outputs = {subprocess.run([sys.executable, "-c", _READ_AND_HASH, question], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}, check=True, timeout=120).stdout
+               for seed in ("1", "2", "3")}
+    assert len(outputs) == 1, outputs
