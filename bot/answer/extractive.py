@@ -2,8 +2,9 @@
 
 The reader (:mod:`bot.answer.reader`) ranks every window of consecutive units of the retrieved
 passages; the best one leads the answer. It is then completed the way a person quoting an
-article would: a list's lead-in sentence ("To void a label:") comes with the list, numbered steps
-are kept whole (up to :data:`MAX_STEPS_WORDS` words), a FAQ entry's bold question stays in front
+article would: a list's lead-in sentence ("To void a label:") comes with the list, and a lead-in
+that would end the quote brings what it introduces (the command after "type the following
+command:"); numbered steps are kept whole (up to :data:`MAX_STEPS_WORDS` words), a FAQ entry's bold question stays in front
 of its answer, and a table row is shown under its header. A how-to question whose best window
 holds no steps (the article's introduction, a table row) gets the steps of the same article that
 sit under a heading naming one of the question's words ("Verify a request" for "How do I verify
@@ -34,6 +35,8 @@ SECOND_SOURCE_MARGIN = 0.5
 SECOND_SOURCE_WORDS = 80
 #: Numbered steps are completed up to this many words in all.
 MAX_STEPS_WORDS = 220
+#: A lead-in ending a window brings the sentence or line it introduces up to this many words.
+LEAD_IN_WORDS = 60
 #: A question asking for a procedure ("How do I ...", "How can I ...", "What are the steps to ...").
 HOW_QUESTION = re.compile(r"\bhow (do|can|should|would|to)\b|\bsteps? (to|for)\b|\bway to\b", re.I)
 
@@ -141,9 +144,7 @@ def complete(reading: Reading, window: Window) -> Window:
     # A list without the sentence that introduces it reads badly.
     if start > 0 and units[start].kind in (UnitKind.STEP, UnitKind.ITEM) and _introduces(units[start - 1], units[start]):
         start -= 1
-    # A lead-in ending the window promises the list: bring it.
-    if units[end - 1].text.rstrip().endswith(":") and end < len(units) and units[end].kind in (UnitKind.STEP, UnitKind.ITEM):
-        end += 1
+    end = _keep_promise(units, end)
     # Numbered steps are kept whole: continue to the end of the list.
     if any(u.kind is UnitKind.STEP for u in units[start:end]):
         words = sum(len(u.text.split()) for u in units[start:end])
@@ -152,8 +153,19 @@ def complete(reading: Reading, window: Window) -> Window:
             if words > MAX_STEPS_WORDS:
                 break
             end += 1
+        end = _keep_promise(units, end)  # the last step may introduce a command
     words = sum(len(u.text.split()) for u in units[start:end])
     return Window(window.passage, start, end, words)
+
+
+def _keep_promise(units: Sequence[Unit], end: int) -> int:
+    """A lead-in ending the window promises what follows ("To void a label:", "run this command:"):
+    the end after the list's first entry, or after the line or sentence it introduces when that
+    is short (:data:`LEAD_IN_WORDS`); ``end`` when there is nothing to bring."""
+    if units[end - 1].text.rstrip().endswith(":") and end < len(units) and units[end].section == units[end - 1].section \
+            and (units[end].kind in (UnitKind.STEP, UnitKind.ITEM) or len(units[end].text.split()) <= LEAD_IN_WORDS):
+        return end + 1
+    return end
 
 
 def _introduces(before: Unit, item: Unit) -> bool:

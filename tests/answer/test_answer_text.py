@@ -267,3 +267,36 @@ def test_one_question_gets_one_reading_whatever_the_process_hash_seed() -> None:
                               env={**os.environ, "PYTHONHASHSEED": seed}, check=True, timeout=120).stdout
                for seed in ("1", "2", "3")}
     assert len(outputs) == 1, outputs
+
+
+def test_a_lead_in_ending_the_quote_brings_what_it_introduces() -> None:
+    """"... run the following command:" must not end an answer: the command (a short line or
+    sentence of the same section) comes with it, also after the last of a run of steps; a long
+    paragraph or another section does not."""
+    from bot.answer.extractive import LEAD_IN_WORDS, complete
+    from bot.answer.retriever import RetrievedChunk
+    from bot.answer.windows import Window
+
+    long_tail = " ".join(["word"] * (LEAD_IN_WORDS + 5)) + "."
+    text = ("## Reset the cache\n\nStop the service first. Then open a terminal and type the following command:\n\n"
+            "rm -rf /var/cache/app\n\n"
+            "## Upgrade\n\n1. Download the fix pack.\n2. Run the installer with this option:\n\n--accept-license\n\n"
+            "## Logs\n\nThe log settings are described here:\n\n" + long_tail + "\n\n"
+            "## Other\n\nSee the section below:\n\n## Below\n\nSomething else.")
+    chunk = RetrievedChunk(doc_id="d", chunk_no=0, title="Cache", url=None, source="s", audience=Visibility.PUBLIC,
+                           section="", text=text, updated_at=None, score=1.0, similarity=0.6)
+    reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+    reading = reader.read("How do I reset the cache?", [chunk])
+    units = reading.units[0]
+    at = {u.text: n for n, u in enumerate(units)}
+
+    def quoted(first: str) -> list[str]:
+        n = at[first]
+        w = complete(reading, Window(0, n, n + 1, len(units[n].text.split())))
+        return [u.text for u in units[w.start : w.end]]
+
+    assert quoted("Then open a terminal and type the following command:")[-1] == "rm -rf /var/cache/app"
+    assert quoted("2. Run the installer with this option:") == [
+        "1. Download the fix pack.", "2. Run the installer with this option:", "--accept-license"]
+    assert quoted("The log settings are described here:") == ["The log settings are described here:"]
+    assert quoted("See the section below:") == ["See the section below:"]
