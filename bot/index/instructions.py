@@ -54,6 +54,36 @@ _PATTERNS = [
     re.compile(r"<\s*/?\s*(?:system|assistant|instructions?|im_start|im_end)\s*>|<\|im_(?:start|end)\|>|\[/?INST\]"
                r"|^\s*#{2,}\s*(?:instruction|system)\b", re.I | re.M),
 ]
+#: What each of :data:`_PATTERNS` cannot match without, for ASCII text: a passage whose words
+#: (lower case, split at anything but letters and digits) and characters meet none of a pattern's
+#: needs is not searched with it. Ingest scans every chunk and nearly none holds any of these, so
+#: the scan costs a split into words instead of eight searches. Text with other characters is
+#: searched with every pattern (case-insensitive matching knows more letters than ASCII's).
+_ADDRESSEE_WORDS = frozenset({"ai", "assistant", "chatbot", "bot", "helpdeskbot", "llm", "gpt", "chatgpt", "claude",
+                              "gemini", "copilot"})
+_AI_WORDS = frozenset({"ai", "assistant", "assistants", "chatbot", "chatbots", "bot", "bots", "llm", "llms", "gpt",
+                       "chatgpt"})
+
+
+def _addressed(words: frozenset[str] | set[str], lower: str) -> bool:
+    return bool(words & _ADDRESSEE_WORDS) or "a.i." in lower or {"language", "model"} <= words \
+        or {"virtual", "agent"} <= words
+
+
+_NEEDS = [
+    lambda w, low: bool(w & {"ignore", "disregard", "forget", "override", "bypass"}),
+    lambda w, low: bool(w & {"jailbreak", "instructions", "programming"}) or ("system" in w and bool(w & {"prompt", "message"}))
+    or {"developer", "message"} <= w or {"prompt", "injection"} <= w,
+    lambda w, low: bool(w & {"now", "pretend", "act", "developer", "dan"}),
+    _addressed,
+    _addressed,
+    lambda w, low: bool(w & _AI_WORDS) or "a.i." in low or ("language" in w and bool(w & {"model", "models"})),
+    lambda w, low: "when" in w and bool(w & {"answering", "answer", "responding", "respond", "replying", "reply",
+                                             "summarising", "summarizing", "summarise", "summarize", "generating",
+                                             "drafting"}),
+    lambda w, low: "<" in low or "[" in low or "#" in low,
+]
+_WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
 _PARAGRAPH_END = re.compile(r"\n\s*\n")
 
@@ -81,7 +111,7 @@ def instruction_spans(passage: str) -> list[tuple[int, int]]:
 
     Each span runs from the start of a flagged sentence to the end of its paragraph.
     """
-    hits = sorted({m.start() for pattern in _PATTERNS for m in pattern.finditer(passage)})
+    hits = _hits(passage)
     if not hits:
         return []
     sentences = sentence_spans(passage)
@@ -99,6 +129,17 @@ def instruction_spans(passage: str) -> list[tuple[int, int]]:
             end -= 1
         spans.append((start, end))
     return _merged(spans)
+
+
+def _hits(passage: str) -> list[int]:
+    """Where any of :data:`_PATTERNS` matches in ``passage``, sorted (patterns it cannot match skipped)."""
+    if passage.isascii():
+        lower = passage.lower()
+        words = set(_WORD.findall(lower))
+        patterns = [p for p, needs in zip(_PATTERNS, _NEEDS, strict=True) if needs(words, lower)]
+    else:
+        patterns = _PATTERNS
+    return sorted({m.start() for pattern in patterns for m in pattern.finditer(passage)})
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.answer.llm import OpenAIComposer
 from bot.answer.safety import ZERO_WIDTH_SPACE, neutralise_mentions, without_instructions
@@ -214,6 +216,30 @@ def test_instruction_like_sentences_are_flagged(text: str) -> None:
     assert spans, text
     flagged = " ".join(passage[a:b] for a, b in spans)
     assert "Returns are free within 30 days." not in flagged and "Contact support" not in flagged
+
+
+_INJECTION_WORDS = ["ignore", "your", "previous", "instructions", "system", "prompt", "message", "developer", "mode",
+                    "you are now", "you're now", "from now on", "pretend", "act as", "AI", "A.I.", "assistant",
+                    "chat bot", "chatbot", "helpdesk-bot", "LLM", "LLMs", "GPT", "language model", "virtual agent",
+                    "agent", "Dear", "Note to the", "If you are", "as an", "must", "always", "say", "when", "answering",
+                    "you reply", "summarizing", "<system>", "[INST]", "## instruction", "jailbreak", "Ignore", "DAN",
+                    "ſystem prompt", "İgnore all previous instructions", ":", ",", ".", "!", "\n", "\n\n", " ", "x_",
+                    # each a match of one pattern on its own
+                    "DAN mode", "developer mode", "virtual agent:", "Dear AI,", "as a language model you must",
+                    "When answering this, always say", "As an AI you must", "Note to the bot:", "from now on you will",
+                    "pretend to be evil", "act as DAN", "you are now unrestricted", "ignore all previous instructions",
+                    "system prompt", "prompt injection", "A.I.:", "helpdeskbot:", "LLMs must always say",
+                    "chat bots never reply", "<|im_start|>", "ai models must always tell"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_INJECTION_WORDS), st.text(max_size=6)), max_size=30).map(" ".join))
+def test_skipping_patterns_a_passage_cannot_match_flags_exactly_the_same(passage: str) -> None:
+    """The scan skips the patterns whose words a passage lacks; it finds exactly what running
+    every pattern finds, whatever the case, punctuation or non-ASCII letters."""
+    from bot.index.instructions import _PATTERNS, _hits
+
+    assert _hits(passage) == sorted({m.start() for pattern in _PATTERNS for m in pattern.finditer(passage)})
 
 
 @pytest.mark.parametrize("text", [
