@@ -92,14 +92,16 @@ def split_units(passage: str, *, section: str = "") -> list[Unit]:
             j = i + 1
             while j < len(lines) and not lines[j].strip().startswith("```"):
                 j += 1
-            units.append(Unit("\n".join(lines[i : j + 1]).strip(), UnitKind.CODE, current, line=i * 100))
+            # Lines are numbered from 1 (the loop below counts a line once past it): a block must not
+            # share its number with the heading right above it (a FAQ's question shares its answer's).
+            units.append(Unit("\n".join(lines[i : j + 1]).strip(), UnitKind.CODE, current, line=(i + 1) * 100))
             i = j + 1
             continue
         if line.startswith("|"):
             j = i
             while j < len(lines) and lines[j].strip().startswith("|"):
                 j += 1
-            units.extend(_table_rows([x.strip() for x in lines[i:j]], current, i))
+            units.extend(_table_rows([x.strip() for x in lines[i:j]], current, i + 1))
             i = j
             continue
         i += 1

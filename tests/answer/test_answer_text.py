@@ -56,6 +56,10 @@ def test_steps_come_whole_with_one_marker_at_the_end_of_the_run(sample_runtime) 
     # A column the question names: the rows it asks about ("cost" is the price rows, by meaning).
     ("How much does the Growth plan cost and how many shipments does it include?", "Plans and pricing",
      "Plan comparison", "**Growth**\n- Monthly price: $49 / month"),
+    # A table right under its heading (a packed chunk has no blank line between them) is cited
+    # with that heading, not the article's next one.
+    ("What happens if my card payment fails?", "Failed payments and past-due accounts",
+     "What happens when a payment fails", "| Day 7 | Final automatic retry."),
 ])
 def test_the_right_article_and_section_lead(sample_runtime, question: str, title: str, section: str | None,  # type: ignore[no-untyped-def]
                                             must_say: str) -> None:

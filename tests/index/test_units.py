@@ -69,3 +69,14 @@ def test_headings_glued_to_their_first_sentence_are_cut_off_but_product_names_st
         ("sentence", "Understanding payment statuses", "Depending on the transaction, it varies.")]
     for text in ("Connect QuickBooks to your site.", "Install WordPress and LinkedIn.", "Open SharePoint settings."):
         assert [u.text for u in split_units(text)] == [text]
+
+
+def test_a_table_or_code_block_right_under_a_heading_is_not_on_the_heading_s_line() -> None:
+    """A chunker packs sections as "## Heading\\n| a | b |...": the block must not share the
+    heading's line number, or the heading reads as a FAQ question glued to its answer."""
+    units = split_units("## Limits\n| Plan | Limit |\n|---|---|\n| Pro | 600 |\n## Example\n```\ncurl x\n```")
+    heading, row, heading2, code = units
+    assert (heading.kind, row.kind, heading2.kind, code.kind) == (UnitKind.HEADING, UnitKind.ROW, UnitKind.HEADING,
+                                                                 UnitKind.CODE)
+    assert row.line != heading.line and code.line != heading2.line
+    assert heading.line < row.line < heading2.line < code.line
