@@ -8,8 +8,9 @@ command:"); numbered steps are kept whole (up to :data:`MAX_STEPS_WORDS` words),
 of its answer, and a table row is shown under its header. A how-to question whose best window
 holds no steps (the article's introduction, a table row) gets the steps of the same article that
 sit under a heading naming one of the question's words ("Verify a request" for "How do I verify
-the signature ..."), in the article's order, or instead of it when both would be too long: the
-question asked for a procedure. A second document adds its own best
+the signature ..."), or else its best-ranked window with steps if that scores close to the lead
+("Step 3: Connect Parcelly to your IdP" for "How do I set up SSO with Okta?"), in the article's
+order, or instead of the lead when both would be too long: the question asked for a procedure. A second document adds its own best
 window only when that window scores within :data:`SECOND_SOURCE_MARGIN` of the lead's and is
 short once completed like the lead (an answer that needs two articles, without padding one
 article's answer with another's).
@@ -37,6 +38,9 @@ SECOND_SOURCE_WORDS = 80
 MAX_STEPS_WORDS = 220
 #: A lead-in ending a window brings the sentence or line it introduces up to this many words.
 LEAD_IN_WORDS = 60
+#: A how-to question's lead without steps is joined by the best window of its passage that has
+#: steps when that window scores within this margin of the lead's.
+PROCEDURE_MARGIN = 0.5
 #: A question asking for a procedure ("How do I ...", "How can I ...", "What are the steps to ...").
 HOW_QUESTION = re.compile(r"\bhow (do|can|should|would|to)\b|\bsteps? (to|for)\b|\bway to\b", re.I)
 
@@ -81,7 +85,7 @@ class ExtractiveComposer:
             windows = [complete(reading, reading.windows[best])]
         else:
             windows = [complete(reading, reading.windows[ranked[0]])]
-            steps = procedure(reading, windows[0], self.sparse)
+            steps = procedure(reading, windows[0], self.sparse, ranked)
             if steps is not None:
                 # The steps with the best window, in the article's order; the steps alone when both are too long.
                 fits = steps.words + windows[0].words <= MAX_STEPS_WORDS and not _overlap(steps, windows[0])
@@ -113,9 +117,11 @@ class ExtractiveComposer:
         return None
 
 
-def procedure(reading: Reading, lead: Window, sparse: SparseEncoder) -> Window | None:
+def procedure(reading: Reading, lead: Window, sparse: SparseEncoder, ranked: Sequence[int] = ()) -> Window | None:
     """For a how-to question whose ``lead`` holds no steps: the lead passage's first numbered steps
-    under a heading that names a question term, whole, or None."""
+    under a heading that names a question term, else the best-ranked window of the lead passage
+    that holds steps when it scores within :data:`PROCEDURE_MARGIN` of the lead (``ranked``: the
+    reading's windows, best first, the lead's own first), whole; or None."""
     if not HOW_QUESTION.search(reading.question):
         return None
     units = reading.units[lead.passage]
@@ -126,6 +132,14 @@ def procedure(reading: Reading, lead: Window, sparse: SparseEncoder) -> Window |
         if u.kind is UnitKind.STEP and (start == 0 or units[start - 1].kind is not UnitKind.STEP) \
                 and asked & set(sparse.terms(u.section)):
             return complete(reading, Window(lead.passage, start, start + 1, len(u.text.split())))
+    if ranked:
+        floor = reading.scores[ranked[0]] - PROCEDURE_MARGIN
+        for i in ranked[1:]:
+            if reading.scores[i] < floor:
+                break
+            w = reading.windows[i]
+            if w.passage == lead.passage and any(u.kind is UnitKind.STEP for u in units[w.start : w.end]):
+                return complete(reading, w)
     return None
 
 

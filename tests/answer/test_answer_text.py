@@ -45,6 +45,9 @@ def test_steps_come_whole_with_one_marker_at_the_end_of_the_run(sample_runtime) 
     # A how-to question gets the article's steps, whole, even when its introduction leads.
     ("How do I verify the signature of a Parcelly webhook?", "Verify webhook signatures", None,
      "**Verify a request**\n1. Read the **raw** request body"),
+    # ... and when no heading names the question's words, the best-ranked steps of the same article.
+    ("How do I set up SSO with Okta?", "Set up single sign-on (SAML)", "Step 3: Connect Parcelly to your IdP",
+     "1. Back in **Settings > Security > Single sign-on**, click **Configure**."),
     # A table row the question names, quoted cell by cell under the header's names.
     ("What is the API rate limit on the Pro plan?", "API rate limits", "Limits by plan",
      "**Pro**\n- Live requests per minute: 600"),
