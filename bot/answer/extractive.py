@@ -41,8 +41,11 @@ LEAD_IN_WORDS = 60
 #: A how-to question's lead without steps is joined by the best window of its passage that has
 #: steps when that window scores within this margin of the lead's.
 PROCEDURE_MARGIN = 0.5
-#: A question asking for a procedure ("How do I ...", "How can I ...", "What are the steps to ...").
-HOW_QUESTION = re.compile(r"\bhow (do|can|should|would|to)\b|\bsteps? (to|for)\b|\bway to\b", re.I)
+#: A question asking for a procedure ("How do I ...", "What are the steps to ...", "What do we do ...",
+#: "What's the process ...").
+HOW_QUESTION = re.compile(r"\bhow (do|can|should|would|to)\b|\bsteps? (to|for)\b|\bway to\b"
+                          r"|\bwhat (do|should|can|must) (i|we|you|they) do\b|\bwhat(?:'s| is) the (process|procedure)\b",
+                          re.I)
 
 
 @dataclass(frozen=True)

@@ -307,3 +307,19 @@ def test_a_lead_in_ending_the_quote_brings_what_it_introduces() -> None:
         "1. Download the fix pack.", "2. Run the installer with this option:", "--accept-license"]
     assert quoted("The log settings are described here:") == ["The log settings are described here:"]
     assert quoted("See the section below:") == ["See the section below:"]
+
+
+@pytest.mark.parametrize(("question", "asks_for_steps"), [
+    ("How do I add a team member?", True),
+    ("What are the steps to connect Shopify?", True),
+    ("A customer was charged twice for the same label, what do we do?", True),
+    ("Customer wants their data deleted, what's the process?", True),
+    ("What should I do when a webhook fails?", True),
+    ("What does error PCL-4031 mean?", False),
+    ("How much does the Growth plan cost?", False),
+    ("What do you support for DHL?", False),
+])
+def test_procedure_questions_are_recognised(question: str, asks_for_steps: bool) -> None:
+    from bot.answer.extractive import HOW_QUESTION
+
+    assert bool(HOW_QUESTION.search(question)) is asks_for_steps
