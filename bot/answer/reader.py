@@ -9,6 +9,7 @@ and the answerability gate (which asks whether the best window is good enough) w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,13 +31,30 @@ from bot.models import TICKET_CUSTOMER_SECTION, DocumentKind
 #: lower-ranked ones whose title or heading names a rare term of the question.
 READ_CHUNKS = 5
 MAX_NAMED_CHUNKS = 3
+#: A ticket reply's salutation and closing, each a line of its own ("Hi Tom,", "Best regards,").
+_SALUTATION = re.compile(r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\b[^.!?\n]{0,40}[,!:]?$", re.I)
+_CLOSING = re.compile(r"^(?:best|best regards|kind regards|warm regards|regards|many thanks|thanks|thank you|cheers"
+                      r"|sincerely|all the best|best wishes|talk soon)[,!.]?$", re.I)
+#: The signature after a closing: a short line without a full stop ("Jonas — Parcelly Support").
+SIGNATURE_WORDS = 6
 
 
 def quotable_units(passage: Passage, units: Sequence[Unit]) -> list[Unit]:
     """The units of ``passage`` an answer may quote: no headings, and in a ticket not the
-    customer's own messages (they restate the problem; the agent's reply answers it)."""
-    ticket = passage.first.kind == DocumentKind.TICKET.value
-    return [u for u in units if u.quotable and not (ticket and u.section == TICKET_CUSTOMER_SECTION)]
+    customer's own messages (they restate the problem; the agent's reply answers it), nor the
+    reply's salutation ("Hi Tom,"), closing ("Best,") and the signature line after it."""
+    if passage.first.kind != DocumentKind.TICKET.value:
+        return [u for u in units if u.quotable]
+    out: list[Unit] = []
+    after_closing = False
+    for u in units:
+        text = u.text.strip()
+        signature = after_closing and len(text.split()) <= SIGNATURE_WORDS and not text.endswith((".", "?"))
+        after_closing = bool(_CLOSING.match(text))
+        if not u.quotable or u.section == TICKET_CUSTOMER_SECTION or signature or after_closing or _SALUTATION.match(text):
+            continue
+        out.append(u)
+    return out
 
 
 def select_chunks(chunks: Sequence[RetrievedChunk], rare: set[str], sparse: SparseEncoder) -> list[RetrievedChunk]:

@@ -323,3 +323,26 @@ def test_procedure_questions_are_recognised(question: str, asks_for_steps: bool)
     from bot.answer.extractive import HOW_QUESTION
 
     assert bool(HOW_QUESTION.search(question)) is asks_for_steps
+
+
+def test_a_ticket_reply_is_quoted_without_its_greeting_and_signature() -> None:
+    from bot.answer.passages import merge_passages
+    from bot.answer.reader import quotable_units
+    from bot.answer.retriever import RetrievedChunk
+    from bot.index.units import split_units
+
+    text = ("## Customer\n\nMy labels fail. Can you help?\n\n## Agent reply\n\nHi Tom,\n\nThanks for the details. "
+            "Open Shipments > Batches and click Retry failed.\n\nThanks!\n\nBest regards,\nJonas — Parcelly Support\n\n"
+            "## Agent reply\n\nHello there!\n\nIt is fixed now.\n\nCheers,\nAmir")
+    ticket = RetrievedChunk(doc_id="t", chunk_no=0, title="Labels fail", url=None, source="zendesk",
+                            audience=Visibility.INTERNAL, section="", text=text, updated_at=None, score=1.0,
+                            similarity=0.6, kind="ticket")
+    article = RetrievedChunk(doc_id="a", chunk_no=0, title="Letters", url=None, source="files",
+                             audience=Visibility.PUBLIC, section="", text="Hi Tom,\n\nBest,\nit was good.", updated_at=None,
+                             score=1.0, similarity=0.6, kind="article")
+    ticket_passage, article_passage = merge_passages([ticket, article])
+    quoted = [u.text for u in quotable_units(ticket_passage, split_units(ticket_passage.text))]
+    assert quoted == ["Thanks for the details.", "Open Shipments > Batches and click Retry failed.", "It is fixed now."]
+    # Only a ticket's replies are letters: an article's text is quoted as it is.
+    assert [u.text for u in quotable_units(article_passage, split_units(article_passage.text))] == [
+        "Hi Tom,", "Best,", "it was good."]
