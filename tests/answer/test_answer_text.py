@@ -346,3 +346,34 @@ def test_a_ticket_reply_is_quoted_without_its_greeting_and_signature() -> None:
     # Only a ticket's replies are letters: an article's text is quoted as it is.
     assert [u.text for u in quotable_units(article_passage, split_units(article_passage.text))] == [
         "Hi Tom,", "Best,", "it was good."]
+
+
+def test_on_a_near_tie_the_passage_retrieval_ranked_higher_leads() -> None:
+    """Two windows a hair apart (less than NEAR_TIE): the one from the passage retrieval ranked
+    higher leads; clearly apart, the ranker's choice stands."""
+    import dataclasses
+
+    from bot.answer.citations import number_sources
+    from bot.answer.extractive import NEAR_TIE, ExtractiveComposer
+    from bot.answer.retriever import RetrievedChunk
+
+    def chunk(doc_id: str, text: str, score: float) -> RetrievedChunk:
+        return RetrievedChunk(doc_id=doc_id, chunk_no=0, title=doc_id, url=None, source="s", audience=Visibility.PUBLIC,
+                              section="", text=text, updated_at=None, score=score, similarity=0.6)
+
+    chunks = [chunk("runbook", "Goodwill credits follow the normal approval limits.", 3.0),
+              chunk("returns", "By default every return request needs your approval.", 1.8)]
+    reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+    reading = reader.read("Can we give a customer a credit for a late delivery?", chunks)
+    by_doc = {reading.passages[w.passage].doc_id: n for n, w in enumerate(reading.windows)}
+    assert set(by_doc) == {"runbook", "returns"}
+
+    def lead(gap: float) -> str:
+        scores = np.zeros(len(reading.windows))
+        scores[by_doc["returns"]], scores[by_doc["runbook"]] = 1.0, 1.0 - gap
+        r = dataclasses.replace(reading, scores=scores)
+        text = ExtractiveComposer().compose_reading(r, number_sources(r.chunks)).text
+        return text.split("\n\n")[0]
+
+    assert "Goodwill credits" in lead(NEAR_TIE / 2)
+    assert "By default every return request" in lead(NEAR_TIE * 3)
