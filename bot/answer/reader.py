@@ -35,7 +35,7 @@ MAX_NAMED_CHUNKS = 3
 _SALUTATION = re.compile(r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\b[^.!?\n]{0,40}[,!:]?$", re.I)
 _CLOSING = re.compile(r"^(?:best|best regards|kind regards|warm regards|regards|many thanks|thanks|thank you|cheers"
                       r"|sincerely|all the best|best wishes|talk soon)[,!.]?$", re.I)
-#: The signature after a closing: a short line without a full stop ("Jonas — Parcelly Support").
+#: The signature after a closing is at most this many words ("Jonas — Parcelly Support").
 SIGNATURE_WORDS = 6
 
 
@@ -49,12 +49,21 @@ def quotable_units(passage: Passage, units: Sequence[Unit]) -> list[Unit]:
     after_closing = False
     for u in units:
         text = u.text.strip()
-        signature = after_closing and len(text.split()) <= SIGNATURE_WORDS and not text.endswith((".", "?"))
+        signature = after_closing and _signature(text)
         after_closing = bool(_CLOSING.match(text))
         if not u.quotable or u.section == TICKET_CUSTOMER_SECTION or signature or after_closing or _SALUTATION.match(text):
             continue
         out.append(u)
     return out
+
+
+def _signature(text: str) -> bool:
+    """A name line after a closing: short, no full stop, mostly capitalised words ("Jonas — Parcelly
+    Support", "The Parcelly team"), not a sentence ("It works now")."""
+    words = [w for w in text.split() if w[:1].isalpha()]
+    if not words or len(text.split()) > SIGNATURE_WORDS or text.endswith((".", "?", ":")) or ">" in text:
+        return False
+    return sum(w[0].isupper() for w in words) * 2 >= len(words)
 
 
 def select_chunks(chunks: Sequence[RetrievedChunk], rare: set[str], sparse: SparseEncoder) -> list[RetrievedChunk]:
