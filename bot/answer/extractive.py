@@ -19,14 +19,13 @@ Each source's run of text ends with one citation marker, ``[n]``, after its last
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.answer.lookup import LookupKind, render_table_lookup
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import RetrievedChunk
-from bot.answer.windows import Window
+from bot.answer.windows import PROCEDURE_QUESTION, Window
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, UnitKind
 from bot.models import Citation
@@ -45,11 +44,6 @@ NEAR_TIE = 0.1
 #: A how-to question's lead without steps is joined by the best window of its passage that has
 #: steps when that window scores within this margin of the lead's.
 PROCEDURE_MARGIN = 0.5
-#: A question asking for a procedure ("How do I ...", "What are the steps to ...", "What do we do ...",
-#: "What's the process ...").
-HOW_QUESTION = re.compile(r"\bhow (do|can|should|would|to)\b|\bsteps? (to|for)\b|\bway to\b"
-                          r"|\bwhat (do|should|can|must) (i|we|you|they) do\b|\bwhat(?:'s| is) the (process|procedure)\b",
-                          re.I)
 
 
 @dataclass(frozen=True)
@@ -145,7 +139,7 @@ def procedure(reading: Reading, lead: Window, sparse: SparseEncoder, ranked: Seq
     under a heading that names a question term, else the best-ranked window of the lead passage
     that holds steps when it scores within :data:`PROCEDURE_MARGIN` of the lead (``ranked``: the
     reading's windows, best first, the lead's own first), whole; or None."""
-    if not HOW_QUESTION.search(reading.question):
+    if not PROCEDURE_QUESTION.search(reading.question):
         return None
     units = reading.units[lead.passage]
     if any(u.kind is UnitKind.STEP for u in units[lead.start : lead.end]):

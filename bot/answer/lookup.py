@@ -33,11 +33,9 @@ from enum import StrEnum
 import numpy as np
 
 from bot.answer.passages import Passage
+from bot.answer.windows import PROCEDURE_QUESTION
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, UnitKind
-
-#: "How do I ...", "How can we ...", "How to ...": a question asking for a procedure.
-_PROCEDURE = re.compile(r"^\W*how\s+(?:(?:do|can|could|should|would|may)\s+(?:i|we|you|one)\b|to\b)", re.I)
 
 #: An error code: letters and a number of three digits or more in one identifier ("PCL-4031",
 #: "CVE-2017-3156", "SQL0204N"); not "V8", "TL3", "x86-64" or "win32".
@@ -114,7 +112,7 @@ def find_lookup(
         found = _section_lookup(pi, all_units[pi], units[pi], codes)
         if found is not None:
             return found
-    if _PROCEDURE.match(question):
+    if PROCEDURE_QUESTION.search(question):
         return None  # "How do I connect Shopify?" asks for steps, not for Shopify's row of a table
     for pi in order:
         found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed)

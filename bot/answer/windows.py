@@ -77,6 +77,13 @@ class Window:
     words: int
 
 
+#: A question asking for a procedure: "How do I ...", "How can we ...", "How to ...", "What are the
+#: steps to ...", "What do we do ...", "What's the process ...". (Not "How do refunds work?".)
+PROCEDURE_QUESTION = re.compile(
+    r"\bhow\s+(?:(?:do|can|could|should|would|may)\s+(?:i|we|you|one)\b|to\b)|\bsteps?\s+(?:to|for)\b|\bway\s+to\b"
+    r"|\bwhat\s+(?:do|should|can|must)\s+(?:i|we|you|they)\s+do\b|\bwhat(?:'s|\s+is)\s+the\s+(?:process|procedure)\b", re.I)
+
+
 def question_keys(question: str, sparse: SparseEncoder) -> tuple[set[str], set[str]]:
     """The question's identifier-like terms (error codes, versions, ACRONYMS, CamelCase) and the
     capitalised words inside a sentence (plan and product names: "the Growth plan"), stemmed."""

@@ -318,11 +318,13 @@ def test_a_lead_in_ending_the_quote_brings_what_it_introduces() -> None:
     ("What does error PCL-4031 mean?", False),
     ("How much does the Growth plan cost?", False),
     ("What do you support for DHL?", False),
+    ("How do refunds work?", False),
+    ("UPS labels fail for everyone, how do we escalate?", True),
 ])
 def test_procedure_questions_are_recognised(question: str, asks_for_steps: bool) -> None:
-    from bot.answer.extractive import HOW_QUESTION
+    from bot.answer.windows import PROCEDURE_QUESTION
 
-    assert bool(HOW_QUESTION.search(question)) is asks_for_steps
+    assert bool(PROCEDURE_QUESTION.search(question)) is asks_for_steps
 
 
 def test_a_ticket_reply_is_quoted_without_its_greeting_and_signature() -> None:
