@@ -19,8 +19,9 @@ Each source's run of text ends with one citation marker, ``[n]``, after its last
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import takewhile
 
 from bot.answer.lookup import LookupKind, render_table_lookup
 from bot.answer.reader import Reader, Reading
@@ -105,11 +106,8 @@ class ExtractiveComposer:
 
     def _second_source(self, reading: Reading, ranked: list[int], lead: Window) -> Window | None:
         lead_doc = reading.passages[lead.passage].doc_id
-        lead_score = reading.scores[ranked[0]]
-        for i in ranked[1:]:
+        for i in _close_to_lead(reading, ranked, SECOND_SOURCE_MARGIN):
             w = reading.windows[i]
-            if reading.scores[i] < lead_score - SECOND_SOURCE_MARGIN:
-                return None
             if reading.passages[w.passage].doc_id == lead_doc:
                 continue
             w = complete(reading, w)  # whole steps and their lead-in, then short enough to add
@@ -119,22 +117,24 @@ class ExtractiveComposer:
         return None
 
 
+def _close_to_lead(reading: Reading, ranked: Sequence[int], margin: float) -> Iterator[int]:
+    """The windows after the lead in ``ranked`` order that score within ``margin`` of it."""
+    floor = reading.scores[ranked[0]] - margin
+    return takewhile(lambda i: reading.scores[i] >= floor, ranked[1:])
+
+
 def _retrieval_first_on_near_ties(reading: Reading, ranked: list[int]) -> list[int]:
     """``ranked`` with the lead moved to a window of a passage retrieval ranked higher, when that
     window scores within :data:`NEAR_TIE` of the lead (the ranker's own margin is noise there, and
     the retriever's order weighs the whole passage)."""
-    lead = ranked[0]
-    lead_rank = reading.passages[reading.windows[lead].passage].rank
-    floor = reading.scores[lead] - NEAR_TIE
-    for i in ranked[1:]:
-        if reading.scores[i] < floor:
-            break
+    lead_rank = reading.passages[reading.windows[ranked[0]].passage].rank
+    for i in _close_to_lead(reading, ranked, NEAR_TIE):
         if reading.passages[reading.windows[i].passage].rank < lead_rank:
             return [i, *(j for j in ranked if j != i)]
     return ranked
 
 
-def procedure(reading: Reading, lead: Window, sparse: SparseEncoder, ranked: Sequence[int] = ()) -> Window | None:
+def procedure(reading: Reading, lead: Window, sparse: SparseEncoder, ranked: Sequence[int]) -> Window | None:
     """For a how-to question whose ``lead`` holds no steps: the lead passage's first numbered steps
     under a heading that names a question term, else the best-ranked window of the lead passage
     that holds steps when it scores within :data:`PROCEDURE_MARGIN` of the lead (``ranked``: the
@@ -149,14 +149,10 @@ def procedure(reading: Reading, lead: Window, sparse: SparseEncoder, ranked: Seq
         if u.kind is UnitKind.STEP and (start == 0 or units[start - 1].kind is not UnitKind.STEP) \
                 and asked & set(sparse.terms(u.section)):
             return complete(reading, Window(lead.passage, start, start + 1, len(u.text.split())))
-    if ranked:
-        floor = reading.scores[ranked[0]] - PROCEDURE_MARGIN
-        for i in ranked[1:]:
-            if reading.scores[i] < floor:
-                break
-            w = reading.windows[i]
-            if w.passage == lead.passage and any(u.kind is UnitKind.STEP for u in units[w.start : w.end]):
-                return complete(reading, w)
+    for i in _close_to_lead(reading, ranked, PROCEDURE_MARGIN):
+        w = reading.windows[i]
+        if w.passage == lead.passage and any(u.kind is UnitKind.STEP for u in units[w.start : w.end]):
+            return complete(reading, w)
     return None
 
 
@@ -193,14 +189,19 @@ def _keep_promise(units: Sequence[Unit], end: int) -> int:
     """A lead-in ending the window promises what follows ("To void a label:", "run this command:"):
     the end after the list's first entry, or after the line or sentence it introduces when that
     is short (:data:`LEAD_IN_WORDS`); ``end`` when there is nothing to bring."""
-    if units[end - 1].text.rstrip().endswith(":") and end < len(units) and units[end].section == units[end - 1].section \
+    if _is_lead_in(units[end - 1]) and end < len(units) and units[end].section == units[end - 1].section \
             and (units[end].kind in (UnitKind.STEP, UnitKind.ITEM) or len(units[end].text.split()) <= LEAD_IN_WORDS):
         return end + 1
     return end
 
 
+def _is_lead_in(unit: Unit) -> bool:
+    """A unit that introduces what follows it ("To void a label:")."""
+    return unit.text.rstrip().endswith(":")
+
+
 def _introduces(before: Unit, item: Unit) -> bool:
-    return before.kind is UnitKind.SENTENCE and before.section == item.section and before.text.rstrip().endswith(":")
+    return before.kind is UnitKind.SENTENCE and before.section == item.section and _is_lead_in(before)
 
 
 def _continues_list(previous: Unit, unit: Unit) -> bool:
