@@ -212,6 +212,11 @@ def _unit_text(unit: Unit) -> str:
     return f"{unit.header}\n{unit.text}" if unit.header else unit.text
 
 
+def is_boilerplate(unit: Unit) -> bool:
+    """A line about the page rather than the answer: copyright, "Cross reference information", a feedback prompt."""
+    return bool(_BOILERPLATE.search(unit.text))
+
+
 _FLAG_NAMES = ("steps", "items", "rows", "instructions", "boilerplate", "keyword_list", "symbols", "urls")
 
 
@@ -220,7 +225,7 @@ def _unit_flags(unit: Unit) -> tuple[float, ...]:
     symbols = sum(not ch.isalpha() and not ch.isspace() for ch in text) / max(len(text), 1)
     return (
         float(unit.kind is UnitKind.STEP), float(unit.kind is UnitKind.ITEM), float(unit.kind is UnitKind.ROW),
-        float(bool(_INSTRUCTION.match(text))), float(bool(_BOILERPLATE.search(text))),
+        float(bool(_INSTRUCTION.match(text))), float(is_boilerplate(unit)),
         float(text.count(";") >= 4 and text.count(";") * 6 > len(text.split())),  # "netcool; impact; ipl; ..."
         symbols, float("http" in text or "www." in text),
     )

@@ -381,3 +381,52 @@ def test_on_a_near_tie_the_passage_retrieval_ranked_higher_leads() -> None:
 
     assert "Goodwill credits" in lead(NEAR_TIE / 2)
     assert "By default every return request" in lead(NEAR_TIE * 3)
+
+
+def test_a_second_source_that_repeats_the_answer_is_left_out() -> None:
+    """A bulletin's remediation copied word for word into another product's bulletin is not quoted
+    twice; a second document that adds something still joins."""
+    import dataclasses
+
+    from bot.answer.citations import number_sources
+    from bot.answer.extractive import ExtractiveComposer
+    from bot.answer.retriever import RetrievedChunk
+
+    fix = "IBM strongly recommends that you contact Red Hat to obtain and install fixes for RHEL Server 6.2."
+
+    def chunk(doc_id: str, text: str, score: float) -> RetrievedChunk:
+        return RetrievedChunk(doc_id=doc_id, chunk_no=0, title=doc_id, url=None, source="s", audience=Visibility.PUBLIC,
+                              section="", text=text, updated_at=None, score=score, similarity=0.6)
+
+    def answer(second: str) -> str:
+        chunks = [chunk("bulletin-a", fix, 3.0), chunk("bulletin-b", second, 2.9)]
+        reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+        reading = reader.read("How do I fix the RHEL vulnerability in the Hypervisor Edition?", chunks)
+        scores = np.array([1.0 if reading.passages[w.passage].doc_id == "bulletin-a" else 0.9 for w in reading.windows])
+        r = dataclasses.replace(reading, scores=scores)
+        return ExtractiveComposer().compose_reading(r, number_sources(r.chunks)).text
+
+    assert answer(fix.replace("6.2.", "6.2, as applicable.")) == f"{fix} [1]"
+    added = "Apply fix pack 9.0.0.11 to the Hypervisor Edition image and restart the node."
+    assert answer(added) == f"{fix} [1]\n\n{added} [2]"
+
+
+def test_an_answer_does_not_end_on_the_pages_own_lines() -> None:
+    """"Cross reference information ..." and a copyright at the edge of the best window are not quoted."""
+    from bot.answer.extractive import complete
+    from bot.answer.retriever import RetrievedChunk
+    from bot.answer.windows import Window
+
+    text = ("Copyright IBM Corporation 2017. All rights reserved.\n\n"
+            "The use of the Client Channel Definition Table (CCDT) with XA connections is not supported.\n\n"
+            "Cross reference information Segment Product Component Platform Version Edition Application Servers")
+    chunk = RetrievedChunk(doc_id="d", chunk_no=0, title="CCDT and XA", url=None, source="s",
+                           audience=Visibility.PUBLIC, section="", text=text, updated_at=None, score=1.0, similarity=0.6)
+    reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+    reading = reader.read("Can I use a CCDT with XA connections?", [chunk])
+    units = reading.units[0]
+    every = complete(reading, Window(0, 0, len(units), sum(len(u.text.split()) for u in units)))
+    assert [u.text for u in units[every.start : every.end]] == [
+        "The use of the Client Channel Definition Table (CCDT) with XA connections is not supported."]
+    alone = complete(reading, Window(0, len(units) - 1, len(units), 12))  # nothing else to quote: kept
+    assert (alone.start, alone.end) == (len(units) - 1, len(units))
