@@ -22,7 +22,13 @@ from bot.models import Chunk, Document
 
 SECTION_SEPARATOR = " › "
 #: Bump when the chunking logic changes: every document is then re-chunked on the next sync.
-CHUNKING_VERSION = "2"
+CHUNKING_VERSION = "3"
+#: How a sentence too long for one chunk is cut: after a comma, full stop or semicolon that ends a
+#: word (followed by white space or the end), never inside a token. llama-index's default
+#: (``[^,.;。？！]+[,.;。？！]?``) also cuts inside "V9.0.0.8", "settings.json" and
+#: "com.ibm.portal.WpsException", and the next chunk's overlap then starts with "0 and WebSphere ...".
+#: The matches still cover the whole text.
+LONG_SENTENCE_PIECE = r"(?:[^,.;。？！]|[,.;](?=\S))+[,.;。？！]?|[,.;。？！]"
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class Chunker:
             chunk_size=chunk_tokens,
             chunk_overlap=overlap_tokens,
             tokenizer=tokenize,
+            secondary_chunking_regex=LONG_SENTENCE_PIECE,
             include_metadata=False,
             include_prev_next_rel=False,
         )

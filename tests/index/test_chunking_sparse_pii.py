@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from bot.index.chunking import Chunker
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.index.chunking import LONG_SENTENCE_PIECE, Chunker
 from bot.index.pii import PiiMasker
 from bot.index.sparse import SparseEncoder, term_index
 from bot.models import Document, DocumentKind, Visibility
@@ -27,6 +32,25 @@ def test_long_sections_split_within_budget(chunker: Chunker) -> None:
         assert chunker.count_tokens(c.passage) <= 200
         assert c.text.startswith("Shipping labels › Steps")
     assert [c.chunk_no for c in chunks] == list(range(len(chunks)))
+
+
+def test_a_sentence_too_long_for_a_chunk_is_never_cut_inside_a_token(chunker: Chunker) -> None:
+    """A log line or a list of versions with no sentence end: chunks (and the next chunk's overlap)
+    start and end between words, never inside "V9.0.0.8", "settings.json" or a Java class name."""
+    tokens = ["IBM", "Integration", "Bus", "V9.0.0.8", "settings.json,", "com.ibm.portal.WpsException", "fails;",
+              "see", "https://www.ibm.com/support/docview.wss?uid=swg21", "and", "ITM", "6.30.0.3"]
+    body = "## Log\n\n" + " ".join(tokens[i % len(tokens)] for i in range(700))
+    chunks = chunker.chunk(_doc(body))
+    assert len(chunks) > 3
+    words = set(tokens) | {t.rstrip(",.;") for t in tokens}
+    for c in chunks:
+        first, last = c.passage.split()[0], c.passage.split()[-1]
+        assert first in words and last in words, (first, last)
+
+
+@given(st.text(alphabet="ab9 .,;\n。！", max_size=60))
+def test_long_sentence_pieces_cover_the_whole_text(text: str) -> None:
+    assert "".join(re.findall(LONG_SENTENCE_PIECE, text)) == text
 
 
 def test_small_sections_are_packed_together(chunker: Chunker) -> None:
