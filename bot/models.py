@@ -87,6 +87,8 @@ class Chunk(BaseModel):
     passage: str = Field(description="The passage alone, as shown to a reader")
     section: str = ""
     context: str = Field(default="", description="The label line in effect where a mid-section passage starts")
+    starts_mid_sentence: bool = Field(default=False, description="The passage starts inside a sentence (a long one split)")
+    ends_mid_sentence: bool = Field(default=False, description="The passage ends inside a sentence the next chunk goes on with")
 
     @property
     def heading(self) -> str:

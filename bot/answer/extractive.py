@@ -15,7 +15,8 @@ window only when that window scores within :data:`SECOND_SOURCE_MARGIN` of the l
 short once completed like the lead, and says something the answer does not already say (an
 answer that needs two articles, without padding one article's answer with another's, nor quoting
 the same sentence twice from two bulletins). The page's own lines ("Cross reference information
-...", a copyright) are trimmed from either end of a quoted window.
+...", a copyright) are trimmed from either end of a quoted window, and a quote that starts or
+ends where a chunk cut a long sentence says so with an ellipsis (:data:`ELLIPSIS`).
 Each source's run of text ends with one citation marker, ``[n]``, after its last sentence.
 """
 
@@ -40,6 +41,8 @@ SECOND_SOURCE_WORDS = 80
 #: (0.3 with the boilerplate trim in :func:`complete`, cross-validated composed F1: wixqa 0.438 unchanged,
 #: techqa 0.462 -> 0.463; 0.5 cost wixqa 0.002.)
 SECOND_SOURCE_NEW_TERMS = 0.3
+#: Marks where a quote starts or ends inside a sentence that was split across chunks.
+ELLIPSIS = "…"
 #: Numbered steps are completed up to this many words in all.
 MAX_STEPS_WORDS = 220
 #: A lead-in ending a window brings the sentence or line it introduces up to this many words.
@@ -232,6 +235,10 @@ def _render(reading: Reading, window: Window, n: int | None, *, heading: bool = 
     the citation marker ``[n]`` after the last of them (none when ``n`` is None: the source's run
     goes on in the next window). With ``heading``, the window's own section heading comes first."""
     units = reading.window_units(window)
+    passage, everything = reading.passages[window.passage], reading.all_units[window.passage]
+    # A long sentence split across chunks, quoted from the cut: say so ("… ship with RHEL Server …").
+    cut_before = passage.first.starts_mid_sentence and units[0] is everything[0]
+    cut_after = passage.chunks[-1].ends_mid_sentence and units[-1] is everything[-1]
     blocks: list[tuple[str, bool]] = []  # (text, is a table or code block)
     first_heading = _heading_before(reading, window.passage, units[0])
     if heading and first_heading is not None and first_heading.line != units[0].line:
@@ -258,11 +265,14 @@ def _render(reading: Reading, window: Window, n: int | None, *, heading: bool = 
             blocks.append((u.text, True))
             header, line = None, None
             continue
+        text = f"{ELLIPSIS} {u.text}" if k == 0 and cut_before else u.text
         if line is not None and u.line == line and blocks and not blocks[-1][1] and not lead:
-            blocks[-1] = (f"{blocks[-1][0]} {u.text}", False)
+            blocks[-1] = (f"{blocks[-1][0]} {text}", False)
         else:
-            blocks.append((lead + u.text, False))
+            blocks.append((lead + text, False))
         header, line = None, u.line
+    if cut_after and not blocks[-1][1]:
+        blocks[-1] = (f"{blocks[-1][0]} {ELLIPSIS}", False)
     if n is not None:
         text, is_block = blocks[-1]
         blocks[-1] = (f"{text}\n[{n}]", True) if is_block else (f"{text} [{n}]", False)

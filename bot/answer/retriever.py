@@ -43,6 +43,9 @@ class RetrievedChunk:
     #: ``[start, end)`` spans of ``text`` flagged at ingest as instructions to an assistant
     #: (:mod:`bot.index.instructions`); :mod:`bot.answer.safety` keeps them out of every answer.
     instruction_spans: tuple[tuple[int, int], ...] = ()
+    #: The text starts / ends inside a sentence split across chunks (see :class:`bot.index.schema.ChunkPayload`).
+    starts_mid_sentence: bool = False
+    ends_mid_sentence: bool = False
 
 
 @dataclass
@@ -166,6 +169,7 @@ def _retrieved(hit: Hit, dense: np.ndarray, score: float) -> RetrievedChunk:
         similarity=float(np.dot(hit.dense, dense)) if hit.dense is not None else 0.0,
         kind=pl.get("kind", ""), context=pl.get("context", ""),
         instruction_spans=tuple((int(a), int(b)) for a, b in pl.get("instruction_spans") or ()),
+        starts_mid_sentence=pl.get("starts_mid_sentence") is True, ends_mid_sentence=pl.get("ends_mid_sentence") is True,
     )
 
 

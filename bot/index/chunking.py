@@ -94,7 +94,7 @@ class Chunker:
 
     def chunk(self, doc: Document) -> list[Chunk]:
         sections = self._sections(doc)
-        pieces: list[tuple[str, str, str]] = []  # (section path, passage, label in effect at its start)
+        pieces: list[tuple[str, str, str, tuple[bool, bool]]] = []  # (path, passage, label at its start, cut)
         buffer: list[_Section] = []
         buffered_tokens = 0
 
@@ -103,14 +103,14 @@ class Chunker:
             if buffer:
                 # Sections packed after the first keep their own heading inline.
                 parts = [buffer[0].text] + [f"## {s.path}\n{s.text}" if s.path else s.text for s in buffer[1:]]
-                pieces.append((buffer[0].path, "\n\n".join(parts), ""))
+                pieces.append((buffer[0].path, "\n\n".join(parts), "", (False, False)))
             buffer, buffered_tokens = [], 0
 
         for section in sections:
             if section.tokens > self.chunk_tokens:
                 flush()
                 for part in self._splitter.split_text(section.text):
-                    pieces.append((section.path, part, _label_before(section.text, part)))
+                    pieces.append((section.path, part, _label_before(section.text, part), _cut(section.text, part)))
                 continue
             if buffered_tokens + section.tokens > self.chunk_tokens:
                 flush()
@@ -119,11 +119,12 @@ class Chunker:
         flush()
 
         chunks = []
-        for n, (path, passage, context) in enumerate(pieces):
+        for n, (path, passage, context, (starts_cut, ends_cut)) in enumerate(pieces):
             header = doc.title if not path else f"{doc.title}{SECTION_SEPARATOR}{path}"
             passage = passage.strip()
             chunks.append(Chunk(doc_id=doc.id, chunk_no=n, text=f"{header}\n\n{passage}", passage=passage,
-                                section=path, context=context))
+                                section=path, context=context, starts_mid_sentence=starts_cut,
+                                ends_mid_sentence=ends_cut))
         return chunks
 
     def _sections(self, doc: Document) -> list[_Section]:
@@ -148,6 +149,29 @@ class Chunker:
             tokens = self.count_tokens(body) + (self.count_tokens(path) if path else 0)
             sections.append(_Section(path, body, tokens))
         return sections
+
+
+def _cut(section_text: str, piece: str) -> tuple[bool, bool]:
+    """Whether ``piece`` of ``section_text`` starts and ends inside a sentence.
+
+    A sentence too long for one chunk is split where a word ends ("... ship with Red Hat
+    Enterprise Linux (RHEL) Server" | "6.2"): a reader quoting the piece's first or last line must
+    not present it as a whole sentence. A piece ending at a line break, or after sentence
+    punctuation, ends a sentence; one starting after either starts one.
+    """
+    text = piece.strip()
+    at = section_text.find(text) if text else -1
+    if at < 0:
+        return False, False
+    end = at + len(text)
+    before = section_text[:at]
+    starts = bool(before) and before[-1] != "\n" and not _ends_sentence(before)
+    ends = end < len(section_text) and section_text[end] != "\n" and not _ends_sentence(text)
+    return starts, ends
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.rstrip().rstrip("\"')]»”’").endswith((".", "!", "?", ":", ";"))
 
 
 def _label_before(section_text: str, piece: str) -> str:

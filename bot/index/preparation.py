@@ -142,6 +142,8 @@ def _payload(doc: Document, chunk: Chunk, n_chunks: int, doc_hash: str, chunk_ha
         url=doc.url,
         section=chunk.section,
         context=chunk.context,
+        starts_mid_sentence=chunk.starts_mid_sentence,
+        ends_mid_sentence=chunk.ends_mid_sentence,
         text=chunk.passage,
         updated_at=doc.updated_at.isoformat() if doc.updated_at else None,
         doc_hash=doc_hash,

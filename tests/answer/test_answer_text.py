@@ -430,3 +430,36 @@ def test_an_answer_does_not_end_on_the_pages_own_lines() -> None:
         "The use of the Client Channel Definition Table (CCDT) with XA connections is not supported."]
     alone = complete(reading, Window(0, len(units) - 1, len(units), 12))  # nothing else to quote: kept
     assert (alone.start, alone.end) == (len(units) - 1, len(units))
+
+
+def test_a_quote_from_a_sentence_split_across_chunks_is_marked_where_it_was_cut(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """"... ship with Red Hat Enterprise Linux (RHEL) Server" is not the whole sentence (the next chunk
+    goes on "6.2"): the quote says "…" where the chunk cut it, from the chunker's mark through the
+    store to the composer; a chunk that was not cut is quoted as it is."""
+    import dataclasses
+
+    from bot.answer.citations import number_sources
+    from bot.answer.extractive import ELLIPSIS, ExtractiveComposer
+    from bot.answer.retriever import RetrievedChunk
+    from bot.runtime import Runtime
+
+    versions = " ".join(f"fix pack 9.0.0.{i} for component{i}" for i in range(120))
+    settings = Settings(data_dir=tmp_path / "data", sample_kb=False, _env_file=None)  # type: ignore[call-arg]
+    with Runtime(settings, store=EdgeStore(tmp_path / "q"), embedder=embedder) as rt:
+        rt.indexer.index([Document(id="fp:1", source="fp", kind=DocumentKind.ARTICLE, audience=Visibility.PUBLIC,
+                                   title="Fix packs", text=f"## Fixes\n\nThe fixes are: {versions}\n\nRestart after.")])
+        got = rt.retriever.retrieve("fix pack 9.0.0.3 component3", Audience.CUSTOMER, limit=20).chunks
+    assert any(c.ends_mid_sentence for c in got) and any(c.starts_mid_sentence for c in got)
+
+    text = "IBM Integration Bus V9.0 ships with Red Hat Enterprise Linux (RHEL) Server"
+    chunk = RetrievedChunk(doc_id="b", chunk_no=0, title="Bulletin", url=None, source="s", audience=Visibility.PUBLIC,
+                           section="", text=text, updated_at=None, score=1.0, similarity=0.6)
+    reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+
+    def quoted(c: RetrievedChunk) -> str:
+        reading = reader.read("Which RHEL version does IBM Integration Bus ship with?", [c])
+        return ExtractiveComposer().compose_reading(reading, number_sources(reading.chunks)).text
+
+    assert quoted(chunk) == f"{text} [1]"
+    assert quoted(dataclasses.replace(chunk, ends_mid_sentence=True)) == f"{text} {ELLIPSIS} [1]"
+    assert quoted(dataclasses.replace(chunk, starts_mid_sentence=True)) == f"{ELLIPSIS} {text} [1]"

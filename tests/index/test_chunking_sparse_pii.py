@@ -101,3 +101,21 @@ def test_pii_digits_inside_links_are_left_alone() -> None:
     masked = m.mask(text)
     assert "https://web.archive.org/web/20240101123456/https://x.example/a" in masked
     assert "555 0134" not in masked and m.counts == {"phone": 1}
+
+
+def test_pieces_of_a_split_sentence_say_where_they_were_cut(chunker: Chunker) -> None:
+    """A sentence too long for one chunk: the chunk that ends inside it, and the next one that starts
+    inside it, say so; whole sentences and packed sections are not marked."""
+    long_sentence = " ".join(f"component{i} version 9.0.{i}" for i in range(150))
+    body = f"## Log\n\nThe upgrade stopped.\n\n{long_sentence}\n\nRestart the server."
+    chunks = chunker.chunk(_doc(body))
+    assert len(chunks) >= 3
+    assert not chunks[0].starts_mid_sentence and chunks[-1].ends_mid_sentence is False
+    assert any(c.ends_mid_sentence for c in chunks[:-1]) and any(c.starts_mid_sentence for c in chunks[1:])
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        if before.ends_mid_sentence:  # the next chunk goes on inside the same (very long) sentence
+            assert not before.passage.rstrip().endswith((".", ":", ";")) and after.starts_mid_sentence
+    whole = chunker.chunk(_doc("## Steps\n\n" + " ".join(f"Step {i} explains one detail." for i in range(200))))
+    assert len(whole) > 3 and not any(c.starts_mid_sentence or c.ends_mid_sentence for c in whole)
+    packed = chunker.chunk(_doc("\n\n".join(f"## Part {i}\n\nShort note {i}" for i in range(6))))
+    assert not packed[0].starts_mid_sentence and not packed[0].ends_mid_sentence
