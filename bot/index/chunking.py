@@ -163,10 +163,10 @@ def _cut(section_text: str, piece: str) -> tuple[bool, bool]:
     at = section_text.find(text) if text else -1
     if at < 0:
         return False, False
-    end = at + len(text)
-    before = section_text[:at]
-    starts = bool(before) and before[-1] != "\n" and not _ends_sentence(before)
-    ends = end < len(section_text) and section_text[end] != "\n" and not _ends_sentence(text)
+    before = section_text[:at].rstrip(" \t")
+    after = section_text[at + len(text) :].lstrip(" \t")
+    starts = bool(before) and not before.endswith("\n") and not _ends_sentence(before)
+    ends = bool(after) and not after.startswith("\n") and not _ends_sentence(text)
     return starts, ends
 
 

@@ -53,12 +53,13 @@ class ChunkPayload(TypedDict):
     url: str | None
     section: str
     context: str
-    starts_mid_sentence: bool
-    """The passage starts inside a sentence, or ends inside one (a long sentence split where a word
-    ends): a reader marks the cut ("… ship with RHEL Server …") instead of quoting a fragment as whole."""
-    ends_mid_sentence: bool
     """The heading or label line in effect where the passage starts, when it starts mid-section
     ("RESOLVING THE PROBLEM" above a cut); "" otherwise. Not embedded: only read by composers."""
+    starts_mid_sentence: bool
+    """The passage starts inside a sentence (a long sentence split where a word ends); likewise
+    ``ends_mid_sentence``: a reader marks the cut ("… ship with RHEL Server …") instead of quoting
+    a fragment as a whole sentence. Absent (read as false) in stores written before chunking version 3."""
+    ends_mid_sentence: bool
     text: str
     """The passage a reader quotes (section heading included)."""
     updated_at: str | None
