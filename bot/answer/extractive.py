@@ -115,7 +115,7 @@ class ExtractiveComposer:
 
     def _second_source(self, reading: Reading, ranked: list[int], quoted: Sequence[Window]) -> Window | None:
         lead_doc = reading.passages[quoted[0].passage].doc_id
-        said = {t for w in quoted for u in reading.window_units(w) for t in self.sparse.terms(u.text)}
+        said: set[str] | None = None  # the answer's terms, read only if a candidate gets that far
         for i in _close_to_lead(reading, ranked, SECOND_SOURCE_MARGIN):
             w = reading.windows[i]
             if reading.passages[w.passage].doc_id == lead_doc:
@@ -123,11 +123,15 @@ class ExtractiveComposer:
             w = complete(reading, w)  # whole steps and their lead-in, then short enough to add
             if w.words > SECOND_SOURCE_WORDS:
                 continue
-            terms = {t for u in reading.window_units(w) for t in self.sparse.terms(u.text)}
+            said = self._terms(reading, quoted) if said is None else said
+            terms = self._terms(reading, [w])
             if len(terms - said) < SECOND_SOURCE_NEW_TERMS * len(terms):
                 continue  # the same sentence in another document (a bulletin copied across products) says nothing new
             return w
         return None
+
+    def _terms(self, reading: Reading, windows: Sequence[Window]) -> set[str]:
+        return {t for w in windows for u in reading.window_units(w) for t in self.sparse.terms(u.text)}
 
 
 def _close_to_lead(reading: Reading, ranked: Sequence[int], margin: float) -> Iterator[int]:
