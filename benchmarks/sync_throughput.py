@@ -89,10 +89,12 @@ def generate(zd: FakeZendesk, n: int, seed: int) -> None:
 
 
 # --- fakes in child processes ---------------------------------------------------------------------
-def _serve_zendesk(conn: Any, tickets: int, seed: int) -> None:
+def _serve_zendesk(conn: Any, tickets: int, seed: int, latency_ms: float = 0.0) -> None:
     import gc
 
-    zd = FakeZendesk(credentials=("bench@acme.test/token", "bench"))
+    # A round trip to a real Zendesk: every request is answered latency_ms late (it sleeps, using no CPU).
+    delay = (lambda _request: time.sleep(latency_ms / 1000)) if latency_ms > 0 else None
+    zd = FakeZendesk(credentials=("bench@acme.test/token", "bench"), before_request=delay)
     generate(zd, tickets, seed)
     # The fake's 100k tickets are a heap of ~1 GB of dicts that never die: left to the collector, its
     # full collections cost the fake as much CPU as the pipeline's own work, on the same two cores.
@@ -213,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=None,
                         help="HELPDESK_INGEST_WORKERS (default: automatic, as with an embeddings server for fake-remote)")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="answer every fake Zendesk request this late (a network round trip; default 0)")
+    parser.add_argument("--comment-requests", type=int, default=None,
+                        help="the Zendesk source's comment_requests (default: the setting's default)")
     args = parser.parse_args(argv)
     setup_logging()
     shutil.rmtree(args.data_dir, ignore_errors=True)
@@ -221,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     # What the runtime chooses for this embedding mode (the embedder is built here, not from settings).
     workers = args.workers if args.workers is not None else automatic_workers(remote_embeddings=args.embeddings == "fake-remote")
     settings = Settings(data_dir=args.data_dir, sample_kb=False, ingest_workers=workers, _env_file=None)  # type: ignore[call-arg]
-    with ChildServer(_serve_zendesk, args.tickets, args.seed) as zd:
+    with ChildServer(_serve_zendesk, args.tickets, args.seed, args.latency_ms) as zd:
         note(f"fake Zendesk serving {args.tickets} tickets at {zd.url}")
         import httpx
 
@@ -239,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                                     precision=settings.embed_precision)
             rt = Runtime(settings, embedder=embedder)
             rt_workers = rt.ingest_workers
-            src = ZendeskSettings(name="zd", base_url=zd.url, include_articles=False)
+            concurrency = {} if args.comment_requests is None else {"comment_requests": args.comment_requests}
+            src = ZendeskSettings(name="zd", base_url=zd.url, include_articles=False, **concurrency)
             service = SyncService([SourceConfig(name="zd", type="zendesk", schedule=Schedule(), settings=src)],
                                   ledger=rt.state.ledger, indexer=lambda: rt.indexer,
                                   client=client, environ=ENV, sleep=lambda s: None)
@@ -281,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "sync_throughput",
         "embeddings": args.embeddings if args.embeddings == "fake-remote" else f"local {settings.embed_precision}",
         "tickets": args.tickets,
+        "zendesk_latency_ms": args.latency_ms,
+        "comment_requests": src.comment_requests,
         "ingest_workers": rt_workers,
         "chunks": chunks,
         "full_sync_s": round(full["s"], 1),

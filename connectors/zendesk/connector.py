@@ -47,7 +47,10 @@ drafting desk.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Unpack
 
@@ -77,6 +80,18 @@ ZENDESK_EXPORT_MAX_PER_PAGE = 1000  # developer.zendesk.com "Incremental Exports
 BREADCRUMB_SEPARATOR = " › "
 TICKET_ID_PREFIX = "ticket"
 ARTICLE_ID_PREFIX = "article"
+
+
+@dataclass(frozen=True)
+class _TicketHead:
+    """An exported ticket to index, before its comments are read."""
+
+    ticket_id: int
+    doc_id: str
+    title: str
+    requester_id: int | None
+    updated_at: datetime | None
+    metadata: dict[str, Any]
 
 
 class ZendeskConnector(Connector):
@@ -222,15 +237,9 @@ class ZendeskConnector(Connector):
             tickets = page.get("tickets")
             if not isinstance(tickets, list):
                 raise TransientError("Zendesk ticket export answered without a 'tickets' list")
-            for raw in tickets:
-                try:
-                    event = self._ticket_event(raw, seen)
-                except RecordError as exc:
-                    yield self._skipped("ticket", str(exc))
-                    continue
-                if event is not None:
-                    fetched += isinstance(event, Document)
-                    yield event
+            for event in self._ticket_events(tickets, seen):
+                fetched += isinstance(event, Document)
+                yield event
             after = page.get("after_cursor")
             end = page.get("end_of_stream") is True
             if isinstance(after, str) and after:
@@ -244,7 +253,59 @@ class ZendeskConnector(Connector):
                 return cursor
         raise TransientError(f"Zendesk ticket export did not end after {MAX_PAGES} pages")
 
-    def _ticket_event(self, raw: Any, seen: dict[int, Any]) -> Document | Deleted | None:
+    def _ticket_events(self, tickets: list[Any], seen: dict[int, Any]) -> Iterator[SyncEvent]:
+        """One export page's tickets as events, in the page's order, their comments fetched
+        ``comment_requests`` at a time.
+
+        A ticket's comments are one request each (see the module docstring); fetched one after
+        another, a sync waits a full round trip per ticket. So the comments of the next tickets to
+        index are requested ahead: at most ``comment_requests`` in flight, at most
+        ``2 x comment_requests`` tickets read ahead of the one yielded (memory stays bounded). A ticket gone
+        since the export listed it is skipped; any other error surfaces at that ticket's turn,
+        after every earlier ticket was yielded, so the checkpoint logic sees the same order as a
+        sequential fetch.
+        """
+        lookahead = 2 * self.settings.comment_requests
+        # In the page's order: events already known (a deletion, a skip) and tickets awaiting comments.
+        pending: deque[SyncEvent | tuple[_TicketHead, Future[tuple[list[dict[str, Any]], dict[int, str]]]]] = deque()
+        pool = ThreadPoolExecutor(max_workers=self.settings.comment_requests, thread_name_prefix="zendesk-comments")
+
+        def first() -> SyncEvent:
+            item = pending.popleft()
+            if not isinstance(item, tuple):
+                return item
+            head, comments = item
+            try:
+                return self._ticket_document(head, self._with_roles(head.ticket_id, comments))
+            except RecordError as exc:
+                return self._skipped("ticket", str(exc))
+
+        try:
+            for raw in tickets:
+                try:
+                    head = self._ticket_head(raw, seen)
+                except RecordError as exc:
+                    head = self._skipped("ticket", str(exc))
+                if head is None:
+                    continue
+                if isinstance(head, _TicketHead):
+                    pending.append((head, pool.submit(self.client.ticket_comments, head.ticket_id)))
+                else:
+                    pending.append(head)
+                while len(pending) >= lookahead:
+                    yield first()
+            while pending:
+                yield first()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _ticket_head(self, raw: Any, seen: dict[int, Any]) -> _TicketHead | Deleted | None:
+        """What the export's record says of a ticket: None (already handled in this sync),
+        :class:`Deleted` (deleted, or not in ``ticket_statuses``), or a ticket whose comments are wanted.
+
+        Raises:
+            RecordError: the record cannot be read.
+        """
         if not isinstance(raw, dict):
             raise RecordError(f"ticket record is a {type(raw).__name__}, not an object")
         ticket_id = int_id(raw.get("id"))
@@ -265,28 +326,32 @@ class ZendeskConnector(Connector):
         if subject is not None and not isinstance(subject, str):
             raise RecordError(f"ticket {ticket_id}: subject is not text")
         title = (subject or "").strip() or f"Ticket #{ticket_id}"
-        sections = self._ticket_sections(ticket_id, int_id(raw.get("requester_id")))
-        if not sections:
-            return Deleted(id=doc_id, source=self.name)  # nothing a reader may see
         tags = raw.get("tags")
         metadata: dict[str, Any] = {"ticket_id": ticket_id, "status": status}
         if isinstance(tags, list) and tags and all(isinstance(t, str) for t in tags):
             metadata["tags"] = list(tags)
+        return _TicketHead(ticket_id=ticket_id, doc_id=doc_id, title=title, requester_id=int_id(raw.get("requester_id")),
+                           updated_at=_timestamp(stamp), metadata=metadata)
+
+    def _ticket_document(self, head: _TicketHead, comments: Iterable[tuple[dict[str, Any], str | None]]) -> Document | Deleted:
+        sections = self._ticket_sections(comments, head.requester_id)
+        if not sections:
+            return Deleted(id=head.doc_id, source=self.name)  # nothing a reader may see
         return Document(
-            id=doc_id,
+            id=head.doc_id,
             source=self.name,
             kind=DocumentKind.TICKET,
             audience=Visibility.INTERNAL,
-            title=title,
-            url=f"{self.settings.base_url}/agent/tickets/{ticket_id}",
-            text=f"# {title}\n\n" + "\n\n".join(sections),
-            updated_at=_timestamp(stamp),
-            metadata=metadata,
+            title=head.title,
+            url=f"{self.settings.base_url}/agent/tickets/{head.ticket_id}",
+            text=f"# {head.title}\n\n" + "\n\n".join(sections),
+            updated_at=head.updated_at,
+            metadata=head.metadata,
         )
 
-    def _ticket_sections(self, ticket_id: int, requester_id: int | None) -> list[str]:
+    def _ticket_sections(self, comments: Iterable[tuple[dict[str, Any], str | None]], requester_id: int | None) -> list[str]:
         sections: list[str] = []
-        for comment, role in self._comments(ticket_id):
+        for comment, role in comments:
             html = comment.get("html_body")
             plain = comment.get("plain_body") if isinstance(comment.get("plain_body"), str) else comment.get("body")
             if isinstance(html, str) and html.strip():
@@ -309,14 +374,20 @@ class ZendeskConnector(Connector):
             sections.append(f"## {heading}\n\n{body}")
         return sections
 
-    def _comments(self, ticket_id: int) -> Iterator[tuple[dict[str, Any], str | None]]:
+    @staticmethod
+    def _with_roles(ticket_id: int, fetched: Future[tuple[list[dict[str, Any]], dict[int, str]]],
+                    ) -> list[tuple[dict[str, Any], str | None]]:
+        """The ticket's comments (the result of its comments request) with their authors' roles.
+
+        Raises:
+            RecordError: the ticket is gone (a ticket deleted since the export listed it is one
+                record gone, not an outage).
+        """
         try:
-            comments, roles = self.client.ticket_comments(ticket_id)
+            comments, roles = fetched.result()
         except NotFound as exc:
-            # A ticket deleted since the export listed it is one record gone, not an outage.
             raise RecordError(f"ticket {ticket_id}: comments not found (HTTP 404)") from exc
-        for comment in comments:
-            yield comment, roles.get(int_id(comment.get("author_id")) or -1)
+        return [(comment, roles.get(int_id(comment.get("author_id")) or -1)) for comment in comments]
 
     def _skipped(self, what: str, reason: str) -> Skipped:
         log.warning("zendesk_record_skipped", source=self.name, kind=what, reason=reason)

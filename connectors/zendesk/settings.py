@@ -34,6 +34,9 @@ class ZendeskSettings(BaseModel):
     """Put private comments (``public: false``) into ticket text as ``## Internal note``."""
     ticket_statuses: tuple[str, ...] = ("solved", "closed")
     """Ticket statuses worth indexing; others are left out (and removed if they were indexed)."""
+    comment_requests: int = Field(default=4, ge=1, le=16)
+    """Tickets whose comments are requested at once during the ticket export (1: one after another).
+    Each request still counts against the account's per-minute API limit; a 429 waits as always."""
     start_time: int = Field(default=0, ge=0)
     """Unix time the first ticket export starts from (later syncs continue from the checkpoint)."""
 

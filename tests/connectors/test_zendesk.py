@@ -253,6 +253,79 @@ def test_comments_404_skips_one_ticket(zd: FakeZendesk, client: httpx.Client) ->
     assert skipped == ["ticket: ticket 7: comments not found (HTTP 404)"]
 
 
+def _mixed_export(zd: FakeZendesk) -> None:
+    """Solved tickets between ones that yield a deletion, a skip (404) and nothing to fetch."""
+    for tid in range(1, 13):
+        standard_ticket(zd, tid, "open" if tid in (4, 9) else "solved")
+    zd.delete_ticket(6)
+    zd.fail("/api/v2/tickets/8/comments.json", 404)
+
+
+@pytest.mark.parametrize("comment_requests", [2, 4, 16])
+def test_comments_requested_ahead_yield_the_same_events_in_the_same_order(
+        zd: FakeZendesk, client: httpx.Client, comment_requests: int) -> None:
+    _mixed_export(zd)
+    one, one_cp = drain(make(zd, client, include_articles=False, comment_requests=1).sync(None))
+    zd.fail("/api/v2/tickets/8/comments.json", 404)
+    ahead, ahead_cp = drain(make(zd, client, include_articles=False, comment_requests=comment_requests).sync(None))
+    assert ahead == one and ahead_cp.extra == one_cp.extra
+    # Every kind of event is in the mix, in the export's order (ticket 6 moved to the end when deleted).
+    kinds = [(type(e).__name__, e.id if not isinstance(e, Skipped) else e.reason) for e in ahead]
+    assert kinds == [("Document", f"zd:ticket:{t}") for t in (1, 2, 3)] + [("Deleted", "zd:ticket:4")] + [
+        ("Document", f"zd:ticket:{t}") for t in (5, 7)] + [("Skipped", "ticket: ticket 8: comments not found (HTTP 404)"),
+        ("Deleted", "zd:ticket:9")] + [("Document", f"zd:ticket:{t}") for t in (10, 11, 12)] + [("Deleted", "zd:ticket:6")]
+
+
+def test_comments_of_several_tickets_are_in_flight_at_once_and_never_more_than_the_setting(
+        zd: FakeZendesk, client: httpx.Client) -> None:
+    import threading
+
+    for tid in range(1, 11):
+        standard_ticket(zd, tid)
+    # The first two comments requests are answered only once both have arrived: fetched one after
+    # the other, the first would wait for the barrier in vain and the sync would fail.
+    both_arrived = threading.Barrier(2, timeout=10)
+    lock, in_flight, most = threading.Lock(), [0], [0]
+
+    def before(request) -> None:  # type: ignore[no-untyped-def]
+        if "/comments.json" not in request.path:
+            return
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+            first_two = int(request.path.split("/")[4]) <= 2
+        if first_two:
+            both_arrived.wait()
+        with lock:
+            in_flight[0] -= 1
+
+    zd.before_request = before
+    events, _ = run(make(zd, client, include_articles=False, comment_requests=3))
+    assert sorted(docs_of(events)) == sorted(f"zd:ticket:{t}" for t in range(1, 11))
+    assert 2 <= most[0] <= 3
+
+
+def test_an_outage_mid_page_surfaces_after_the_tickets_before_it_and_leaves_no_thread(
+        zd: FakeZendesk, client: httpx.Client) -> None:
+    import threading
+
+    for tid in range(1, 21):
+        standard_ticket(zd, tid)
+    zd.fail("/api/v2/tickets/12/comments.json", 401)
+    got: list[str] = []
+    with pytest.raises(AuthError):
+        for event in make(zd, client, include_articles=False, comment_requests=4).sync(None):
+            got.append(event.id)
+    assert got == [f"zd:ticket:{t}" for t in range(1, 12)]
+    assert not [t for t in threading.enumerate() if t.name.startswith("zendesk-comments")]
+    # A consumer that stops early (a stop signal between documents) leaves no thread either.
+    zd.before_request = None
+    events = make(zd, client, include_articles=False, comment_requests=4).sync(None)
+    assert next(events).id == "zd:ticket:1"
+    events.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("zendesk-comments")]
+
+
 # -- failures ----------------------------------------------------------------------------------
 
 
