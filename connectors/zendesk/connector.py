@@ -33,6 +33,9 @@ Tickets
     account's limit (200-2,500 a minute); (3) the recorded API traffic we test against has no
     ticket_events call to check the wire format with. Steady state, the per-ticket cost is small:
     only tickets newly solved or closed in the window are fetched (closed tickets never change).
+    The comments of the next ``comment_requests`` tickets are requested at once (a thread pool),
+    so a first sync of a large account waits for the API's rate limit, not for one network round
+    trip per ticket; events still come out in the export's order.
 
     Ticket text: ``# subject``, then in order ``## Customer`` (public comments by the requester
     or another end user) and ``## Agent reply`` (other public comments). A comment whose
