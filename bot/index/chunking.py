@@ -1,22 +1,25 @@
 """Split documents into retrievable chunks with llama-index node parsers and a local tokenizer.
 
-Markdown is first cut at its headings (``MarkdownNodeParser``), small neighbouring sections are
+Markdown is first cut at its headings (:func:`markdown_sections`: what llama-index's
+``MarkdownNodeParser`` does, without building a node per section), small neighbouring sections are
 packed together up to the token budget, long ones are split on sentence boundaries
 (``SentenceSplitter``) with overlap. Token counts come from the embedding model's own
-word-piece tokenizer, so a chunk always fits the model and tiktoken is never touched (it would
-download its encodings). Every chunk's text starts with the document title and section path, so
-a passage read alone still says what it is about.
+word-piece tokenizer (:class:`~bot.index.token_counting.TokenCounter`), so a chunk always fits
+the model and tiktoken is never touched (it would download its encodings). Every chunk's text
+starts with the document title and section path, so a passage read alone still says what it is
+about.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from llama_index.core import Document as LlamaDocument
-from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
+from llama_index.core.node_parser import SentenceSplitter
 
 from bot.index.embeddings import load_tokenizer
+from bot.index.token_counting import TokenCounter
 from bot.index.units import is_label
 from bot.models import Chunk, Document
 
@@ -29,6 +32,48 @@ CHUNKING_VERSION = "3"
 #: "com.ibm.portal.WpsException", and the next chunk's overlap then starts with "0 and WebSphere ...".
 #: The matches still cover the whole text.
 LONG_SENTENCE_PIECE = r"(?:[^,.;。？！]|[,.;](?=\S))+[,.;。？！]?|[,.;。？！]"
+#: A Markdown heading line, as llama-index's ``MarkdownNodeParser`` reads one.
+_HEADING = re.compile(r"^(#+)\s(.*)")
+
+
+def markdown_sections(text: str) -> list[tuple[list[str], str]]:
+    """``text`` cut at its Markdown headings: ``(parent headings, section text)`` per section, the
+    section's text starting with its own heading line (none for text before the first heading).
+
+    The same cut as llama-index's ``MarkdownNodeParser`` (lines starting a code fence toggle a
+    code block, inside which ``#`` lines are not headings; a heading closes every open one of its
+    level or deeper; empty sections are dropped), and the same parent list as reading its
+    ``header_path`` metadata back (a heading containing "/" counts as several), so chunks do not
+    change; without that parser's node objects, ids and callbacks, which cost a third of a ticket's
+    preparation.
+    """
+    sections: list[tuple[list[str], str]] = []
+    current: list[str] = []
+    stack: list[tuple[int, str]] = []  # (level, heading text) of the open headings
+    code_block = False
+
+    def close() -> None:
+        body = "\n".join(current).strip()
+        if body:
+            sections.append(([part for _, heading in stack[:-1] for part in heading.split("/") if part], body))
+
+    for line in text.split("\n"):
+        if line.lstrip().startswith("```"):
+            code_block = not code_block
+            current.append(line)
+            continue
+        heading = None if code_block else _HEADING.match(line)
+        if heading is None:
+            current.append(line)
+            continue
+        close()
+        level, title = len(heading.group(1)), heading.group(2)
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+        current = [f"{'#' * level} {title}"]
+    close()
+    return sections
 
 
 @dataclass(frozen=True)
@@ -58,23 +103,16 @@ class Chunker:
             raise ValueError("chunk overlap must be smaller than the chunk size")
         self._custom_counter = count_tokens
         if count_tokens is None:
-            tokenizer = load_tokenizer()
+            count_tokens = TokenCounter(load_tokenizer())
+        counter = count_tokens
 
-            def count_tokens(text: str) -> int:
-                return len(tokenizer.encode(text, add_special_tokens=False).ids)
-
-            def tokenize(text: str) -> list[int]:
-                return tokenizer.encode(text, add_special_tokens=False).ids
-        else:
-            counter = count_tokens
-
-            def tokenize(text: str) -> list[int]:
-                return [0] * counter(text)
+        def tokenize(text: str) -> list[int]:
+            # The splitter only ever takes the length of what this returns.
+            return [0] * counter(text)
 
         self.count_tokens = count_tokens
         self.chunk_tokens = chunk_tokens
         self.overlap_tokens = overlap_tokens
-        self._markdown = MarkdownNodeParser(include_metadata=True, include_prev_next_rel=False)
         self._splitter = SentenceSplitter(
             chunk_size=chunk_tokens,
             chunk_overlap=overlap_tokens,
@@ -128,13 +166,8 @@ class Chunker:
         return chunks
 
     def _sections(self, doc: Document) -> list[_Section]:
-        nodes = self._markdown.get_nodes_from_documents([LlamaDocument(text=doc.text)])
         sections: list[_Section] = []
-        for node in nodes:
-            text = node.get_content().strip()
-            if not text:
-                continue
-            parents = [p for p in str(node.metadata.get("header_path", "")).strip("/").split("/") if p]
+        for parents, text in markdown_sections(doc.text):
             first_line, _, rest = text.partition("\n")
             own = first_line.lstrip("#").strip() if first_line.startswith("#") else ""
             if own and not rest.strip():
