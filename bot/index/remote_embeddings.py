@@ -15,14 +15,17 @@ records which model wrote it, :mod:`bot.index.vector_space`, and refuses another
   configured ``dimensions`` when set); anything else is an :class:`EmbeddingServiceError`, never a
   half-written batch. Vectors are L2-normalised here (not every server normalises), so cosine
   and dot product agree as they do for the local model.
-* **Encoding**: ``base64`` (default) leaves the request to the ``openai`` package, which asks for
-  base64 float32 (a third of the bytes of JSON numbers, and no float parsing) and also accepts a
-  server that answers plain numbers anyway; ``float`` asks for JSON numbers, for servers that
-  reject ``encoding_format: base64``.
+* **Encoding**: ``base64`` (default) asks for base64 float32 (a third of the bytes of JSON
+  numbers, and no float parsing) and also accepts a server that answers plain numbers anyway;
+  ``float`` asks for JSON numbers, for servers that reject ``encoding_format: base64``. The body
+  is read here (``with_raw_response``: the package still sends, retries and raises), straight
+  into one float32 matrix.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -130,10 +133,12 @@ class RemoteEmbedder:
         # The API rejects empty strings; a blank text embeds as a single space.
         inputs = [t if t.strip() else " " for t in batch]
         extra: dict[str, Any] = {"dimensions": self.dimensions} if self.dimensions else {}
-        if self.encoding == "float":
-            extra["encoding_format"] = "float"
         try:
-            response = self.client.embeddings.create(model=self.model, input=inputs, **extra)
+            # The raw body: the package's own parsing (base64 -> a list of floats per vector -> a
+            # pydantic object per vector) cost more of a sync's CPU than all the rest of the request.
+            response = self.client.embeddings.with_raw_response.create(
+                model=self.model, input=inputs, encoding_format=self.encoding, **extra)
+            body = response.http_response.json()
         except openai.APIStatusError as exc:
             raise EmbeddingServiceError(
                 f"embeddings server {self.base_url} answered HTTP {exc.status_code} for model {self.model!r}: "
@@ -145,19 +150,19 @@ class RemoteEmbedder:
             raise EmbeddingServiceError(f"embeddings server {self.base_url} is unreachable; check HELPDESK_EMBEDDINGS_URL") from exc
         except (openai.OpenAIError, ValueError) as exc:  # a body that is not an embeddings response
             raise EmbeddingServiceError(f"embeddings server {self.base_url} sent an unusable answer: {_short(str(exc))}") from exc
-        return self._vectors(response, len(inputs))
+        return self._vectors(body, len(inputs))
 
-    def _vectors(self, response: Any, expected: int) -> np.ndarray:
-        data = getattr(response, "data", None)
+    def _vectors(self, body: Any, expected: int) -> np.ndarray:
+        data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list) or len(data) != expected:
             got = len(data) if isinstance(data, list) else "no"
             raise EmbeddingServiceError(f"embeddings server {self.base_url} returned {got} vectors for {expected} texts")
         try:
-            rows = sorted(data, key=lambda d: int(d.index))
-            if [int(d.index) for d in rows] != list(range(expected)):
+            rows = sorted(data, key=lambda d: _index(d["index"]))
+            if [_index(d["index"]) for d in rows] != list(range(expected)):
                 raise ValueError("indexes are not 0..n-1")
-            matrix = np.asarray([d.embedding for d in rows], dtype=np.float32)
-        except (TypeError, ValueError, AttributeError) as exc:
+            matrix = np.stack([_vector(d["embedding"]) for d in rows])
+        except (TypeError, ValueError, AttributeError, KeyError, binascii.Error) as exc:
             raise EmbeddingServiceError(f"embeddings server {self.base_url} returned malformed vectors ({exc})") from exc
         size = self._dim
         if matrix.ndim != 2 or matrix.shape[1] == 0 or (size is not None and matrix.shape[1] != size):
@@ -170,6 +175,25 @@ class RemoteEmbedder:
         if (norms == 0).any():
             raise EmbeddingServiceError(f"embeddings server {self.base_url} returned an all-zero vector")
         return matrix / norms
+
+
+def _index(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"index {value!r} is not an integer")
+    return value
+
+
+def _vector(embedding: Any) -> np.ndarray:
+    """One vector as sent: base64 of little-endian float32 (what is asked for by default), or
+    JSON numbers (``float``, and servers that ignore ``encoding_format``)."""
+    if isinstance(embedding, str):
+        raw = base64.b64decode(embedding, validate=True)
+        if len(raw) % 4:
+            raise ValueError("base64 vector is not a whole number of float32s")
+        return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    if not isinstance(embedding, list) or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in embedding):
+        raise ValueError("a vector is not a list of numbers")
+    return np.asarray(embedding, dtype=np.float32)
 
 
 def _short(message: str, limit: int = 200) -> str:

@@ -125,6 +125,13 @@ def test_unreachable_server_is_a_clear_error() -> None:
     (lambda body: {"object": "list", "data": [{"index": 0, "embedding": ["NaN", 1.0]},
                                               {"index": 1, "embedding": [0.0, 1.0]}]}, "non-finite|malformed"),
     (lambda body: ["not", "an", "object"], "unusable|vectors"),
+    # base64 that is not base64, or not whole float32s
+    (lambda body: {"object": "list", "data": [{"index": 0, "embedding": "!!not base64!!"},
+                                              {"index": 1, "embedding": "AACAPw=="}]}, "malformed"),
+    (lambda body: {"object": "list", "data": [{"index": 0, "embedding": "AACAPwA="},
+                                              {"index": 1, "embedding": "AACAPw=="}]}, "malformed"),
+    (lambda body: {"object": "list", "data": [{"index": True, "embedding": [1.0, 0.0]},
+                                              {"index": 1, "embedding": [0.0, 1.0]}]}, "malformed"),
 ])
 def test_malformed_answers_are_refused(server: FakeOpenAI, reply: Any, match: str) -> None:
     server.embedding_reply = reply
