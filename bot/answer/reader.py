@@ -28,7 +28,7 @@ from bot.index.word_vectors import WordVectors
 from bot.models import TICKET_CUSTOMER_SECTION, DocumentKind
 
 #: Chunks read in any case (the ones the answer is composed from), and at most this many more
-#: lower-ranked ones whose title or heading names a rare term of the question.
+#: lower-ranked ones that name a rare term of the question (see :func:`select_chunks`).
 READ_CHUNKS = 5
 MAX_NAMED_CHUNKS = 3
 #: A ticket reply's salutation and closing, each a line of its own ("Hi Tom,", "Best regards,").
@@ -67,10 +67,14 @@ def _signature(text: str) -> bool:
 
 
 def select_chunks(chunks: Sequence[RetrievedChunk], rare: set[str], sparse: SparseEncoder) -> list[RetrievedChunk]:
-    """The chunks worth reading: the top ones, plus lower ones whose heading names a rare term."""
+    """The chunks worth reading: the top ones, plus lower ones whose heading names a rare term, or
+    that belong to the top document and name one in their text (the part of the best document
+    that holds the error code or product the question names, ranked below its other parts)."""
     chosen = list(chunks[:READ_CHUNKS])
-    if rare:
-        named = [c for c in chunks[READ_CHUNKS:] if rare & set(sparse.terms(f"{c.title} {c.section}"))]
+    if rare and chunks:
+        top_document = chunks[0].doc_id
+        named = [c for c in chunks[READ_CHUNKS:] if rare & set(sparse.terms(f"{c.title} {c.section}"))
+                 or (c.doc_id == top_document and rare & set(sparse.terms(c.text)))]
         chosen += named[:MAX_NAMED_CHUNKS]
     return chosen
 

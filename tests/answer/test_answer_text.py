@@ -463,3 +463,26 @@ def test_a_quote_from_a_sentence_split_across_chunks_is_marked_where_it_was_cut(
     assert quoted(chunk) == f"{text} [1]"
     assert quoted(dataclasses.replace(chunk, ends_mid_sentence=True)) == f"{text} {ELLIPSIS} [1]"
     assert quoted(dataclasses.replace(chunk, starts_mid_sentence=True)) == f"{ELLIPSIS} {text} [1]"
+
+
+def test_the_top_documents_part_naming_the_questions_code_is_read_though_ranked_low() -> None:
+    """Below the chunks always read, a chunk is read when its heading names one of the question's
+    rare terms, or when it belongs to the top document and names one in its text; a chunk of
+    another document that merely mentions the code is not."""
+    from bot.answer.reader import READ_CHUNKS, select_chunks
+    from bot.answer.retriever import RetrievedChunk
+
+    def chunk(doc_id: str, n: int, text: str, section: str = "") -> RetrievedChunk:
+        return RetrievedChunk(doc_id=doc_id, chunk_no=n, title=f"Guide {doc_id}", url=None, source="s",
+                              audience=Visibility.PUBLIC, section=section, text=text, updated_at=None,
+                              score=1.0 - n / 100, similarity=0.5)
+
+    sparse = SparseEncoder()
+    top = [chunk("top", 0, "Installing the agent on Linux.")] + [chunk(f"o{i}", i, "Other text.") for i in range(1, READ_CHUNKS)]
+    lower = [chunk("o9", 10, "Unrelated mention of PCL-7734 in a changelog."),
+             chunk("top", 11, "If the agent stops with PCL-7734, delete the lock file and restart it."),
+             chunk("top", 12, "Uninstalling the agent.")]
+    read = select_chunks(top + lower, {"7734"}, sparse)  # the rare terms as the reader finds them
+    assert [(c.doc_id, c.chunk_no) for c in read[READ_CHUNKS:]] == [("top", 11)]
+    assert select_chunks(top + lower, set(), sparse) == top  # no rare term: the top chunks only
+    assert select_chunks([], {"7734"}, sparse) == []
