@@ -4,7 +4,7 @@ Markdown is first cut at its headings (:func:`markdown_sections`: what llama-ind
 ``MarkdownNodeParser`` does, without building a node per section), small neighbouring sections are
 packed together up to the token budget, long ones are split on sentence boundaries
 (``SentenceSplitter``) with overlap. Token counts come from the embedding model's own
-word-piece tokenizer (:class:`~bot.index.token_counting.TokenCounter`), so a chunk always fits
+word-piece tokenizer (:class:`~bot.index.word_pieces.WordPieces`), so a chunk always fits
 the model and tiktoken is never touched (it would download its encodings). Every chunk's text
 starts with the document title and section path, so a passage read alone still says what it is
 about.
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from llama_index.core.node_parser import SentenceSplitter
 
 from bot.index.embeddings import load_tokenizer
-from bot.index.token_counting import TokenCounter
 from bot.index.units import is_label
+from bot.index.word_pieces import WordPieces
 from bot.models import Chunk, Document
 
 SECTION_SEPARATOR = " › "
@@ -103,7 +103,7 @@ class Chunker:
             raise ValueError("chunk overlap must be smaller than the chunk size")
         self._custom_counter = count_tokens
         if count_tokens is None:
-            count_tokens = TokenCounter(load_tokenizer())
+            count_tokens = WordPieces(load_tokenizer()).count
         counter = count_tokens
 
         def tokenize(text: str) -> list[int]:

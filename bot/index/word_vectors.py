@@ -28,6 +28,7 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.index.embeddings import default_cache_dir, default_model_path, load_tokenizer
+from bot.index.word_pieces import WordPieces
 
 #: Bumped whenever the recipe changes, so tables of an older recipe are not reused.
 RECIPE_VERSION = 1
@@ -49,6 +50,7 @@ class WordVectors:
                              f"{tokenizer.get_vocab_size()} word pieces")
         self.table = table
         self.tokenizer = tokenizer
+        self.pieces = WordPieces(tokenizer)
         self.dim = table.shape[1]
         self._special = np.zeros(table.shape[0], dtype=bool)
         for token in _SPECIAL:
@@ -60,8 +62,7 @@ class WordVectors:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
+        ids = [np.asarray(self.pieces.ids(t), dtype=np.int64) for t in texts]
         ids = [i[~self._special[i]] for i in ids]
         lengths = np.array([len(i) for i in ids])
         present = np.flatnonzero(lengths)

@@ -1,4 +1,4 @@
-"""The chunker's two shortcuts hold to what they replace: token counts equal the tokenizer's own,
+"""The two shortcuts hold to what they replace: word pieces (ids and counts) equal the tokenizer's own,
 and the Markdown cut equals llama-index's ``MarkdownNodeParser`` (so chunks, and every stored
 document hash, stay what they were)."""
 
@@ -10,16 +10,20 @@ from hypothesis import strategies as st
 from llama_index.core import Document as LlamaDocument
 from llama_index.core.node_parser import MarkdownNodeParser
 
-from bot.index import token_counting
+from bot.index import word_pieces
 from bot.index.chunking import markdown_sections
 from bot.index.embeddings import load_tokenizer
-from bot.index.token_counting import TokenCounter
+from bot.index.word_pieces import WordPieces
 
 TOKENIZER = load_tokenizer()
 
 
 def encoded(text: str) -> int:
     return len(TOKENIZER.encode(text, add_special_tokens=False).ids)
+
+
+def encoded_ids(text: str) -> list[int]:
+    return list(TOKENIZER.encode(text, add_special_tokens=False).ids)
 
 
 #: Support text as it comes (ASCII words, codes, punctuation, URLs), with what leaves the fast
@@ -37,22 +41,27 @@ _TEXT = st.lists(st.one_of(_WORDS, st.text(max_size=12)), max_size=40).flatmap(
 
 @settings(max_examples=300, deadline=None)
 @given(_TEXT)
-def test_counts_equal_the_tokenizers_own(text: str) -> None:
-    assert TokenCounter(TOKENIZER)(text) == encoded(text)
+def test_pieces_and_counts_equal_the_tokenizers_own(text: str) -> None:
+    pieces = WordPieces(TOKENIZER)
+    assert pieces.ids(text) == encoded_ids(text)
+    assert pieces.count(text) == encoded(text)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=300))
-def test_counts_equal_on_any_ascii(text: str) -> None:
-    assert TokenCounter(TOKENIZER)(text) == encoded(text)
+def test_pieces_and_counts_equal_on_any_ascii(text: str) -> None:
+    pieces = WordPieces(TOKENIZER)
+    assert pieces.ids(text) == encoded_ids(text)
+    assert pieces.count(text) == encoded(text)
 
 
-def test_counts_stay_exact_when_the_word_cache_is_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(token_counting, "MAX_CACHED_WORDS", 3)
-    counter = TokenCounter(TOKENIZER)
+def test_pieces_stay_exact_when_the_word_cache_is_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(word_pieces, "MAX_CACHED_WORDS", 3)
+    pieces = WordPieces(TOKENIZER)
     text = "Void the label within 30 days; the refund reaches your balance in 15 to 30 days."
-    assert [counter(text) for _ in range(3)] == [encoded(text)] * 3
-    assert len(counter._pieces) <= 3
+    assert [pieces.count(text) for _ in range(3)] == [encoded(text)] * 3
+    assert pieces.ids(text) == encoded_ids(text)
+    assert len(pieces._pieces) <= 3
 
 
 def test_another_tokenizer_is_counted_by_encoding() -> None:
@@ -62,9 +71,10 @@ def test_another_tokenizer_is_counted_by_encoding() -> None:
 
     words = Tokenizer(WordLevel({"[UNK]": 0, "hello": 1}, unk_token="[UNK]"))
     words.pre_tokenizer = Whitespace()
-    counter = TokenCounter(words)
-    assert counter._fast is False
-    assert counter("hello big world, hello") == len(words.encode("hello big world, hello").ids) == 5
+    pieces = WordPieces(words)
+    assert pieces._fast is False
+    assert pieces.count("hello big world, hello") == len(words.encode("hello big world, hello").ids) == 5
+    assert pieces.ids("hello big world, hello") == [1, 0, 0, 0, 1]
 
 
 # -- the Markdown cut ----------------------------------------------------------------------------

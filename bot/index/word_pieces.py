@@ -1,13 +1,14 @@
-"""Exact word-piece token counts of the embedding model's tokenizer, without encoding the text.
+"""The embedding model's word pieces of a text (ids, or just their count), without encoding the text.
 
 The chunker counts tokens of every section it packs or splits, and a full ``Tokenizer.encode``
 (normalising with alignments, pre-tokenising, building an encoding with ids, offsets and masks)
-cost more than anything else a sync does to a ticket once embedding happens elsewhere. A count
-needs none of that: for BERT-style tokenizers (``BertNormalizer`` lower-casing,
-``BertPreTokenizer``, ``WordPiece``) it is the sum, over the text's words, of each word's word
-pieces, and words repeat. So :class:`TokenCounter` lower-cases, cuts words the way
-``BertPreTokenizer`` does (runs of letters and digits; every punctuation character alone; white
-space between) and adds up each word's piece count, asked of the model once per distinct word.
+cost more than anything else a sync does to a ticket once embedding happens elsewhere; the
+reader's meaning feature tokenizes every candidate unit of every answer. Neither needs all that:
+for BERT-style tokenizers (``BertNormalizer`` lower-casing, ``BertPreTokenizer``, ``WordPiece``) a
+text's pieces are its words' pieces in order, and words repeat. So :class:`WordPieces`
+lower-cases, cuts words the way ``BertPreTokenizer`` does (runs of letters and digits; every
+punctuation character alone; white space between) and looks each word's pieces up, asked of the
+model once per distinct word.
 
 That shortcut is taken only where it is exactly the tokenizer's own count: printable ASCII text
 (with tabs and line breaks) naming none of the tokenizer's added tokens ("[MASK]"), and a
@@ -28,8 +29,9 @@ _WORD = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
 MAX_CACHED_WORDS = 200_000
 
 
-class TokenCounter:
-    """``len(tokenizer.encode(text, add_special_tokens=False).ids)``, fast for plain ASCII text.
+class WordPieces:
+    """A text's word-piece ids as ``tokenizer.encode(text, add_special_tokens=False).ids`` gives
+    them, and their count; fast for plain ASCII text.
 
     Args:
         tokenizer: a ``tokenizers.Tokenizer`` without truncation or padding.
@@ -37,25 +39,42 @@ class TokenCounter:
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
-        self._pieces: dict[str, int] = {}
+        self._pieces: dict[str, tuple[int, ...]] = {}
         self._fast = _bert_style(tokenizer)
         # Added tokens ("[PAD]", "[MASK]" ...) are matched in the text before anything else.
         self._added = tuple({t.content.lower() for t in tokenizer.get_added_tokens_decoder().values()})
 
-    def __call__(self, text: str) -> int:
+    def count(self, text: str) -> int:
+        """How many word pieces ``text`` is (what the chunker budgets)."""
+        words = self._words(text)
+        if words is None:
+            return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        return sum(len(self._word(w)) for w in words)
+
+    def ids(self, text: str) -> list[int]:
+        """The word-piece ids of ``text``, special tokens not added."""
+        words = self._words(text)
+        if words is None:
+            return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        out: list[int] = []
+        for w in words:
+            out.extend(self._word(w))
+        return out
+
+    def _words(self, text: str) -> list[str] | None:
+        """The pre-tokenizer's words of ``text``; None where only the tokenizer itself is exact."""
         lowered = text.lower()
         if not self._fast or not _PLAIN.match(text) or any(t in lowered for t in self._added):
-            return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
-        pieces = self._pieces
-        total = 0
-        for word in _WORD.findall(lowered):
-            n = pieces.get(word)
-            if n is None:
-                if len(pieces) >= MAX_CACHED_WORDS:
-                    pieces.clear()
-                n = pieces[word] = len(self.tokenizer.model.tokenize(word))
-            total += n
-        return total
+            return None
+        return _WORD.findall(lowered)
+
+    def _word(self, word: str) -> tuple[int, ...]:
+        pieces = self._pieces.get(word)
+        if pieces is None:
+            if len(self._pieces) >= MAX_CACHED_WORDS:
+                self._pieces.clear()
+            pieces = self._pieces[word] = tuple(t.id for t in self.tokenizer.model.tokenize(word))
+        return pieces
 
 
 def _bert_style(tokenizer: Any) -> bool:
