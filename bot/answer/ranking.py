@@ -100,15 +100,19 @@ class TreeEnsemble:
         """The ensemble's sum for each row of ``x``, shape (len(x),)."""
         if x.size == 0 or not len(self.roots):
             return np.zeros(len(x))
-        rows = np.arange(len(x))[:, None]
-        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
-        while True:
-            inner = self.left[node] >= 0
-            if not inner.any():
-                break
-            go_left = x[rows, np.where(inner, self.feature[node], 0)] <= self.threshold[node]
-            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
-        return self.value[node].sum(axis=1)
+        # Every (row, tree) pair walks down at once; pairs that reached a leaf drop out of the walk.
+        n, trees = len(x), len(self.roots)
+        flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        node = np.tile(self.roots, n)
+        offset = np.repeat(np.arange(n) * x.shape[1], trees)  # where each pair's row starts in ``flat``
+        walking = np.flatnonzero(self.left[node] >= 0)
+        while walking.size:
+            at = node[walking]
+            go_left = flat[offset[walking] + self.feature[at]] <= self.threshold[at]
+            nxt = np.where(go_left, self.left[at], self.right[at])
+            node[walking] = nxt
+            walking = walking[self.left[nxt] >= 0]
+        return self.value[node].reshape(n, trees).sum(axis=1)
 
     def to_json(self) -> dict[str, Any]:
         return {"feature": self.feature.tolist(), "threshold": self.threshold.tolist(), "left": self.left.tolist(),
