@@ -182,6 +182,7 @@ def candidate_windows(
                 if t in heading_index:
                     heading_row[heading_index[t]] = 1.0
             best_meaning = -1.0
+            flag_sums = [0.0] * len(_FLAG_NAMES)  # summed in the units' order, as the window grows
             for b in range(a, min(len(quotable), a + MAX_WINDOW_UNITS)):
                 words += unit_words[b]
                 if words > MAX_WINDOW_WORDS and b > a:
@@ -191,7 +192,8 @@ def candidate_windows(
                 terms |= unit_terms[b]
                 best_meaning = max(best_meaning, float(unit_meaning[b]))
                 n = b - a + 1
-                span = flags[a : b + 1]
+                for k, flag in enumerate(flags[b]):
+                    flag_sums[k] += flag
                 windows.append(Window(pi, a, b + 1, words))
                 rows.append(passage_row + [
                     covered(terms), rare_share(terms), len(terms & q_terms) / max(len(terms), 1),
@@ -200,7 +202,7 @@ def candidate_windows(
                     float(b == len(quotable) - 1 or quotable[b + 1].section != quotable[b].section),
                     float(a == 0), a / len(quotable),
                     *heading,
-                    *(sum(f[k] for f in span) / n for k in range(len(_FLAG_NAMES))),
+                    *(total / n for total in flag_sums),
                     title_overlap, math.log1p(len(q_terms)), heading_rare, best_meaning,
                 ] + heading_row)
     width = len(FEATURES) + len(heading_terms)
@@ -222,7 +224,8 @@ _FLAG_NAMES = ("steps", "items", "rows", "instructions", "boilerplate", "keyword
 
 def _unit_flags(unit: Unit) -> tuple[float, ...]:
     text = unit.text
-    symbols = sum(not ch.isalpha() and not ch.isspace() for ch in text) / max(len(text), 1)
+    # Neither a letter nor white space (no character is both).
+    symbols = (len(text) - sum(map(str.isalpha, text)) - sum(map(str.isspace, text))) / max(len(text), 1)
     return (
         float(unit.kind is UnitKind.STEP), float(unit.kind is UnitKind.ITEM), float(unit.kind is UnitKind.ROW),
         float(bool(_INSTRUCTION.match(text))), float(is_boilerplate(unit)),
