@@ -105,6 +105,66 @@ def mrkdwn(text: str, *, allowed_urls: Iterable[str] = ()) -> str:
     return _BOLD.sub(lambda m: f"*{m.group(1)}*", result)
 
 
+_TABLE_ROW = re.compile(r"^[ \t]*\|(?P<cells>.*)\|[ \t]*(?P<marker>(?:\[\d+\][ \t]*)*)$")
+_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+
+
+def tables_as_lists(text: str) -> str:
+    """Markdown tables (``| a | b |`` rows) as Slack shows them: mrkdwn has no tables, and a row of
+    pipes with a ``|---|---|`` rule under the header reads as noise. Each row becomes a bullet led
+    by its first cell, the others named by their column's header: ``• *Growth* — Monthly price:
+    $49 · Shipments included: 1,500``; a table quoted without its header joins the cells with
+    " — ". A citation marker after a row stays with it. Everything else is left as it is."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if not _TABLE_ROW.match(lines[i]) or _TABLE_RULE.match(lines[i]):
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and (_TABLE_ROW.match(lines[j]) or _TABLE_RULE.match(lines[j])):
+            j += 1
+        out.extend(_table_bullets(lines[i:j]))
+        i = j
+    return "\n".join(out)
+
+
+def _table_bullets(block: list[str]) -> list[str]:
+    header: list[str] | None = None
+    header_marker = ""
+    if len(block) >= 2 and _TABLE_RULE.match(block[1]) and any(not _TABLE_RULE.match(line) for line in block[2:]):
+        # A header row names the cells of the rows under it (its first cell, the row labels' column, is
+        # implied by the bold lead); a marker on it goes with the first row.
+        (header, header_marker), block = _cells(block[0]), block[2:]
+    bullets = []
+    for line in block:
+        if _TABLE_RULE.match(line):
+            continue
+        cells, marker = _cells(line)
+        if not any(cells):
+            bullets.append(line)  # "||": nothing to name, left as it was
+            continue
+        lead = cells[0].replace("**", "")
+        if header is not None and len(header) == len(cells) and len(cells) > 1:
+            named = [f"{h}: {c}" if h else c for h, c in zip(header[1:], cells[1:], strict=True) if c]
+            row = f"*{lead}*" + (" — " + " · ".join(named) if named else "") if lead else " · ".join(named)
+        else:
+            row = " — ".join(c for c in cells if c)
+        marker = " ".join(m for m in (header_marker, marker) if m)
+        header_marker = ""
+        bullets.append(f"• {row}{' ' + marker if marker else ''}")
+    return bullets
+
+
+def _cells(line: str) -> tuple[list[str], str]:
+    match = _TABLE_ROW.match(line)
+    assert match is not None
+    return [c.strip() for c in _CELL_SPLIT.split(match.group("cells"))], match.group("marker").strip()
+
+
 def _safe_cut(text: str, limit: int) -> int:
     """Where to cut ``text`` at most ``limit`` chars in: never inside a ``<link>`` or an ``&entity;``,
     preferably at a paragraph, line or word boundary."""
@@ -216,7 +276,7 @@ def answer_messages(
     """
     if answer.abstained or not answer.citations:
         return [abstention_message(handoff)]
-    rendered = mrkdwn(answer.text, allowed_urls=[c.url for c in answer.citations if c.url])
+    rendered = mrkdwn(tables_as_lists(answer.text), allowed_urls=[c.url for c in answer.citations if c.url])
     body = [section(piece) for piece in split_mrkdwn(rendered)]
     sources = "*Sources*\n" + "\n".join(source_line(c, now) for c in answer.citations)
     tail: list[dict[str, Any]] = [{"type": "divider"}, *(section(p) for p in split_mrkdwn(sources))]

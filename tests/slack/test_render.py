@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.models import Answer, Citation, Visibility
 from bot.slack import render
@@ -73,6 +75,49 @@ def test_cited_links_survive_other_links_lose_their_target() -> None:
 def test_markdown_emphasis_and_headings_become_mrkdwn() -> None:
     body = rendered("## Steps\nClick **Forgot password?** [1]")[0].blocks[0]["text"]["text"]
     assert body == "*Steps*\nClick *Forgot password?* [1]"
+
+
+def test_a_quoted_table_becomes_one_bullet_per_row_named_by_its_header() -> None:
+    text = ("| Plan | Monthly price | Shipments included |\n|---|---|---|\n| Starter | $19 | 200 |\n"
+            "| Growth | **$49** | 1,500 | [1]\nPrices exclude tax. [1]")
+    body = rendered(text)[0].blocks[0]["text"]["text"]
+    assert body == ("• *Starter* — Monthly price: $19 · Shipments included: 200\n"
+                    "• *Growth* — Monthly price: *$49* · Shipments included: 1,500 [1]\n"
+                    "Prices exclude tax. [1]")
+    # Rows quoted without their header: the cells in order.
+    assert render.tables_as_lists("| Starter | 60 |\n| Growth | 120 | [1]") == "• Starter — 60\n• Growth — 120 [1]"
+    # Escaped pipes stay inside their cell; table rows hostile content is escaped like any other.
+    body = rendered("| Code | Meaning |\n|---|---|\n| PCL-1 | a \\| b <!channel> |\n[1]")[0].blocks[0]["text"]["text"]
+    assert body == "• *PCL-1* — Meaning: a \\| b &lt;!channel&gt;\n[1]"
+
+
+_TABLE_LINES = st.lists(st.one_of(
+    st.sampled_from(["| a | b |", "|---|---|", "| --- | :---: |", "| **x** | y | [2]", "||", "| only |",
+                     "plain line", "", "a | b", "|not closed", "[1]"]),
+    st.text(alphabet="|ab -:*[]1", max_size=12)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TABLE_LINES)
+def test_tables_as_lists_keeps_every_other_line_and_every_cell(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    lines = text.split("\n")
+    out = render.tables_as_lists(text)
+    def tableish(line: str) -> bool:
+        return bool(render._TABLE_ROW.match(line) or render._TABLE_RULE.match(line))
+
+    others = [line for line in lines if not tableish(line)]
+    kept = [line for line in out.split("\n") if not line.startswith("• ") and not tableish(line)]
+    assert kept == others  # text that is not a table is untouched, in order
+    flat = out.replace("**", "")
+    for n, line in enumerate(lines):
+        if not render._TABLE_ROW.match(line) or render._TABLE_RULE.match(line):
+            continue
+        cells, marker = render._cells(line)
+        header = n + 1 < len(lines) and bool(render._TABLE_RULE.match(lines[n + 1]))
+        for cell in cells[1:] if header else cells:  # a header's first cell is implied by each row's lead
+            assert cell.replace("**", "") in flat
+        assert marker in flat  # no citation marker is lost
 
 
 def test_sources_block_and_buttons() -> None:
