@@ -2,8 +2,8 @@
 
 Two renderings of the same content: plain text (the CLI's dry run) and HTML (what the helpdesks
 receive). Every piece of text is HTML-escaped before the few formatting rules (bold, code,
-line breaks, links to http(s) URLs of the sources) are applied, so nothing from a ticket or the
-knowledge base can inject markup. Related tickets are internal knowledge: they are listed under a
+line breaks, quoted Markdown tables as HTML tables, links to http(s) URLs of the sources) are
+applied, so nothing from a ticket or the knowledge base can inject markup. Related tickets are internal knowledge: they are listed under a
 heading that says so and are never part of the suggested reply.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 
+from bot.answer.text_tables import TextTable, split_tables
 from bot.helpdesk.models import Draft, Note
 
 HEADER = "helpdesk-bot draft reply (internal note, not sent to the customer): review and edit before replying."
@@ -63,11 +64,28 @@ def _esc(text: str) -> str:
 
 
 def _rich(text: str) -> str:
-    """Escaped text with **bold**, `code` and line breaks kept (the KB's Markdown, minimally)."""
+    """Escaped text with **bold**, `code`, line breaks and tables kept (the KB's Markdown, minimally):
+    a quoted Markdown table becomes an HTML table, its header row as ``<th>`` cells."""
+    parts = []
+    for piece in split_tables(text):
+        parts.append(_inline(piece).replace("\n", "<br>") if isinstance(piece, str) else _table(piece))
+    return "".join(parts)
+
+
+def _inline(text: str) -> str:
     out = _esc(text)
     out = _BOLD.sub(r"<strong>\1</strong>", out)
-    out = _CODE.sub(r"<code>\1</code>", out)
-    return out.replace("\n", "<br>")
+    return _CODE.sub(r"<code>\1</code>", out)
+
+
+def _table(table: TextTable) -> str:
+    def row(cells: list[str], marker: str, tag: str) -> str:
+        shown = [*cells[:-1], f"{cells[-1]} {marker}".strip()] if marker and cells else cells
+        return "<tr>" + "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in shown) + "</tr>"
+
+    head = f"<thead>{row(table.header.cells, table.header.marker, 'th')}</thead>" if table.header else ""
+    body = "".join(row(r.cells, r.marker, "td") for r in table.rows)
+    return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
 def _link(title: str, url: str | None) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.answer.text_tables import TextTable, split_tables
 from bot.models import Answer, Citation, Visibility
 
 #: Slack limits (api.slack.com/reference/block-kit/blocks): section text, blocks per message.
@@ -105,64 +106,43 @@ def mrkdwn(text: str, *, allowed_urls: Iterable[str] = ()) -> str:
     return _BOLD.sub(lambda m: f"*{m.group(1)}*", result)
 
 
-_TABLE_ROW = re.compile(r"^[ \t]*\|(?P<cells>.*)\|[ \t]*(?P<marker>(?:\[\d+\][ \t]*)*)$")
-_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
-_CELL_SPLIT = re.compile(r"(?<!\\)\|")
-
-
 def tables_as_lists(text: str) -> str:
-    """Markdown tables (``| a | b |`` rows) as Slack shows them: mrkdwn has no tables, and a row of
-    pipes with a ``|---|---|`` rule under the header reads as noise. Each row becomes a bullet led
-    by its first cell, the others named by their column's header: ``• *Growth* — Monthly price:
-    $49 · Shipments included: 1,500``; a table quoted without its header joins the cells with
-    " — ". A citation marker after a row stays with it. Everything else is left as it is."""
-    lines = text.split("\n")
+    """Markdown tables as Slack can show them: mrkdwn has no tables, and a row of pipes with a
+    ``|---|---|`` rule under the header reads as noise. Each row becomes a bullet led by its first
+    cell, the others named by their column's header: ``• *Growth* — Monthly price: $49 ·
+    Shipments included: 1,500`` (the header's own first cell, the row labels' column, is implied by
+    the lead); a table quoted without its header joins the cells with " — ". A citation marker
+    stays with its row (a header's goes with the first row). The rest of the text is unchanged."""
     out: list[str] = []
-    i = 0
-    while i < len(lines):
-        if not _TABLE_ROW.match(lines[i]) or _TABLE_RULE.match(lines[i]):
-            out.append(lines[i])
-            i += 1
-            continue
-        j = i
-        while j < len(lines) and (_TABLE_ROW.match(lines[j]) or _TABLE_RULE.match(lines[j])):
-            j += 1
-        out.extend(_table_bullets(lines[i:j]))
-        i = j
+    for piece in split_tables(text):
+        out.extend([piece] if isinstance(piece, str) else _bullets(piece))
     return "\n".join(out)
 
 
-def _table_bullets(block: list[str]) -> list[str]:
-    header: list[str] | None = None
-    header_marker = ""
-    if len(block) >= 2 and _TABLE_RULE.match(block[1]) and any(not _TABLE_RULE.match(line) for line in block[2:]):
-        # A header row names the cells of the rows under it (its first cell, the row labels' column, is
-        # implied by the bold lead); a marker on it goes with the first row.
-        (header, header_marker), block = _cells(block[0]), block[2:]
+def _bullets(table: TextTable) -> list[str]:
+    header = table.header
+    if header is not None and not any(len(row.cells) == len(header.cells) > 1 for row in table.rows):
+        # A header that names no row's cells is one more row.
+        return _bullets(TextTable(header=None, rows=[header, *table.rows], lines=table.lines))
+    carried = header.marker if header is not None else ""
     bullets = []
-    for line in block:
-        if _TABLE_RULE.match(line):
-            continue
-        cells, marker = _cells(line)
+    for row in table.rows:
+        cells = row.cells
         if not any(cells):
-            bullets.append(line)  # "||": nothing to name, left as it was
+            bullets.append(row.line)  # "||": nothing to name, left as it was
             continue
         lead = cells[0].replace("**", "")
-        if header is not None and len(header) == len(cells) and len(cells) > 1:
-            named = [f"{h}: {c}" if h else c for h, c in zip(header[1:], cells[1:], strict=True) if c]
-            row = f"*{lead}*" + (" — " + " · ".join(named) if named else "") if lead else " · ".join(named)
+        if header is not None and len(header.cells) == len(cells) and len(cells) > 1:
+            named = [f"{h}: {c}" if h else c for h, c in zip(header.cells[1:], cells[1:], strict=True) if c]
+            text = f"*{lead}*" + (" — " + " · ".join(named) if named else "") if lead else " · ".join(named)
         else:
-            row = " — ".join(c for c in cells if c)
-        marker = " ".join(m for m in (header_marker, marker) if m)
-        header_marker = ""
-        bullets.append(f"• {row}{' ' + marker if marker else ''}")
+            text = " — ".join(c for c in cells if c)
+        marker = " ".join(m for m in (carried, row.marker) if m)
+        carried = ""
+        bullets.append(f"• {text}{' ' + marker if marker else ''}")
+    if carried:  # a header over rows that are all empty
+        bullets.append(carried)
     return bullets
-
-
-def _cells(line: str) -> tuple[list[str], str]:
-    match = _TABLE_ROW.match(line)
-    assert match is not None
-    return [c.strip() for c in _CELL_SPLIT.split(match.group("cells"))], match.group("marker").strip()
 
 
 def _safe_cut(text: str, limit: int) -> int:

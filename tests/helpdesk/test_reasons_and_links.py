@@ -32,3 +32,24 @@ def test_a_draft_and_an_abstention_are_logged_with_reasons_and_ticket_links(harn
     assert password.reason == "answered" and password.closest and password.closest["title"] == "Reset your password"
     assert off.link == f"{harness.zd.url}/agent/tickets/8" and off.reason == "below_gate" and off.closest
     assert [d.reason for d in harness.state.drafts.recent_drafts()] == ["below_gate", "answered"]
+
+
+def test_a_quoted_table_reaches_the_note_as_an_html_table_with_its_content_escaped() -> None:
+    from bot.helpdesk.models import Draft, Provider, Ticket
+    from bot.helpdesk.render import render_note
+    from bot.models import Answer, Citation, Visibility
+
+    text = ("Plans compared:\n| Plan | Price |\n|---|---|\n| Starter | $19 |\n| **Growth** | $49 <img src=x onerror=alert(1)> | [1]\n"
+            "Prices exclude tax. [1]")
+    citation = Citation(n=1, doc_id="d1", title="Plans and pricing", url="https://help.acme.test/plans", source="kb",
+                        audience=Visibility.PUBLIC)
+    ticket = Ticket(provider=Provider("zendesk"), id="7", subject="Prices", message="How much is Growth?",
+                    message_id="m1", customer_waiting=True)
+    note = render_note(Draft(ticket=ticket, answer=Answer(text=text, citations=[citation], confidence=0.9), text=text),
+                       tag="helpdesk_bot_draft", min_confidence=0.5)
+    assert ("Plans compared:<table><thead><tr><th>Plan</th><th>Price</th></tr></thead><tbody>"
+            "<tr><td>Starter</td><td>$19</td></tr>"
+            "<tr><td><strong>Growth</strong></td><td>$49 &lt;img src=x onerror=alert(1)&gt; [1]</td></tr>"
+            "</tbody></table>Prices exclude tax. [1]") in note.html
+    assert "<img" not in note.html
+    assert "| Plan | Price |" in note.text  # the plain-text note (the CLI's dry run) quotes it as it is

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.answer.text_tables import is_table_line, split_tables
 from bot.models import Answer, Citation, Visibility
 from bot.slack import render
 from bot.slack.conversation import plain_text
@@ -86,13 +87,15 @@ def test_a_quoted_table_becomes_one_bullet_per_row_named_by_its_header() -> None
                     "Prices exclude tax. [1]")
     # Rows quoted without their header: the cells in order.
     assert render.tables_as_lists("| Starter | 60 |\n| Growth | 120 | [1]") == "• Starter — 60\n• Growth — 120 [1]"
+    # A header that fits no row is kept as a row of its own.
+    assert render.tables_as_lists("| Plan | Price |\n|---|---|\n| Starter |") == "• Plan — Price\n• Starter"
     # Escaped pipes stay inside their cell; table rows hostile content is escaped like any other.
     body = rendered("| Code | Meaning |\n|---|---|\n| PCL-1 | a \\| b <!channel> |\n[1]")[0].blocks[0]["text"]["text"]
     assert body == "• *PCL-1* — Meaning: a \\| b &lt;!channel&gt;\n[1]"
 
 
 _TABLE_LINES = st.lists(st.one_of(
-    st.sampled_from(["| a | b |", "|---|---|", "| --- | :---: |", "| **x** | y | [2]", "||", "| only |",
+    st.sampled_from(["| a | b |", "|---|---|", "| --- | :---: |", "| **x** | y | [2]", "||", "| only |", "| p | q | r |",
                      "plain line", "", "a | b", "|not closed", "[1]"]),
     st.text(alphabet="|ab -:*[]1", max_size=12)), max_size=12)
 
@@ -102,22 +105,27 @@ _TABLE_LINES = st.lists(st.one_of(
 def test_tables_as_lists_keeps_every_other_line_and_every_cell(lines: list[str]) -> None:
     text = "\n".join(lines)
     lines = text.split("\n")
+    # The answer's text cut into plain runs and tables, joined back, is the text.
+    assert "\n".join(p if isinstance(p, str) else p.source() for p in split_tables(text)) == text
     out = render.tables_as_lists(text)
     def tableish(line: str) -> bool:
-        return bool(render._TABLE_ROW.match(line) or render._TABLE_RULE.match(line))
+        return is_table_line(line)
 
     others = [line for line in lines if not tableish(line)]
     kept = [line for line in out.split("\n") if not line.startswith("• ") and not tableish(line)]
     assert kept == others  # text that is not a table is untouched, in order
     flat = out.replace("**", "")
-    for n, line in enumerate(lines):
-        if not render._TABLE_ROW.match(line) or render._TABLE_RULE.match(line):
+    for piece in split_tables(text):
+        if isinstance(piece, str):
             continue
-        cells, marker = render._cells(line)
-        header = n + 1 < len(lines) and bool(render._TABLE_RULE.match(lines[n + 1]))
-        for cell in cells[1:] if header else cells:  # a header's first cell is implied by each row's lead
-            assert cell.replace("**", "") in flat
-        assert marker in flat  # no citation marker is lost
+        for row in piece.rows:
+            for cell in row.cells:
+                assert cell.replace("**", "") in flat
+            assert row.marker in flat  # no citation marker is lost
+        if piece.header is not None:  # its first cell, the row labels' column, is implied by each row's lead
+            named = any(len(row.cells) == len(piece.header.cells) > 1 for row in piece.rows)
+            assert all(cell.replace("**", "") in flat for cell in piece.header.cells[1 if named else 0:])
+            assert piece.header.marker in flat
 
 
 def test_sources_block_and_buttons() -> None:

@@ -1,0 +1,86 @@
+"""The Markdown tables of an answer's text, found once for every surface that shows them its own way.
+
+An extractive answer quotes a table as the knowledge base has it (``| Plan | Price |``, a
+``|---|---|`` rule, a row per line, a citation marker after a row). Slack's mrkdwn has no tables
+and a helpdesk note is HTML, so each surface renders a :class:`TextTable` itself; the rest of the
+text passes through unchanged. :func:`split_tables` cuts a text into plain runs and tables, and
+nothing is lost: joined back (:meth:`TextTable.source`), the pieces are the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ROW = re.compile(r"^[ \t]*\|(?P<cells>.*)\|[ \t]*(?P<marker>(?:\[\d+\][ \t]*)*)$")
+_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+
+
+@dataclass(frozen=True)
+class TableRow:
+    cells: list[str]
+    marker: str
+    """Citation markers after the row ("[1]"), or ""."""
+    line: str
+    """The row's line as it was."""
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """A run of table lines: a header (when a rule line follows the first row and rows follow the
+    rule) and the rows under it."""
+
+    header: TableRow | None
+    rows: list[TableRow]
+    lines: list[str]
+    """The lines as they were, rules included."""
+
+    def source(self) -> str:
+        return "\n".join(self.lines)
+
+
+def is_table_line(line: str) -> bool:
+    """A table row (``| a | b |``, perhaps with a citation marker after it) or a rule (``|---|:--:|``)."""
+    return bool(_ROW.match(line) or _RULE.match(line))
+
+
+def split_tables(text: str) -> list[str | TextTable]:
+    """``text`` as plain runs (strings, their line breaks kept) and tables, in order. A table starts
+    at a row line (a lone rule line is plain text) and runs while lines are rows or rules."""
+    lines = text.split("\n")
+    pieces: list[str | TextTable] = []
+    plain: list[str] = []
+    i = 0
+    while i < len(lines):
+        if not _ROW.match(lines[i]) or _RULE.match(lines[i]):
+            plain.append(lines[i])
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and is_table_line(lines[j]):
+            j += 1
+        if plain:
+            pieces.append("\n".join(plain))
+            plain = []
+        pieces.append(_table(lines[i:j]))
+        i = j
+    if plain:
+        pieces.append("\n".join(plain))
+    return pieces
+
+
+def _table(block: list[str]) -> TextTable:
+    header = None
+    body = block
+    if len(block) >= 2 and _RULE.match(block[1]) and any(not _RULE.match(line) for line in block[2:]):
+        header, body = _row(block[0]), block[2:]
+    return TextTable(header=header, rows=[_row(line) for line in body if not _RULE.match(line)], lines=block)
+
+
+def _row(line: str) -> TableRow:
+    match = _ROW.match(line)
+    if match is None:  # callers pass row lines only
+        raise ValueError(f"not a table row: {line!r}")
+    return TableRow(cells=[c.strip() for c in _CELL_SPLIT.split(match.group("cells"))],
+                    marker=match.group("marker").strip(), line=line)
