@@ -39,6 +39,44 @@ class TextTable:
     def source(self) -> str:
         return "\n".join(self.lines)
 
+    def labelled_rows(self) -> list[LabelledRow]:
+        """The rows as a list reads them where a table cannot be shown (Slack, some helpdesks):
+        each led by its first cell, the other cells named by their column's header. The header's
+        own first cell (the row labels' column) is implied by the leads; a header that names no
+        row's cells (their counts differ) is a row of its own; a marker on the header goes with the
+        first row; a row with no text at all is kept as its line."""
+        header = self.header
+        if header is not None and not any(len(row.cells) == len(header.cells) > 1 for row in self.rows):
+            return TextTable(header=None, rows=[header, *self.rows], lines=self.lines).labelled_rows()
+        carried = header.marker if header is not None else ""
+        out = []
+        for row in self.rows:
+            if not any(row.cells):
+                out.append(LabelledRow(lead="", cells=[], marker="", line=row.line))
+                continue
+            marker = " ".join(m for m in (carried, row.marker) if m)
+            carried = ""
+            if header is not None and len(header.cells) == len(row.cells):
+                named = [(h, c) for h, c in zip(header.cells[1:], row.cells[1:], strict=True) if c]
+                out.append(LabelledRow(lead=row.cells[0], cells=named, marker=marker))
+            else:
+                out.append(LabelledRow(lead="", cells=[("", c) for c in row.cells if c], marker=marker))
+        if carried:  # a header over rows with no text
+            out.append(LabelledRow(lead="", cells=[], marker=carried, line=carried))
+        return out
+
+
+@dataclass(frozen=True)
+class LabelledRow:
+    """One table row for a list: its lead (the first cell, "" without a header), its other cells
+    with their column's name ("" when unnamed), the row's citation markers; ``line`` set only for a
+    row with no text, to be shown as it was."""
+
+    lead: str
+    cells: list[tuple[str, str]]
+    marker: str
+    line: str | None = None
+
 
 def is_table_line(line: str) -> bool:
     """A table row (``| a | b |``, perhaps with a citation marker after it) or a rule (``|---|:--:|``)."""

@@ -13,11 +13,14 @@ import html
 import re
 
 from bot.answer.text_tables import TextTable, split_tables
-from bot.helpdesk.models import Draft, Note
+from bot.helpdesk.models import Draft, Note, Provider
 
 HEADER = "helpdesk-bot draft reply (internal note, not sent to the customer): review and edit before replying."
 ABSTAIN_HEADER = "helpdesk-bot: no draft for this ticket (internal note)."
 RELATED_HEADER = "Related solved tickets (INTERNAL, for the agent only, never share with the customer):"
+#: Helpdesks whose notes flatten an HTML table into one run of its cells' text (Intercom's reply
+#: API keeps tables only in an unreleased preview version): a table goes to them as a list.
+FLATTENS_TABLES = frozenset({Provider.INTERCOM})
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`\n]+)`")
 
@@ -36,7 +39,7 @@ def render_note(draft: Draft, *, tag: str, min_confidence: float) -> Note:
     else:
         text_parts += [HEADER, "Suggested reply:", draft.text]
         html_parts += [f"<p><strong>{_esc(HEADER)}</strong></p>", "<p><strong>Suggested reply:</strong></p>",
-                       f"<blockquote>{_rich(draft.text)}</blockquote>"]
+                       f"<blockquote>{_rich(draft.text, tables=draft.ticket.provider not in FLATTENS_TABLES)}</blockquote>"]
         source_lines = []
         html_sources = []
         for c in answer.citations:
@@ -63,12 +66,17 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _rich(text: str) -> str:
+def _rich(text: str, *, tables: bool = True) -> str:
     """Escaped text with **bold**, `code`, line breaks and tables kept (the KB's Markdown, minimally):
-    a quoted Markdown table becomes an HTML table, its header row as ``<th>`` cells."""
+    a quoted Markdown table becomes an HTML table, its header row as ``<th>`` cells, or where
+    ``tables`` is off (a helpdesk that flattens tables into one run of cell text) a list, a row per
+    item led by its first cell, the other cells named by their column."""
     parts = []
     for piece in split_tables(text):
-        parts.append(_inline(piece).replace("\n", "<br>") if isinstance(piece, str) else _table(piece))
+        if isinstance(piece, str):
+            parts.append(_inline(piece).replace("\n", "<br>"))
+        else:
+            parts.append(_table(piece) if tables else _table_list(piece))
     return "".join(parts)
 
 
@@ -86,6 +94,21 @@ def _table(table: TextTable) -> str:
     head = f"<thead>{row(table.header.cells, table.header.marker, 'th')}</thead>" if table.header else ""
     body = "".join(row(r.cells, r.marker, "td") for r in table.rows)
     return f"<table>{head}<tbody>{body}</tbody></table>"
+
+
+def _table_list(table: TextTable) -> str:
+    items = []
+    for row in table.labelled_rows():
+        if row.line is not None:
+            items.append(f"<li>{_inline(row.line)}</li>")
+            continue
+        named = [f"{_inline(name)}: {_inline(cell)}" if name else _inline(cell) for name, cell in row.cells]
+        if row.lead:
+            text = f"<strong>{_inline(row.lead.replace('**', ''))}</strong>" + (" — " + " · ".join(named) if named else "")
+        else:
+            text = " — ".join(named)
+        items.append(f"<li>{text}{' ' + _esc(row.marker) if row.marker else ''}</li>")
+    return f"<ul>{''.join(items)}</ul>"
 
 
 def _link(title: str, url: str | None) -> str:

@@ -120,28 +120,17 @@ def tables_as_lists(text: str) -> str:
 
 
 def _bullets(table: TextTable) -> list[str]:
-    header = table.header
-    if header is not None and not any(len(row.cells) == len(header.cells) > 1 for row in table.rows):
-        # A header that names no row's cells is one more row.
-        return _bullets(TextTable(header=None, rows=[header, *table.rows], lines=table.lines))
-    carried = header.marker if header is not None else ""
     bullets = []
-    for row in table.rows:
-        cells = row.cells
-        if not any(cells):
+    for row in table.labelled_rows():
+        if row.line is not None:
             bullets.append(row.line)  # "||": nothing to name, left as it was
             continue
-        lead = cells[0].replace("**", "")
-        if header is not None and len(header.cells) == len(cells) and len(cells) > 1:
-            named = [f"{h}: {c}" if h else c for h, c in zip(header.cells[1:], cells[1:], strict=True) if c]
-            text = f"*{lead}*" + (" — " + " · ".join(named) if named else "") if lead else " · ".join(named)
+        named = [f"{name}: {cell}" if name else cell for name, cell in row.cells]
+        if row.lead:
+            text = f"*{row.lead.replace('**', '')}*" + (" — " + " · ".join(named) if named else "")
         else:
-            text = " — ".join(c for c in cells if c)
-        marker = " ".join(m for m in (carried, row.marker) if m)
-        carried = ""
-        bullets.append(f"• {text}{' ' + marker if marker else ''}")
-    if carried:  # a header over rows that are all empty
-        bullets.append(carried)
+            text = " — ".join(named)
+        bullets.append(f"• {text}{' ' + row.marker if row.marker else ''}")
     return bullets
 
 

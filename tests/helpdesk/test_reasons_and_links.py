@@ -53,3 +53,12 @@ def test_a_quoted_table_reaches_the_note_as_an_html_table_with_its_content_escap
             "</tbody></table>Prices exclude tax. [1]") in note.html
     assert "<img" not in note.html
     assert "| Plan | Price |" in note.text  # the plain-text note (the CLI's dry run) quotes it as it is
+    # Intercom flattens a table in a note into one run of cell text: it gets a list instead.
+    intercom = Ticket(provider=Provider("intercom"), id="7", subject="Prices", message="How much is Growth?",
+                      message_id="m1", customer_waiting=True)
+    note = render_note(Draft(ticket=intercom, answer=Answer(text=text, citations=[citation], confidence=0.9), text=text),
+                       tag="helpdesk_bot_draft", min_confidence=0.5)
+    assert ("Plans compared:<ul><li><strong>Starter</strong> — Price: $19</li>"
+            "<li><strong>Growth</strong> — Price: $49 &lt;img src=x onerror=alert(1)&gt; [1]</li></ul>"
+            "Prices exclude tax. [1]") in note.html
+    assert "<table" not in note.html and "<img" not in note.html
