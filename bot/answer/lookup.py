@@ -46,6 +46,9 @@ _CODE = re.compile(r"(?<![\w.-])(?=[A-Za-z]*[-_]?\d{3})[A-Za-z]{2,}[-_]?\d+(?:[-
 #: of the question (when that closest is at least MIN_LABEL_SIMILARITY: a question about nothing in
 #: the table quotes none).
 MAX_ROWS = 4
+#: A question naming one column and what its rows are ("What permissions does the Viewer role
+#: have?") quotes the whole column, when the table has at most this many rows.
+MAX_COLUMN_ROWS = 12
 #: A column lookup compares the question with the labels of at most this many rows by embedding.
 MAX_EMBEDDED_ROWS = 64
 LABEL_MARGIN = 0.15
@@ -196,6 +199,11 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
             return Lookup(LookupKind.ROW, pi, tuple(named_rows), columns, section)
         if named_columns:
             chosen = _rows_asked_for(question, rows, q_terms, sparse, embed)
+            if not chosen and len(named_columns) == 1 and len(rows) <= MAX_COLUMN_ROWS \
+                    and set(sparse.terms(header[0])) & q_terms:
+                # "What permissions does the Viewer role have?": the column, and the rows' own kind
+                # ("Permission"), named together ask for every row of that column.
+                chosen = tuple(i for i, _ in rows)
             if chosen:
                 return Lookup(LookupKind.COLUMN, pi, chosen, (0, *named_columns), section)
     return None

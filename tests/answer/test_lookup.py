@@ -169,3 +169,25 @@ def test_a_row_lookup_quotes_only_the_sources_cells(body: list[list[str]], pick:
     for line in lines[1:]:
         name, value = line[2:].split(": ", 1)
         assert name in {"A", "B"} and value in source
+
+
+ROLES = """## Roles at a glance
+
+| Permission | Owner | Admin | Viewer |
+|---|---|---|---|
+| View orders and tracking | Yes | Yes | Yes |
+| Buy, print and void labels | Yes | Yes | No |
+| Invite and remove members | Yes | Yes | No |
+| Manage integrations | Yes | Yes | No |
+| Export data | Yes | Yes | No |
+"""
+
+
+def test_a_column_and_the_kind_of_its_rows_named_together_quote_the_whole_column() -> None:
+    found, units = _lookup("What permissions does the Viewer role have?", ROLES)
+    assert found is not None and found.kind is LookupKind.COLUMN
+    assert render_table_lookup(found, units[found.passage]) == (
+        "**Viewer**\n- View orders and tracking: Yes\n- Buy, print and void labels: No\n"
+        "- Invite and remove members: No\n- Manage integrations: No\n- Export data: No")
+    # The column alone, without what its rows are, picks no rows: no lookup.
+    assert _lookup("Tell me about the Viewer role", ROLES)[0] is None
