@@ -25,8 +25,11 @@ from typing import Any
 _PLAIN = re.compile(r"[\t\n\r\x20-\x7e]*\Z")
 #: ``BertPreTokenizer`` on lower-cased ASCII: runs of letters and digits, or one punctuation character.
 _WORD = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
-#: Distinct words remembered (cleared when full: IDs and hashes would otherwise grow it forever).
+#: Distinct words remembered (cleared when full: IDs and hashes would otherwise grow it forever),
+#: each of at most this many characters (WordPiece reads a longer word as one unknown piece anyway),
+#: so the cache stays under a few tens of megabytes whatever the text.
 MAX_CACHED_WORDS = 200_000
+MAX_CACHED_WORD_CHARS = 100
 
 
 class WordPieces:
@@ -71,9 +74,11 @@ class WordPieces:
     def _word(self, word: str) -> tuple[int, ...]:
         pieces = self._pieces.get(word)
         if pieces is None:
-            if len(self._pieces) >= MAX_CACHED_WORDS:
-                self._pieces.clear()
-            pieces = self._pieces[word] = tuple(t.id for t in self.tokenizer.model.tokenize(word))
+            pieces = tuple(t.id for t in self.tokenizer.model.tokenize(word))
+            if len(word) <= MAX_CACHED_WORD_CHARS:  # a blob's "words" would make the cache huge
+                if len(self._pieces) >= MAX_CACHED_WORDS:
+                    self._pieces.clear()
+                self._pieces[word] = pieces
         return pieces
 
 

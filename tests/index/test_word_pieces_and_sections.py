@@ -62,6 +62,9 @@ def test_pieces_stay_exact_when_the_word_cache_is_cleared(monkeypatch: pytest.Mo
     assert [pieces.count(text) for _ in range(3)] == [encoded(text)] * 3
     assert pieces.ids(text) == encoded_ids(text)
     assert len(pieces._pieces) <= 3
+    blob = "a" * 5000 + " " + "b" * 101
+    assert pieces.ids(blob) == encoded_ids(blob) and pieces.count(blob) == encoded(blob)
+    assert all(len(word) <= word_pieces.MAX_CACHED_WORD_CHARS for word in pieces._pieces)  # long words not kept
 
 
 def test_another_tokenizer_is_counted_by_encoding() -> None:
