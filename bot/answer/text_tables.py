@@ -10,6 +10,7 @@ nothing is lost: joined back (:meth:`TextTable.source`), the pieces are the text
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _ROW = re.compile(r"^[ \t]*\|(?P<cells>.*)\|[ \t]*(?P<marker>(?:\[\d+\][ \t]*)*)$")
@@ -76,6 +77,18 @@ class LabelledRow:
     cells: list[tuple[str, str]]
     marker: str
     line: str | None = None
+
+
+def list_item(row: LabelledRow, *, lead: Callable[[str], str], cell: Callable[[str], str]) -> str:
+    """``row`` as one line of a list, in a surface's own markup: ``lead`` marks up the first cell
+    (its Markdown bold dropped: the lead is emphasised anyway), ``cell`` every other piece of text;
+    "lead — name: value · name: value [1]", or the cells joined by " — " without a lead."""
+    named = [f"{cell(name)}: {cell(value)}" if name else cell(value) for name, value in row.cells]
+    if row.lead:
+        text = lead(row.lead.replace("**", "")) + (" — " + " · ".join(named) if named else "")
+    else:
+        text = " — ".join(named)
+    return text + (f" {cell(row.marker)}" if row.marker else "")
 
 
 def is_table_line(line: str) -> bool:

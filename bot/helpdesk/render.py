@@ -3,8 +3,9 @@
 Two renderings of the same content: plain text (the CLI's dry run) and HTML (what the helpdesks
 receive). Every piece of text is HTML-escaped before the few formatting rules (bold, code,
 line breaks, quoted Markdown tables as HTML tables, links to http(s) URLs of the sources) are
-applied, so nothing from a ticket or the knowledge base can inject markup. Related tickets are internal knowledge: they are listed under a
-heading that says so and are never part of the suggested reply.
+applied, so nothing from a ticket or the knowledge base can inject markup. Related tickets are
+internal knowledge: they are listed under a heading that says so and are never part of the
+suggested reply.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot.answer.text_tables import TextTable, split_tables
+from bot.answer.text_tables import TextTable, list_item, split_tables
 from bot.helpdesk.models import Draft, Note, Provider
 
 HEADER = "helpdesk-bot draft reply (internal note, not sent to the customer): review and edit before replying."
@@ -97,18 +98,10 @@ def _table(table: TextTable) -> str:
 
 
 def _table_list(table: TextTable) -> str:
-    items = []
-    for row in table.labelled_rows():
-        if row.line is not None:
-            items.append(f"<li>{_inline(row.line)}</li>")
-            continue
-        named = [f"{_inline(name)}: {_inline(cell)}" if name else _inline(cell) for name, cell in row.cells]
-        if row.lead:
-            text = f"<strong>{_inline(row.lead.replace('**', ''))}</strong>" + (" — " + " · ".join(named) if named else "")
-        else:
-            text = " — ".join(named)
-        items.append(f"<li>{text}{' ' + _esc(row.marker) if row.marker else ''}</li>")
-    return f"<ul>{''.join(items)}</ul>"
+    items = [_inline(row.line) if row.line is not None
+             else list_item(row, lead=lambda t: f"<strong>{_inline(t)}</strong>", cell=_inline)
+             for row in table.labelled_rows()]
+    return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
 
 def _link(title: str, url: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Split documents into retrievable chunks with llama-index node parsers and a local tokenizer.
+"""Split documents into retrievable chunks with llama-index's sentence splitter and a local tokenizer.
 
 Markdown is first cut at its headings (:func:`markdown_sections`: what llama-index's
 ``MarkdownNodeParser`` does, without building a node per section), small neighbouring sections are
@@ -102,15 +102,13 @@ class Chunker:
         if overlap_tokens >= chunk_tokens:
             raise ValueError("chunk overlap must be smaller than the chunk size")
         self._custom_counter = count_tokens
-        if count_tokens is None:
-            count_tokens = WordPieces(load_tokenizer()).count
-        counter = count_tokens
+        counter = count_tokens or WordPieces(load_tokenizer()).count
 
         def tokenize(text: str) -> list[int]:
             # The splitter only ever takes the length of what this returns.
             return [0] * counter(text)
 
-        self.count_tokens = count_tokens
+        self.count_tokens = counter
         self.chunk_tokens = chunk_tokens
         self.overlap_tokens = overlap_tokens
         self._splitter = SentenceSplitter(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.answer.text_tables import TextTable, split_tables
+from bot.answer.text_tables import TextTable, list_item, split_tables
 from bot.models import Answer, Citation, Visibility
 
 #: Slack limits (api.slack.com/reference/block-kit/blocks): section text, blocks per message.
@@ -120,18 +120,9 @@ def tables_as_lists(text: str) -> str:
 
 
 def _bullets(table: TextTable) -> list[str]:
-    bullets = []
-    for row in table.labelled_rows():
-        if row.line is not None:
-            bullets.append(row.line)  # "||": nothing to name, left as it was
-            continue
-        named = [f"{name}: {cell}" if name else cell for name, cell in row.cells]
-        if row.lead:
-            text = f"*{row.lead.replace('**', '')}*" + (" — " + " · ".join(named) if named else "")
-        else:
-            text = " — ".join(named)
-        bullets.append(f"• {text}{' ' + row.marker if row.marker else ''}")
-    return bullets
+    # A row with no text ("||") is left as it was. Content is escaped later, by :func:`mrkdwn`.
+    return [row.line if row.line is not None else "• " + list_item(row, lead=lambda t: f"*{t}*", cell=str)
+            for row in table.labelled_rows()]
 
 
 def _safe_cut(text: str, limit: int) -> int:

@@ -43,10 +43,14 @@ def test_a_quoted_table_reaches_the_note_as_an_html_table_with_its_content_escap
             "Prices exclude tax. [1]")
     citation = Citation(n=1, doc_id="d1", title="Plans and pricing", url="https://help.acme.test/plans", source="kb",
                         audience=Visibility.PUBLIC)
-    ticket = Ticket(provider=Provider("zendesk"), id="7", subject="Prices", message="How much is Growth?",
-                    message_id="m1", customer_waiting=True)
-    note = render_note(Draft(ticket=ticket, answer=Answer(text=text, citations=[citation], confidence=0.9), text=text),
-                       tag="helpdesk_bot_draft", min_confidence=0.5)
+
+    def note_for(provider: str):  # type: ignore[no-untyped-def]
+        ticket = Ticket(provider=Provider(provider), id="7", subject="Prices", message="How much is Growth?",
+                        message_id="m1", customer_waiting=True)
+        return render_note(Draft(ticket=ticket, answer=Answer(text=text, citations=[citation], confidence=0.9), text=text),
+                           tag="helpdesk_bot_draft", min_confidence=0.5)
+
+    note = note_for("zendesk")
     assert ("Plans compared:<table><thead><tr><th>Plan</th><th>Price</th></tr></thead><tbody>"
             "<tr><td>Starter</td><td>$19</td></tr>"
             "<tr><td><strong>Growth</strong></td><td>$49 &lt;img src=x onerror=alert(1)&gt; [1]</td></tr>"
@@ -54,10 +58,7 @@ def test_a_quoted_table_reaches_the_note_as_an_html_table_with_its_content_escap
     assert "<img" not in note.html
     assert "| Plan | Price |" in note.text  # the plain-text note (the CLI's dry run) quotes it as it is
     # Intercom flattens a table in a note into one run of cell text: it gets a list instead.
-    intercom = Ticket(provider=Provider("intercom"), id="7", subject="Prices", message="How much is Growth?",
-                      message_id="m1", customer_waiting=True)
-    note = render_note(Draft(ticket=intercom, answer=Answer(text=text, citations=[citation], confidence=0.9), text=text),
-                       tag="helpdesk_bot_draft", min_confidence=0.5)
+    note = note_for("intercom")
     assert ("Plans compared:<ul><li><strong>Starter</strong> — Price: $19</li>"
             "<li><strong>Growth</strong> — Price: $49 &lt;img src=x onerror=alert(1)&gt; [1]</li></ul>"
             "Prices exclude tax. [1]") in note.html
