@@ -14,9 +14,15 @@ features a linear ranker (:mod:`bot.answer.ranking`) weighs:
   relative to its section, whether it is steps, list items, table rows;
 * its section: the heading words (the ranker learns that "resolving" and "answer" headings hold
   answers and "symptom" ones do not), a few cue classes, and the heading's overlap with the question;
+* where the retriever put it: the dense similarity of the chunk it was read from, below the best
+  chunk's (a merged article is one passage, but its sections were embedded one by one: the section
+  closest in meaning should not lose to steps the question is not about). The chunk's fused score
+  was tried too: it follows the keyword match, and measured worse;
 * its meaning: the best cosine of one of its units to the question, with static word-piece
   vectors of the embedding model (:mod:`bot.index.word_vectors`; shared words miss "refund" for
   "money back");
+* the question: whether it asks how to do something (numbered steps answer "How do I...", rarely
+  "How much..." or "Why...");
 * its text: instructions ("Click", "Go to"), boilerplate and legal lines, keyword lists, URLs,
   symbols (log lines and stack traces).
 """
@@ -63,7 +69,8 @@ FEATURES: tuple[str, ...] = (
     "starts_section", "ends_section", "at_passage_start", "position",
     "answer_heading", "problem_heading", "cause_heading", "heading_overlap", "no_heading",
     "steps", "items", "rows", "instructions", "boilerplate", "keyword_list", "symbols", "urls",
-    "title_overlap", "question_terms", "heading_rare", "meaning",
+    "title_overlap", "question_terms", "heading_rare", "meaning", "chunk_similarity_rel",
+    "asks_procedure", "procedure_steps",
 )
 
 
@@ -132,6 +139,7 @@ def candidate_windows(
         (windows, features of shape (len(windows), len(FEATURES) + len(heading_terms))).
     """
     q_terms = set(sparse.terms(question))
+    asks_procedure = float(bool(PROCEDURE_QUESTION.search(question)))
     passage_terms = [set(sparse.terms(p.text)) for p in passages]
     # Within the retrieved passages a question term that occurs in fewer of them says more.
     weight = {t: 1.0 + math.log((1 + len(passages)) / (1 + sum(t in pt for pt in passage_terms))) for t in q_terms}
@@ -158,6 +166,9 @@ def candidate_windows(
         unit_terms = [set(sparse.terms(_unit_text(u))) for u in quotable]
         unit_meaning = meaning[offsets[pi] : offsets[pi + 1]]
         unit_words = [len(u.text.split()) for u in quotable]
+        line_chunks = passage.line_chunks()
+        unit_chunks = [line_chunks[min(max(u.line // 100 - 1, 0), len(line_chunks) - 1)] for u in quotable]
+        unit_similarity = [c.similarity - top_similarity for c in unit_chunks]
         flags = [_unit_flags(u) for u in quotable]
         title_terms = set(sparse.terms(passage.title))
         title_overlap = len(title_terms & q_terms) / max(len(q_terms), 1)
@@ -182,6 +193,7 @@ def candidate_windows(
                 if t in heading_index:
                     heading_row[heading_index[t]] = 1.0
             best_meaning = -1.0
+            chunk_similarity = -math.inf
             flag_sums = [0.0] * len(_FLAG_NAMES)  # summed in the units' order, as the window grows
             for b in range(a, min(len(quotable), a + MAX_WINDOW_UNITS)):
                 words += unit_words[b]
@@ -191,6 +203,7 @@ def candidate_windows(
                     break  # one answer, one section (crossing measured worse on the dev sets)
                 terms |= unit_terms[b]
                 best_meaning = max(best_meaning, float(unit_meaning[b]))
+                chunk_similarity = max(chunk_similarity, unit_similarity[b])
                 n = b - a + 1
                 for k, flag in enumerate(flags[b]):
                     flag_sums[k] += flag
@@ -203,7 +216,8 @@ def candidate_windows(
                     float(a == 0), a / len(quotable),
                     *heading,
                     *(total / n for total in flag_sums),
-                    title_overlap, math.log1p(len(q_terms)), heading_rare, best_meaning,
+                    title_overlap, math.log1p(len(q_terms)), heading_rare, best_meaning, chunk_similarity,
+                    asks_procedure, asks_procedure * flag_sums[0] / n,
                 ] + heading_row)
     width = len(FEATURES) + len(heading_terms)
     return windows, np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
