@@ -16,8 +16,14 @@ words. A person looks the key up instead, and so does this module:
 * **column**: a header cell is named by the question ("Growth"). Its cells are quoted for the rows
   the question asks about: rows whose label shares a question term, and the row whose label is
   closest in meaning (an embedding: "cost" asks for "Monthly price").
+* **heading**: a section heading reads like the question ("How many people can I invite?" for
+  "How many team members can I invite?", "Create a label without an order"): the embedding of
+  one heading is within :data:`HEADING_SIMILARITY` of the question's, and no other heading comes
+  within :data:`HEADING_MARGIN` of it (two close headings leave the choice to the ranker). A
+  help center's headings are written to be found this way; the ranker, trained on articles with
+  few headings, weighs the heading's words less than a longer section's (steps above all).
 
-Sections are looked for first (in retrieval order), then tables; the first lookup found wins. A
+Sections are looked for first (in retrieval order), then tables, then headings; the first lookup found wins. A
 question asking for a procedure ("How do I ...") gets no table lookup, and a question naming
 nothing, or nothing a heading or table keys, gets none at all: the ranker's best window leads.
 The quoted text is the source's own cells and sentences: nothing is rephrased.
@@ -26,6 +32,8 @@ The quoted text is the source's own cells and sentences: nothing is rephrased.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,6 +42,7 @@ import numpy as np
 
 from bot.answer.passages import Passage
 from bot.answer.windows import PROCEDURE_QUESTION
+from bot.index.chunking import SECTION_SEPARATOR
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, UnitKind
 
@@ -53,12 +62,50 @@ MAX_COLUMN_ROWS = 12
 MAX_EMBEDDED_ROWS = 64
 LABEL_MARGIN = 0.15
 MIN_LABEL_SIMILARITY = 0.3
+#: A heading lookup needs this cosine between the heading's embedding and the question's, and
+#: this lead over every other heading compared: those of the best HEADING_PASSAGES passages
+#: (retrieval picks the document, the heading the section in it), at most MAX_EMBEDDED_HEADINGS.
+HEADING_SIMILARITY = 0.75
+HEADING_MARGIN = 0.05
+HEADING_PASSAGES = 2
+MAX_EMBEDDED_HEADINGS = 24
 #: The parts of a question that asks two things ("... cost and how many shipments ..."); the first few.
 MAX_CLAUSES = 4
 _CLAUSE = re.compile(r"\s+and\s+|[;?]\s*", re.I)
 
 #: Embeds a few short texts (unit-length rows), for the column lookup's choice of rows.
 Embed = Callable[[Sequence[str]], np.ndarray]
+#: Texts whose embedding :class:`CachedEmbed` keeps (a 384-dimension vector is 1.5 kB: 30 MB at most).
+EMBED_CACHE_ENTRIES = 20_000
+
+
+class CachedEmbed:
+    """``embed`` with its vectors kept for the texts it saw last (least recently used dropped first).
+
+    A knowledge base's headings and table labels are few and come back question after question;
+    embedding them again would cost a few milliseconds each. Safe across threads."""
+
+    def __init__(self, embed: Embed, *, max_entries: int = EMBED_CACHE_ENTRIES) -> None:
+        self._embed = embed
+        self._max = max_entries
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for t in found:
+                self._vectors.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            made = self._embed(missing)
+            found.update(zip(missing, made, strict=True))
+            with self._lock:
+                for t, v in zip(missing, made, strict=True):
+                    self._vectors[t] = v
+                while len(self._vectors) > self._max:
+                    self._vectors.popitem(last=False)
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 0))
 
 
 class LookupKind(StrEnum):
@@ -100,11 +147,13 @@ def find_lookup(
     names: set[str],
     sparse: SparseEncoder,
     embed: Embed | None = None,
+    question_vector: np.ndarray | None = None,
 ) -> Lookup | None:
     """The first lookup the question's keys find in ``passages`` (retrieval order), or None.
 
     ``identifiers`` and ``names`` are the question's stemmed keys (:func:`bot.answer.windows.question_keys`);
-    ``units`` are the quotable units of each passage, ``all_units`` every unit (headings too).
+    ``units`` are the quotable units of each passage, ``all_units`` every unit (headings too);
+    ``question_vector`` the question's embedding by ``embed``'s model, if already made.
     """
     keys = identifiers | names
     q_terms = set(sparse.terms(question))
@@ -115,13 +164,42 @@ def find_lookup(
         found = _section_lookup(pi, all_units[pi], units[pi], codes)
         if found is not None:
             return found
-    if PROCEDURE_QUESTION.search(question):
-        return None  # "How do I connect Shopify?" asks for steps, not for Shopify's row of a table
-    for pi in order:
-        found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed)
-        if found is not None:
-            return found
-    return None
+    if not PROCEDURE_QUESTION.search(question):
+        # "How do I connect Shopify?" asks for steps, not for Shopify's row of a table
+        for pi in order:
+            found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed)
+            if found is not None:
+                return found
+    return _heading_lookup(question, [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]], embed, question_vector)
+
+
+def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]], embed: Embed | None,
+                    question_vector: np.ndarray | None) -> Lookup | None:
+    """The section whose heading alone comes closest to the question, when it is close and no
+    other heading is nearly as close (``passages``: index and quotable units, in retrieval order)."""
+    if embed is None:
+        return None
+    candidates: dict[str, tuple[int, str, str]] = {}  # casefolded heading -> (passage, section, heading)
+    for pi, quotable in passages:
+        for section in dict.fromkeys(u.section for u in quotable):
+            heading = section.split(SECTION_SEPARATOR)[-1].strip()
+            if heading and len(candidates) < MAX_EMBEDDED_HEADINGS:
+                candidates.setdefault(heading.casefold(), (pi, section, heading))
+    if not candidates:
+        return None
+    headings = embed([heading for _, _, heading in candidates.values()])
+    if question_vector is None:
+        question_vector = embed([question])[0]
+    similarity = headings @ question_vector
+    order = np.argsort(-similarity, kind="stable")
+    best = int(order[0])
+    runner_up = float(similarity[order[1]]) if len(order) > 1 else -1.0
+    if similarity[best] < HEADING_SIMILARITY or similarity[best] - runner_up < HEADING_MARGIN:
+        return None
+    pi, section, _ = list(candidates.values())[best]
+    quotable = dict(passages)[pi]
+    members = tuple(i for i, u in enumerate(quotable) if u.section == section)
+    return Lookup(LookupKind.SECTION, pi, members, section=section)
 
 
 def _section_lookup(pi: int, everything: Sequence[Unit], quotable: Sequence[Unit], codes: set[str]) -> Lookup | None:

@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from bot.answer.lookup import Embed, Lookup, find_lookup
+from bot.answer.lookup import CachedEmbed, Embed, Lookup, find_lookup
 from bot.answer.passages import Passage, merge_passages
 from bot.answer.ranking import WindowRanker
 from bot.answer.retriever import RetrievedChunk
@@ -118,8 +118,10 @@ class Reader:
         sparse: the encoder whose terms (lower-cased, stemmed, no stop words) the features count.
         ranker: the window ranker; its feature list must be :data:`FEATURES` and its heading terms.
         word_vectors: compares each unit's meaning with the question's (the ranker's ``meaning``).
-        embed: embeds short texts (the question and a table's row labels) for column lookups;
-            without it a column lookup quotes only the rows whose label shares a question term.
+        embed: embeds short texts (a table's row labels, section headings) for lookups, through a
+            bounded cache (a knowledge base's headings come back question after question); without
+            it a column lookup quotes only the rows whose label shares a question term, and no
+            heading is looked up.
     """
 
     def __init__(self, *, sparse: SparseEncoder, ranker: WindowRanker, word_vectors: WordVectors,
@@ -131,12 +133,13 @@ class Reader:
         self.sparse = sparse
         self.ranker = ranker
         self.word_vectors = word_vectors
-        self.embed = embed
+        self.embed = CachedEmbed(embed) if embed is not None else None
 
-    def read(self, question: str, chunks: Sequence[RetrievedChunk]) -> Reading:
+    def read(self, question: str, chunks: Sequence[RetrievedChunk], *, question_vector: np.ndarray | None = None) -> Reading:
         """Read the top :data:`READ_CHUNKS` of ``chunks`` (best first), and any lower one whose
         title or heading names one of the question's rare terms (the article about error PCL-4031
-        when another one merely mentions it)."""
+        when another one merely mentions it). ``question_vector``: the question's embedding, when
+        retrieval made one (else the lookups embed the question themselves)."""
         identifiers, names = question_keys(question, self.sparse)
         rare = rare_terms((identifiers, names), self.sparse, [f"{c.title}\n{c.text}" for c in chunks])
         chosen = select_chunks(chunks, rare, self.sparse)
@@ -146,7 +149,7 @@ class Reader:
         windows, features = candidate_windows(question, passages, units, sparse=self.sparse, rare=rare,
                                               word_vectors=self.word_vectors, heading_terms=self.ranker.heading_terms)
         lookup = find_lookup(question, passages, all_units, units, identifiers=identifiers, names=names,
-                             sparse=self.sparse, embed=self.embed)
+                             sparse=self.sparse, embed=self.embed, question_vector=question_vector)
         return Reading(question=question, chunks=chosen, rare_terms=frozenset(rare), passages=passages,
                        all_units=all_units, units=units, windows=windows, features=features,
                        scores=self.ranker.score(features), lookup=lookup)

@@ -52,6 +52,8 @@ class RetrievedChunk:
 class Retrieval:
     chunks: list[RetrievedChunk]
     timings: dict[str, float] = field(default_factory=dict)
+    #: The question's dense vector the search used (the reader compares headings with it).
+    question_vector: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class Retriever:
         # Belt and braces: never trust a stray point.
         chunks = [c for c in chunks if c.audience.value in allowed]
         timings["search_ms"] = (time.perf_counter() - t1) * 1000
-        return Retrieval(chunks=chunks, timings=timings)
+        return Retrieval(chunks=chunks, timings=timings, question_vector=dense)
 
     def related(self, question: str, audience: Audience, *, kind: DocumentKind = DocumentKind.TICKET,
                 limit: int = 10) -> list[RetrievedChunk]:

@@ -103,7 +103,7 @@ class AnswerService:
         """Read and gate an existing retrieval for ``query`` (the top chunks, as :meth:`answer` would)."""
         t = time.perf_counter()
         retrieval = screen(retrieval)  # content is data: flagged instructions cut out before anyone reads
-        reading = self.reader.read(query, retrieval.chunks)
+        reading = self.reader.read(query, retrieval.chunks, question_vector=retrieval.question_vector)
         passages = reading.chunks
         confidence = self.gate.confidence(reading) if passages else 0.0
         retrieval.timings["read_ms"] = (time.perf_counter() - t) * 1000

@@ -59,6 +59,20 @@ def test_steps_come_whole_with_one_marker_at_the_end_of_the_run(sample_runtime) 
     # A column the question names: the rows it asks about ("cost" is the price rows, by meaning).
     ("How much does the Growth plan cost and how many shipments does it include?", "Plans and pricing",
      "Plan comparison", "**Growth**\n- Monthly price: $49 / month"),
+    # A heading that reads like the question leads, though another heading (or the top passage)
+    # shares as many of its words: "without" an order, "customs needs" among customs steps,
+    # "Backup codes" of the 2FA set-up article rather than signing in with one.
+    ("How do I create a shipping label without an order?", "Create a shipping label",
+     "Create a label without an order", "Go to **Shipments > New shipment**"),
+    ("What information does customs need?", "International shipments and customs", "What customs needs",
+     "- **HS code**"),
+    ("Where are my backup codes?", "Set up two-factor authentication", "Backup codes", "- Each backup code works once."),
+    # A plain-text article's heading lines are headings too.
+    ("What are your support hours?", "Contact Parcelly support and support hours", "Support hours",
+     "Monday to Friday, 8:00 to 20:00 Eastern Time (ET)."),
+    # The section the question asks about, not another section's numbered steps.
+    ("How much do SMS notifications cost?", "SMS notifications", "Pricing and countries",
+     "| United States and Canada | $0.02 |"),
     # A table right under its heading (a packed chunk has no blank line between them) is cited
     # with that heading, not the article's next one.
     ("What happens if my card payment fails?", "Failed payments and past-due accounts",
@@ -486,3 +500,33 @@ def test_the_top_documents_part_naming_the_questions_code_is_read_though_ranked_
     assert [(c.doc_id, c.chunk_no) for c in read[READ_CHUNKS:]] == [("top", 11)]
     assert select_chunks(top + lower, set(), sparse) == top  # no rare term: the top chunks only
     assert select_chunks([], {"7734"}, sparse) == []
+
+
+def test_a_window_knows_how_close_in_meaning_the_chunk_it_came_from_is() -> None:
+    """A merged article is one passage, but each of its chunks was embedded on its own: a window
+    carries its own chunk's dense similarity below the best chunk's, and whether a how-to
+    question meets numbered steps."""
+    from bot.answer.passages import merge_passages
+    from bot.answer.retriever import RetrievedChunk
+    from bot.answer.windows import FEATURES, candidate_windows
+    from bot.index.units import split_units
+
+    def chunk(n: int, text: str, section: str, similarity: float) -> RetrievedChunk:
+        return RetrievedChunk(doc_id="seats", chunk_no=n, title="Team seats", url=None, source="s",
+                              audience=Visibility.PUBLIC, section=section, text=text, updated_at=None, score=1.0,
+                              similarity=similarity)
+
+    chunks = [chunk(1, "Starter includes 2 seats and Pro 15.", "How many people can I invite?", 0.8),
+              chunk(0, "1. Go to Settings > Team.\n2. Click Invite.", "Invite a team member", 0.5)]
+    passages = merge_passages(chunks)
+    assert len(passages) == 1
+    units = [[u for u in split_units(p.text, section=p.section) if u.quotable] for p in passages]
+    f = {name: n for n, name in enumerate(FEATURES)}
+    for question, procedure in (("How many people can I invite?", 0.0), ("How do I invite someone?", 1.0)):
+        windows, features = candidate_windows(question, passages, units, sparse=SparseEncoder(), rare=set(),
+                                              word_vectors=shared_word_vectors())
+        by_text = {units[0][w.start].text: row for w, row in zip(windows, features, strict=True) if w.end - w.start == 1}
+        assert by_text["Starter includes 2 seats and Pro 15."][f["chunk_similarity_rel"]] == 0.0
+        assert by_text["1. Go to Settings > Team."][f["chunk_similarity_rel"]] == pytest.approx(-0.3)
+        assert by_text["1. Go to Settings > Team."][f["procedure_steps"]] == procedure
+        assert by_text["Starter includes 2 seats and Pro 15."][f["procedure_steps"]] == 0.0

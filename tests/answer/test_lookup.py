@@ -191,3 +191,59 @@ def test_a_column_and_the_kind_of_its_rows_named_together_quote_the_whole_column
         "- Invite and remove members: No\n- Manage integrations: No\n- Export data: No")
     # The column alone, without what its rows are, picks no rows: no lookup.
     assert _lookup("Tell me about the Viewer role", ROLES)[0] is None
+
+
+LABELS = """## Create a label from an order
+
+1. Go to **Orders** and click the order.
+2. Click **Buy label**.
+
+## Create a label without an order
+
+Click **Create label** on the **Shipments** page and enter the recipient's address yourself.
+
+## Use shipping presets
+
+Presets fill in the package and service for matching orders.
+"""
+
+TEAM = """## Invite a team member
+
+1. Go to **Settings > Team**.
+2. Click **Invite member** and enter their email address.
+
+## How many people can I invite?
+
+Starter includes 2 seats, Growth 5 and Pro 15. Pending invitations use a seat.
+
+## Remove a team member
+
+Click the member and choose **Remove**.
+"""
+
+
+def test_a_heading_that_reads_like_the_question_is_looked_up(embedder) -> None:  # type: ignore[no-untyped-def]
+    # Both headings share every content word of the question but "without" (a stop word): the
+    # embedding still tells them apart; the steps under the other one do not answer.
+    found, units = _lookup("How do I create a shipping label without an order?", LABELS, embed=embedder.embed)
+    assert found is not None and found.kind is LookupKind.SECTION
+    assert found.section == "Create a label without an order"
+    assert [units[0][i].text for i in found.units] == [
+        "Click **Create label** on the **Shipments** page and enter the recipient's address yourself."]
+    # A question no heading reads like is left to the ranker.
+    assert _lookup("Why is my label printing blank?", LABELS, embed=embedder.embed)[0] is None
+
+
+def test_a_heading_lookup_needs_one_heading_clearly_closest() -> None:
+    def embed(texts):  # type: ignore[no-untyped-def]
+        # By topic: "invite" and "seats" questions, and headings about either.
+        topics = (("invite",), ("many", "seat"), ("remove",), ("team",))
+        v = np.array([[float(any(w in t.lower() for w in topic)) for topic in topics] + [0.05] for t in texts])
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    found, _ = _lookup("remove a team member from my team", TEAM, embed=embed)
+    assert found is not None and found.section == "Remove a team member"
+    # As close to "Invite a team member" as to "How many people can I invite?": the ranker chooses.
+    assert _lookup("many invite team", TEAM, embed=embed)[0] is None
+    # Without an embedding there is no heading lookup.
+    assert _lookup("remove a team member from my team", TEAM)[0] is None
