@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -97,7 +98,7 @@ class FilesConnector(Connector):
             meta, body = _parse_html(text)
         else:
             first, _, rest = text.strip().partition("\n")
-            meta, body = {"title": first.strip()}, rest.strip()
+            meta, body = {"title": first.strip()}, text_headings(rest.strip())
         if not body.strip():
             return None
         audience = _visibility(meta.get("audience"), self.settings.default_audience, path)
@@ -120,6 +121,30 @@ class FilesConnector(Connector):
             updated_at=updated,
             metadata={k: v for k, v in meta.items() if k == "status" and isinstance(v, str)},
         )
+
+
+def text_headings(body: str) -> str:
+    """A plain-text article's heading lines marked as Markdown headings (``## Support hours``).
+
+    A heading in plain text is a paragraph of one short line (at most :data:`TEXT_HEADING_WORDS`
+    words) that starts with a capital or a digit, is no list item, ends without a sentence's
+    punctuation (a question mark is allowed: "Can I pay by invoice?") and has text after it.
+    Marked, the chunker cuts the article at them and the reader knows which section a sentence
+    sits under, as it does for Markdown and HTML articles."""
+    paragraphs = re.split(r"\n[ \t]*\n", body)
+    out = []
+    for n, paragraph in enumerate(paragraphs):
+        line = paragraph.strip()
+        if (n + 1 < len(paragraphs) and "\n" not in line and _TEXT_HEADING.match(line)
+                and len(line.split()) <= TEXT_HEADING_WORDS):
+            paragraph = f"## {line}"
+        out.append(paragraph)
+    return "\n\n".join(out)
+
+
+#: See :func:`text_headings`.
+TEXT_HEADING_WORDS = 8
+_TEXT_HEADING = re.compile(r"^(?![-*+•#>|]|\d+[.)]\s)[A-Z0-9][^\n]{0,78}(?<![.,;:!])$")
 
 
 def _parse_markdown(path: Path, text: str) -> tuple[dict[str, Any], str]:

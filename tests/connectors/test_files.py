@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.models import DocumentKind, Visibility
 from connectors.base import Checkpoint, Skipped, drain
-from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
+from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path, text_headings
 
 
 def _collect(connector: FilesConnector, skipped: list[str] | None = None):  # type: ignore[no-untyped-def]
@@ -68,3 +72,28 @@ def test_sample_kb_is_shipped_and_complete() -> None:
     assert {d.audience for d in articles} == {Visibility.PUBLIC, Visibility.INTERNAL}
     assert all(d.audience is Visibility.INTERNAL and d.kind is DocumentKind.TICKET for d in tickets)
     assert all("## Internal note" in d.text for d in tickets)
+
+
+def test_a_plain_text_articles_heading_lines_become_headings(tmp_path: Path) -> None:
+    (tmp_path / "support.txt").write_text(
+        "Contact support\n\nWe help with everything.\n\nSupport hours\n\nMonday to Friday, 8:00 to 20:00 ET.\n"
+        "Closed on holidays.\n\nCan I call you?\n\nEnterprise customers can.\n\nNote: this is not a heading.\n\n"
+        "1. A step\n\n- an item\n\nthe end without a capital\n\nLast line with no text after it\n", encoding="utf-8")
+    docs, _ = _collect(FilesConnector(FilesConnectorSettings(name="kb", path=tmp_path)))
+    (doc,) = docs
+    assert doc.text.split("\n\n") == [
+        "We help with everything.", "## Support hours", "Monday to Friday, 8:00 to 20:00 ET.\nClosed on holidays.",
+        "## Can I call you?", "Enterprise customers can.", "Note: this is not a heading.", "1. A step", "- an item",
+        "the end without a capital", "Last line with no text after it"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=40), max_size=8))
+def test_marking_text_headings_changes_nothing_but_the_marks(paragraphs: list[str]) -> None:
+    # The words, in order, and the paragraphs stay; only "## " marks (and the white space around
+    # a heading line) change.
+    body = "\n\n".join(paragraphs)
+    marked = text_headings(body)
+    assert marked.replace("## ", "").split() == body.replace("## ", "").split()
+    paragraph_break = re.compile(r"\n[ \t]*\n")
+    assert len(paragraph_break.split(marked)) == len(paragraph_break.split(body))
