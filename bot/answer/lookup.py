@@ -64,17 +64,21 @@ LABEL_MARGIN = 0.15
 MIN_LABEL_SIMILARITY = 0.3
 #: A heading lookup needs this cosine between the heading's embedding and the question's, and
 #: this lead over every other heading compared: those of the best HEADING_PASSAGES passages
-#: (retrieval picks the document, the heading the section in it), at most MAX_EMBEDDED_HEADINGS.
+#: (retrieval picks the document, the heading the section in it), at most MAX_HEADINGS.
 HEADING_SIMILARITY = 0.75
 HEADING_MARGIN = 0.05
 HEADING_PASSAGES = 2
-MAX_EMBEDDED_HEADINGS = 24
+MAX_HEADINGS = 24
+#: Of those, only the HEADING_SHORTLIST closest by static word vectors are embedded (when a shortlist is given).
+HEADING_SHORTLIST = 4
 #: The parts of a question that asks two things ("... cost and how many shipments ..."); the first few.
 MAX_CLAUSES = 4
 _CLAUSE = re.compile(r"\s+and\s+|[;?]\s*", re.I)
 
 #: Embeds a few short texts (unit-length rows), for the column lookup's choice of rows.
 Embed = Callable[[Sequence[str]], np.ndarray]
+#: Cosine of each of some texts to a question, cheaply (static word vectors): ``(question, texts) -> (len(texts),)``.
+Shortlist = Callable[[str, Sequence[str]], np.ndarray]
 #: Texts whose embedding :class:`CachedEmbed` keeps (a 384-dimension vector is 1.5 kB: 30 MB at most).
 EMBED_CACHE_ENTRIES = 20_000
 
@@ -148,12 +152,14 @@ def find_lookup(
     sparse: SparseEncoder,
     embed: Embed | None = None,
     question_vector: np.ndarray | None = None,
+    shortlist: Shortlist | None = None,
 ) -> Lookup | None:
     """The first lookup the question's keys find in ``passages`` (retrieval order), or None.
 
     ``identifiers`` and ``names`` are the question's stemmed keys (:func:`bot.answer.windows.question_keys`);
     ``units`` are the quotable units of each passage, ``all_units`` every unit (headings too);
-    ``question_vector`` the question's embedding by ``embed``'s model, if already made.
+    ``question_vector`` the question's embedding by ``embed``'s model, if already made;
+    ``shortlist`` a cheap similarity that picks the few headings worth embedding.
     """
     keys = identifiers | names
     q_terms = set(sparse.terms(question))
@@ -170,11 +176,12 @@ def find_lookup(
             found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed)
             if found is not None:
                 return found
-    return _heading_lookup(question, [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]], embed, question_vector)
+    return _heading_lookup(question, [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]], embed, question_vector,
+                           shortlist)
 
 
 def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]], embed: Embed | None,
-                    question_vector: np.ndarray | None) -> Lookup | None:
+                    question_vector: np.ndarray | None, shortlist: Shortlist | None) -> Lookup | None:
     """The section whose heading alone comes closest to the question, when it is close and no
     other heading is nearly as close (``passages``: index and quotable units, in retrieval order)."""
     if embed is None:
@@ -183,11 +190,18 @@ def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]
     for pi, quotable in passages:
         for section in dict.fromkeys(u.section for u in quotable):
             heading = section.split(SECTION_SEPARATOR)[-1].strip()
-            if heading and len(candidates) < MAX_EMBEDDED_HEADINGS:
+            if heading and len(candidates) < MAX_HEADINGS:
                 candidates.setdefault(heading.casefold(), (pi, section, heading))
     if not candidates:
         return None
-    headings = embed([heading for _, _, heading in candidates.values()])
+    chosen = list(candidates.values())
+    if shortlist is not None and len(chosen) > HEADING_SHORTLIST:
+        # The model costs a few milliseconds a heading the cache has not seen: embed only the
+        # headings closest by static word vectors (microseconds each).
+        cheap = shortlist(question, [heading for _, _, heading in chosen])
+        keep = sorted(np.argsort(-cheap, kind="stable")[:HEADING_SHORTLIST])
+        chosen = [chosen[k] for k in keep]
+    headings = embed([heading for _, _, heading in chosen])
     if question_vector is None:
         question_vector = embed([question])[0]
     similarity = headings @ question_vector
@@ -196,7 +210,7 @@ def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]
     runner_up = float(similarity[order[1]]) if len(order) > 1 else -1.0
     if similarity[best] < HEADING_SIMILARITY or similarity[best] - runner_up < HEADING_MARGIN:
         return None
-    pi, section, _ = list(candidates.values())[best]
+    pi, section, _ = chosen[best]
     quotable = dict(passages)[pi]
     members = tuple(i for i, u in enumerate(quotable) if u.section == section)
     return Lookup(LookupKind.SECTION, pi, members, section=section)

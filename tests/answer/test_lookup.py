@@ -6,7 +6,15 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.answer.lookup import Lookup, LookupKind, cells, find_lookup, render_table_lookup
+from bot.answer.lookup import (
+    HEADING_SHORTLIST,
+    CachedEmbed,
+    Lookup,
+    LookupKind,
+    cells,
+    find_lookup,
+    render_table_lookup,
+)
 from bot.answer.passages import merge_passages
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import question_keys
@@ -36,7 +44,7 @@ PLANS = """## Plan comparison
 """
 
 
-def _lookup(question: str, *texts: str, embed=None) -> tuple[Lookup | None, list]:  # type: ignore[no-untyped-def]
+def _lookup(question: str, *texts: str, embed=None, shortlist=None) -> tuple[Lookup | None, list]:  # type: ignore[no-untyped-def]
     chunks = [RetrievedChunk(doc_id=f"d{n}", chunk_no=0, title=f"Doc {n}", url=None, source="s",
                              audience=Visibility.PUBLIC, section="", text=t, updated_at=None, score=1.0 - n / 10,
                              similarity=0.5) for n, t in enumerate(texts)]
@@ -45,7 +53,7 @@ def _lookup(question: str, *texts: str, embed=None) -> tuple[Lookup | None, list
     units = [[u for u in us if u.quotable] for us in all_units]
     identifiers, names = question_keys(question, SPARSE)
     found = find_lookup(question, passages, all_units, units, identifiers=identifiers, names=names, sparse=SPARSE,
-                        embed=embed)
+                        embed=embed, shortlist=shortlist)
     return found, units
 
 
@@ -247,3 +255,37 @@ def test_a_heading_lookup_needs_one_heading_clearly_closest() -> None:
     assert _lookup("many invite team", TEAM, embed=embed)[0] is None
     # Without an embedding there is no heading lookup.
     assert _lookup("remove a team member from my team", TEAM)[0] is None
+
+
+def test_the_embedding_cache_returns_what_the_model_would_and_stays_bounded() -> None:
+    calls: list[list[str]] = []
+
+    def embed(texts):  # type: ignore[no-untyped-def]
+        calls.append(list(texts))
+        return np.array([[float(len(t)), float(t.count("a")), 1.0] for t in texts])
+
+    cached = CachedEmbed(embed, max_entries=3)
+    np.testing.assert_array_equal(cached(["ab", "a", "ab"]), embed(["ab", "a", "ab"]))
+    assert calls[0] == ["ab", "a"]  # each distinct text once
+    cached(["a", "abc"])
+    assert calls[-1] == ["abc"]  # "a" came from the cache
+    cached(["bbbb"])  # a fourth text: the least recently used ("ab") goes
+    cached(["ab", "a"])
+    assert calls[-1] == ["ab"]
+
+
+def test_only_the_shortlisted_headings_are_embedded(embedder) -> None:  # type: ignore[no-untyped-def]
+    embedded: list[str] = []
+
+    def embed(texts):  # type: ignore[no-untyped-def]
+        embedded.extend(texts)
+        return embedder.embed(texts)
+
+    def shortlist(question, texts):  # type: ignore[no-untyped-def]
+        return np.array([float("without" in t) for t in texts])
+
+    more = LABELS + "".join(f"\n## {h}\n\nText about it.\n" for h in ("Print a label", "Void a label", "Track a label"))
+    found, _ = _lookup("How do I create a shipping label without an order?", more, embed=embed, shortlist=shortlist)
+    assert found is not None and found.section == "Create a label without an order"
+    assert len(embedded) == HEADING_SHORTLIST + 1  # the shortlist of six headings, and the question
+    assert "Create a label without an order" in embedded
