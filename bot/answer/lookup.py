@@ -17,9 +17,9 @@ words. A person looks the key up instead, and so does this module:
   the question asks about: rows whose label shares a question term, and the row whose label is
   closest in meaning (an embedding: "cost" asks for "Monthly price").
 * **heading**: a section heading reads like the question ("How many people can I invite?" for
-  "How many team members can I invite?", "Create a label without an order"): the embedding of
-  one heading is within :data:`HEADING_SIMILARITY` of the question's, and no other heading comes
-  within :data:`HEADING_MARGIN` of it (two close headings leave the choice to the ranker). A
+  "How many team members can I invite?", "Create a label without an order"): one heading's
+  embedding is at cosine :data:`HEADING_SIMILARITY` or more to the question's, and no other heading
+  comes within :data:`HEADING_MARGIN` of it (two close headings leave the choice to the ranker). A
   help center's headings are written to be found this way; the ranker, trained on articles with
   few headings, weighs the heading's words less than a longer section's (steps above all).
 
