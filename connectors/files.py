@@ -123,6 +123,11 @@ class FilesConnector(Connector):
         )
 
 
+#: See :func:`text_headings`.
+TEXT_HEADING_WORDS = 8
+_TEXT_HEADING = re.compile(r"^(?![-*+•#>|]|\d+[.)]\s)[A-Z0-9][^\n]{0,78}(?<![.,;:!])$")
+
+
 def text_headings(body: str) -> str:
     """A plain-text article's heading lines marked as Markdown headings (``## Support hours``).
 
@@ -140,11 +145,6 @@ def text_headings(body: str) -> str:
             paragraph = f"## {line}"
         out.append(paragraph)
     return "\n\n".join(out)
-
-
-#: See :func:`text_headings`.
-TEXT_HEADING_WORDS = 8
-_TEXT_HEADING = re.compile(r"^(?![-*+•#>|]|\d+[.)]\s)[A-Z0-9][^\n]{0,78}(?<![.,;:!])$")
 
 
 def _parse_markdown(path: Path, text: str) -> tuple[dict[str, Any], str]:

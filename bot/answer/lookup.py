@@ -186,22 +186,23 @@ def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]
     other heading is nearly as close (``passages``: index and quotable units, in retrieval order)."""
     if embed is None:
         return None
-    candidates: dict[str, tuple[int, str, str]] = {}  # casefolded heading -> (passage, section, heading)
+    # casefolded heading -> (passage index, its quotable units, section, heading)
+    candidates: dict[str, tuple[int, Sequence[Unit], str, str]] = {}
     for pi, quotable in passages:
         for section in dict.fromkeys(u.section for u in quotable):
             heading = section.split(SECTION_SEPARATOR)[-1].strip()
             if heading and len(candidates) < MAX_HEADINGS:
-                candidates.setdefault(heading.casefold(), (pi, section, heading))
+                candidates.setdefault(heading.casefold(), (pi, quotable, section, heading))
     if not candidates:
         return None
     chosen = list(candidates.values())
     if shortlist is not None and len(chosen) > HEADING_SHORTLIST:
         # The model costs a few milliseconds a heading the cache has not seen: embed only the
         # headings closest by static word vectors (microseconds each).
-        cheap = shortlist(question, [heading for _, _, heading in chosen])
+        cheap = shortlist(question, [heading for *_, heading in chosen])
         keep = sorted(np.argsort(-cheap, kind="stable")[:HEADING_SHORTLIST])
         chosen = [chosen[k] for k in keep]
-    headings = embed([heading for _, _, heading in chosen])
+    headings = embed([heading for *_, heading in chosen])
     if question_vector is None:
         question_vector = embed([question])[0]
     similarity = headings @ question_vector
@@ -210,8 +211,7 @@ def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]
     runner_up = float(similarity[order[1]]) if len(order) > 1 else -1.0
     if similarity[best] < HEADING_SIMILARITY or similarity[best] - runner_up < HEADING_MARGIN:
         return None
-    pi, section, _ = chosen[best]
-    quotable = dict(passages)[pi]
+    pi, quotable, section, _ = chosen[best]
     members = tuple(i for i, u in enumerate(quotable) if u.section == section)
     return Lookup(LookupKind.SECTION, pi, members, section=section)
 

@@ -30,7 +30,7 @@ class Passage:
     text: str
     rank: int  # best retrieval rank among its chunks (0 = the retriever's first)
     #: Where each chunk's text starts in ``text`` (parallel to ``chunks``; overlaps are shared).
-    starts: tuple[int, ...] = (0,)
+    starts: tuple[int, ...]
 
     @property
     def first(self) -> RetrievedChunk:
