@@ -21,7 +21,10 @@ words. A person looks the key up instead, and so does this module:
   embedding is at cosine :data:`HEADING_SIMILARITY` or more to the question's, and no other heading
   comes within :data:`HEADING_MARGIN` of it (two close headings leave the choice to the ranker). A
   help center's headings are written to be found this way; the ranker, trained on articles with
-  few headings, weighs the heading's words less than a longer section's (steps above all).
+  few headings, weighs the heading's words less than a longer section's (steps above all). A
+  heading of two words or more whose every word the question asks for ("Extra seats" for "How
+  much does an extra seat cost?") is looked up too, when no embedding does it: a short heading
+  embeds far from a whole question.
 
 Sections are looked for first (in retrieval order), then tables, then headings; the first lookup found wins. A
 question asking for a procedure ("How do I ...") gets no table lookup, and a question naming
@@ -69,6 +72,9 @@ HEADING_SIMILARITY = 0.75
 HEADING_MARGIN = 0.05
 HEADING_PASSAGES = 2
 MAX_HEADINGS = 24
+#: A heading all of whose terms the question asks for needs at least this many of them (one word,
+#: "Troubleshooting" or "Overview", names a kind of section, not what it is about).
+MIN_NAMED_HEADING_TERMS = 2
 #: Of those, only the HEADING_SHORTLIST closest by static word vectors are embedded (when a shortlist is given).
 HEADING_SHORTLIST = 4
 #: The parts of a question that asks two things ("... cost and how many shipments ..."); the first few.
@@ -176,8 +182,9 @@ def find_lookup(
             found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed)
             if found is not None:
                 return found
-    return _heading_lookup(question, [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]], embed, question_vector,
-                           shortlist)
+    first = [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]]
+    return (_heading_lookup(question, first, embed, question_vector, shortlist)
+            or _named_heading_lookup([(pi, quotable, passages[pi].title) for pi, quotable in first], q_terms, sparse))
 
 
 def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]], embed: Embed | None,
@@ -214,6 +221,36 @@ def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]
     pi, quotable, section, _ = chosen[best]
     members = tuple(i for i, u in enumerate(quotable) if u.section == section)
     return Lookup(LookupKind.SECTION, pi, members, section=section)
+
+
+def _named_heading_lookup(passages: Sequence[tuple[int, Sequence[Unit], str]], q_terms: set[str],
+                          sparse: SparseEncoder) -> Lookup | None:
+    """The section whose heading's words are all the question's ("Extra seats" for "How much does
+    an extra seat cost?", "Withdrawing your balance" for "Can I withdraw my postage balance?"),
+    when one heading of at least MIN_NAMED_HEADING_TERMS terms is, and no other of as many terms,
+    and the heading names at least half of what the question asks (a long
+    question, a technote's pasted log above all, shares a heading's few words by chance).
+
+    The words match after stemming, so the heading's embedding can sit well under
+    HEADING_SIMILARITY (a two-word heading embeds far from a whole question) while every word of
+    it was asked for."""
+    best: list[tuple[int, Sequence[Unit], str]] = []
+    most = MIN_NAMED_HEADING_TERMS - 1
+    for pi, quotable, title in passages:
+        for section in dict.fromkeys(u.section for u in quotable):
+            heading = section.split(SECTION_SEPARATOR)[-1].strip()
+            if heading.casefold() == title.strip().casefold():
+                continue  # the title names the document, which retrieval chose, not a section of it
+            terms = set(sparse.terms(heading))
+            if len(terms) < max(most, MIN_NAMED_HEADING_TERMS, (len(q_terms) + 1) // 2) or not terms <= q_terms:
+                continue
+            if len(terms) > most:
+                best, most = [], len(terms)
+            best.append((pi, quotable, section))
+    if len(best) != 1:
+        return None
+    pi, quotable, section = best[0]
+    return Lookup(LookupKind.SECTION, pi, tuple(i for i, u in enumerate(quotable) if u.section == section), section=section)
 
 
 def _section_lookup(pi: int, everything: Sequence[Unit], quotable: Sequence[Unit], codes: set[str]) -> Lookup | None:

@@ -73,6 +73,10 @@ def test_steps_come_whole_with_one_marker_at_the_end_of_the_run(sample_runtime) 
     # The section the question asks about, not another section's numbered steps.
     ("How much do SMS notifications cost?", "SMS notifications", "Pricing and countries",
      "| United States and Canada | $0.02 |"),
+    # A heading whose every word the question asks for, though its embedding is far from the question's.
+    ("Can I withdraw my postage balance?", "Add funds to your postage balance", "Withdrawing your balance",
+     "Balance refunds go to the original card within 10 business days."),
+    ("How much does an extra seat cost?", "Plans and pricing", "Extra seats", "$8 per seat per month"),
     # A table right under its heading (a packed chunk has no blank line between them) is cited
     # with that heading, not the article's next one.
     ("What happens if my card payment fails?", "Failed payments and past-due accounts",

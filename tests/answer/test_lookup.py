@@ -44,8 +44,9 @@ PLANS = """## Plan comparison
 """
 
 
-def _lookup(question: str, *texts: str, embed=None, shortlist=None) -> tuple[Lookup | None, list]:  # type: ignore[no-untyped-def]
-    chunks = [RetrievedChunk(doc_id=f"d{n}", chunk_no=0, title=f"Doc {n}", url=None, source="s",
+def _lookup(question: str, *texts: str, embed=None, shortlist=None, titles=None) -> tuple[Lookup | None, list]:  # type: ignore[no-untyped-def]
+    titles = titles or [f"Doc {n}" for n in range(len(texts))]
+    chunks = [RetrievedChunk(doc_id=f"d{n}", chunk_no=0, title=titles[n], url=None, source="s",
                              audience=Visibility.PUBLIC, section="", text=t, updated_at=None, score=1.0 - n / 10,
                              similarity=0.5) for n, t in enumerate(texts)]
     passages = merge_passages(chunks)
@@ -253,8 +254,47 @@ def test_a_heading_lookup_needs_one_heading_clearly_closest() -> None:
     assert found is not None and found.section == "Remove a team member"
     # As close to "Invite a team member" as to "How many people can I invite?": the ranker chooses.
     assert _lookup("many invite team", TEAM, embed=embed)[0] is None
-    # Without an embedding there is no heading lookup.
-    assert _lookup("remove a team member from my team", TEAM)[0] is None
+    # Without an embedding there is no heading lookup by meaning (only by the heading's own words).
+    assert _lookup("remove someone from my team", TEAM, embed=embed)[0] is not None
+    assert _lookup("remove someone from my team", TEAM)[0] is None
+
+
+BALANCE = """Your postage balance pays for labels.
+
+## Turn on auto-reload
+
+1. Go to **Settings > Billing > Postage balance**.
+2. Turn on **Auto-reload**.
+
+## Withdrawing your balance
+
+Postage funds aren't withdrawn automatically. Email support to get them back.
+
+## Balance history
+
+Every top-up and label is listed.
+"""
+
+
+def test_a_heading_whose_words_are_all_asked_for_is_looked_up() -> None:
+    # No embedding at all: the heading's stemmed words are the question's ("withdraw", "balanc").
+    found, units = _lookup("Can I withdraw my postage balance?", BALANCE)
+    assert found is not None and found.kind is LookupKind.SECTION and found.section == "Withdrawing your balance"
+    assert [units[0][i].text for i in found.units][0].startswith("Postage funds aren't withdrawn")
+
+
+def test_a_named_heading_must_be_one_and_name_half_the_question() -> None:
+    assert _lookup("How do I turn on auto-reload?", BALANCE)[0].section == "Turn on auto-reload"  # type: ignore[union-attr]
+    # One word ("Refunds", "Troubleshooting") names a kind of section, not what the question is about.
+    assert _lookup("Refunds?", BALANCE + "\n## Refunds\n\nWithin 10 days.\n")[0] is None
+    # Two headings of equally many asked-for words: the ranker chooses.
+    assert _lookup("balance history or withdrawing balance?", BALANCE)[0] is None
+    # A long question shares a heading's few words by chance (a technote's pasted log): not enough.
+    long = "After the upgrade my balance history shows errors in the log, the service restarts and the agent hangs"
+    assert _lookup(long, BALANCE)[0] is None
+    assert _lookup("Show my balance history", BALANCE)[0].section == "Balance history"  # type: ignore[union-attr]
+    # The title names the document retrieval chose, not a section of it.
+    assert _lookup("Show my balance history", BALANCE, titles=["Balance history"])[0] is None
 
 
 def test_the_embedding_cache_returns_what_the_model_would_and_stays_bounded() -> None:
