@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.answer.text_tables import TextTable, list_item, split_tables
-from bot.models import Answer, Citation, Visibility
+from bot.models import Answer, AnswerReason, Citation, Visibility
 
 #: Slack limits (api.slack.com/reference/block-kit/blocks): section text, blocks per message.
 SECTION_TEXT_MAX = 3000
@@ -235,7 +235,7 @@ def answer_messages(
         extra_buttons: put before the feedback buttons (the ephemeral answer's "Share in channel").
     """
     if answer.abstained or not answer.citations:
-        return [abstention_message(handoff)]
+        return [abstention_message(handoff, closest=worth_pointing_to(answer), now=now)]
     rendered = mrkdwn(tables_as_lists(answer.text), allowed_urls=[c.url for c in answer.citations if c.url])
     body = [section(piece) for piece in split_mrkdwn(rendered)]
     sources = "*Sources*\n" + "\n".join(source_line(c, now) for c in answer.citations)
@@ -253,11 +253,32 @@ def answer_messages(
     return [SlackMessage(text=first if i == 0 else "(continued)", blocks=page) for i, page in enumerate(pages)]
 
 
-def abstention_message(handoff: str) -> SlackMessage:
-    """Say plainly that there is no answer, and who to ask instead."""
+#: Abstentions whose nearest source was about the question, though it did not answer it confidently.
+_ON_TOPIC_ABSTENTIONS = (AnswerReason.BELOW_GATE, AnswerReason.NO_ANSWERING_UNIT)
+
+
+def worth_pointing_to(answer: Answer) -> Citation | None:
+    """The source an abstention may point to: the nearest one, when a passage was about the question.
+
+    A question the gate's similarity floor stopped (confidence 0: nothing in the knowledge base is
+    about it, "What's the weather?") gets no pointer, nor does one only internal knowledge answers
+    (the nearest public source is not it), nor one where nothing was retrieved at all.
+    """
+    if answer.closest is None or answer.reason not in _ON_TOPIC_ABSTENTIONS or answer.confidence <= 0.0:
+        return None
+    return answer.closest
+
+
+def abstention_message(handoff: str, *, closest: Citation | None = None, now: datetime | None = None) -> SlackMessage:
+    """Say plainly that there is no answer and who to ask instead; name the nearest source, if any,
+    as what it is: a place to look, not an answer."""
     text = (":grey_question: *I don't know.* I couldn't find a confident answer in the knowledge base. "
             f"Please ask {handoff}.")
-    return SlackMessage(text=f"I don't know. Please ask {handoff}.", blocks=[section(text)])
+    blocks = [section(text)]
+    if closest is not None:
+        line = source_line(closest.model_copy(update={"n": 1}), now or datetime.now(UTC)).removeprefix("[1] ")
+        blocks.append(context(f"The closest I found, which may not answer it: {line}"))
+    return SlackMessage(text=f"I don't know. Please ask {handoff}.", blocks=blocks)
 
 
 def notice_message(text: str) -> SlackMessage:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.answer.text_tables import is_table_line, split_tables
-from bot.models import Answer, Citation, Visibility
+from bot.models import Answer, AnswerReason, Citation, Visibility
 from bot.slack import render
 from bot.slack.conversation import plain_text
 from tests.support.slack import strings_in
@@ -154,6 +154,25 @@ def test_abstention_is_plain_and_points_to_a_human() -> None:
     assert "I don't know" in msg.blocks[0]["text"]["text"]
     assert "Please ask <#C0SUPPORT>." in msg.blocks[0]["text"]["text"]
     assert [b["type"] for b in msg.blocks] == ["section"]
+
+
+def test_an_on_topic_abstention_names_the_closest_source_as_a_place_to_look() -> None:
+    closest = Citation(n=0, doc_id="a1", title="Set up webhooks", section="Retries", url=CITED, source="help-center",
+                       audience=Visibility.PUBLIC, updated_at=NOW - timedelta(days=3))
+    below_gate = Answer(text="I don't know: ...", abstained=True, confidence=0.31, reason=AnswerReason.BELOW_GATE,
+                        closest=closest)
+    [msg] = render.answer_messages(below_gate, answer_id="0123456789abcdef", now=NOW, handoff="<#C0SUPPORT>")
+    assert [b["type"] for b in msg.blocks] == ["section", "context"]
+    assert msg.blocks[1]["elements"][0]["text"] == (
+        f"The closest I found, which may not answer it: <{CITED}|Set up webhooks › Retries> · help-center · "
+        "updated 3 days ago")
+    # Off-topic (stopped by the similarity floor: confidence 0), only internal knowledge answers, or
+    # nothing retrieved: no pointer.
+    for answer in (below_gate.model_copy(update={"confidence": 0.0}),
+                   below_gate.model_copy(update={"reason": AnswerReason.ONLY_INTERNAL}),
+                   below_gate.model_copy(update={"reason": AnswerReason.NOTHING_RETRIEVED, "closest": None})):
+        [msg] = render.answer_messages(answer, answer_id="0123456789abcdef", now=NOW, handoff="<#C0SUPPORT>")
+        assert [b["type"] for b in msg.blocks] == ["section"]
 
 
 def test_split_respects_the_section_limit_and_never_breaks_an_escape_or_a_link() -> None:
