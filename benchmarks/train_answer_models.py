@@ -58,7 +58,7 @@ import _common
 import numpy as np
 from _common import emit, note
 
-from bot.answer.confidence import DEFAULT_SIMILARITY_FLOOR, GATE_FEATURES, below_floor, gate_features
+from bot.answer.confidence import DEFAULT_SIMILARITY_FLOOR, GATE_FEATURES, gate_features, ruled_out
 from bot.answer.extractive import ExtractiveComposer
 from bot.answer.passages import Passage, merge_passages
 from bot.answer.ranking import ANSWERABILITY, WINDOW_RANKER, LinearModel, TreeEnsemble, WindowRanker
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     usable = np.array([r is not None for r in named_rows])
     x_all = np.array([[r[f] for f in args.gate_features] if r is not None else [np.nan] * len(args.gate_features)
                       for r in named_rows])
-    floored = np.array([r is None or below_floor(r, args.similarity_floor) for r in named_rows])
+    floored = np.array([r is None or ruled_out(r, args.similarity_floor) for r in named_rows])
     y_all = np.array([q.answerable for q in questions], dtype=float)
     folds = np.array([q.fold for q in questions])
     gate_features_used = tuple(args.gate_features)
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(FOLDS):
         tr, te = usable & (folds != k), usable & (folds == k)
         cv_p[te] = fit_logistic(x_all[tr], y_all[tr], l2=args.gate_l2, features=gate_features_used).probability(x_all[te])
-    cv_p = np.where(floored, 0.0, cv_p)  # the gate's off-topic floor
+    cv_p = np.where(floored, 0.0, cv_p)  # the gate's off-topic floor and unmentioned CVEs
     gate = fit_logistic(x_all[usable], y_all[usable], l2=args.gate_l2, features=gate_features_used)
     # techqa's own dev questions (on-topic answerable and unanswerable), not the off-topic ones.
     techqa_ids = {str(q["_id"]) for q in read_jsonl(eval_root / "techqa" / "queries.dev.jsonl")}

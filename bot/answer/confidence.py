@@ -7,18 +7,23 @@ best candidate answer (:mod:`bot.answer.reader`) really covers the question, its
 sources agree. :data:`GATE_FEATURES` describe that; a logistic model trained offline on the
 dev halves (``benchmarks/train_answer_models.py``, techqa's unanswerable questions and off-topic
 questions from the other sets as negatives) turns them into the probability that the question
-is answerable from these passages. That probability is :attr:`bot.models.Answer.confidence`, and
+is answerable from these passages. Two rules sit under the model: nothing retrieved is about the
+question (:func:`below_floor`), or the question names a CVE no passage mentions
+(:data:`UNIQUE_IDENTIFIER`); either declines outright. That probability is :attr:`bot.models.Answer.confidence`, and
 ``HELPDESK_MIN_CONFIDENCE`` is the least probability at which the bot answers.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 
 import numpy as np
 
 from bot.answer.ranking import LinearModel
 from bot.answer.reader import Reading
+from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import FEATURES
 from bot.errors import ModelError
 
@@ -26,13 +31,29 @@ from bot.errors import ModelError
 GATE_FEATURES: tuple[str, ...] = (
     "best_score", "margin_to_other_document", "best_coverage", "best_rare", "passage_coverage", "passage_rare",
     "restates", "top_similarity", "similarity_margin", "top_fused_score", "distinct_documents", "question_terms",
-    "has_rare_terms", "heading_names_question", "best_meaning", "top_meaning",
+    "has_rare_terms", "heading_names_question", "best_meaning", "top_meaning", "missing_identifier",
 )
 #: Below this best cosine similarity no passage is about the question at all (off-topic questions
 #: score 0.27 at the median and 0.43 at the 99th percentile on the dev sets; answerable ones 0.36
 #: at the 1st percentile), whatever else the model says. A model may carry its own in its meta.
 DEFAULT_SIMILARITY_FLOOR = 0.35
+#: An identifier that names exactly one thing: a CVE names one vulnerability, and the bulletin about
+#: it names the CVE. A question naming CVEs that no passage read mentions asks about something the
+#: knowledge base does not cover, however close the passages are in words: a bulletin about another
+#: CVE of the same product is not an answer but a wrong one. (Error codes are not such names: a
+#: technote often answers a symptom without the code the asker's log showed.)
+UNIQUE_IDENTIFIER = re.compile(r"(?<![\w-])CVE-\d{4}-\d{4,}(?![\w-])", re.I)
 _F = {name: n for n, name in enumerate(FEATURES)}
+
+
+def missing_identifiers(question: str, chunks: Sequence[RetrievedChunk]) -> tuple[str, ...]:
+    """The CVEs the question names, when not one of them occurs in ``chunks`` (titles included);
+    () when it names none or the chunks mention one."""
+    named = sorted({m.group(0).upper() for m in UNIQUE_IDENTIFIER.finditer(question)})
+    if not named:
+        return ()
+    mentioned = {m.group(0).upper() for c in chunks for m in UNIQUE_IDENTIFIER.finditer(f"{c.title}\n{c.text}")}
+    return () if mentioned.intersection(named) else tuple(named)
 
 
 def gate_features(reading: Reading) -> dict[str, float] | None:
@@ -69,6 +90,7 @@ def gate_features(reading: Reading) -> dict[str, float] | None:
         # How close in meaning the best window's best unit, and the closest unit read, come to the question.
         "best_meaning": float(row[_F["meaning"]]),
         "top_meaning": float(np.max(reading.features[:, _F["meaning"]])),
+        "missing_identifier": float(bool(missing_identifiers(reading.question, reading.chunks))),
     }
 
 
@@ -80,6 +102,12 @@ def below_floor(features: dict[str, float], floor: float) -> bool:
     (the model still weighs the low similarity).
     """
     return features["top_similarity"] < floor and not features["heading_names_question"]
+
+
+def ruled_out(features: dict[str, float], floor: float) -> bool:
+    """Declined whatever the model says: nothing is about the question (:func:`below_floor`), or it
+    names a CVE no passage mentions (:data:`UNIQUE_IDENTIFIER`)."""
+    return below_floor(features, floor) or bool(features["missing_identifier"])
 
 
 class AnswerabilityGate:
@@ -95,7 +123,7 @@ class AnswerabilityGate:
 
     def confidence(self, reading: Reading) -> float:
         features = gate_features(reading)
-        if features is None or below_floor(features, self.similarity_floor):
+        if features is None or ruled_out(features, self.similarity_floor):
             return 0.0
         x = np.array([[features[f] for f in self.model.features]])
         p = float(self.model.probability(x)[0])

@@ -16,7 +16,7 @@ import structlog
 
 from bot.answer.citations import number_sources, renumber
 from bot.answer.composer import Composer
-from bot.answer.confidence import AnswerabilityGate
+from bot.answer.confidence import AnswerabilityGate, missing_identifiers
 from bot.answer.extractive import ExtractiveComposer
 from bot.answer.ranking import ANSWERABILITY, load_model, load_window_ranker
 from bot.answer.reader import Reader, Reading
@@ -123,11 +123,11 @@ class AnswerService:
                 reason = AnswerReason.ONLY_INTERNAL
             timings["total_ms"] = (time.perf_counter() - started) * 1000
             log.info("answer_abstained", audience=audience.value, confidence=round(confidence, 3), reason=reason.value)
+            missing = missing_identifiers(assessment.reading.question, passages)
+            found = (f"nothing in the knowledge base mentions {', '.join(missing)}." if missing
+                     else "I found nothing in the knowledge base that answers this confidently.")
             return _with(passages, Answer(
-                text=(
-                    "I don't know: I found nothing in the knowledge base that answers this confidently. "
-                    f"Please ask {self.handoff}."
-                ),
+                text=f"I don't know: {found} Please ask {self.handoff}.",
                 confidence=confidence,
                 abstained=True,
                 composer="none",

@@ -178,6 +178,52 @@ def test_a_technote_is_answered_with_its_fix_not_its_symptom(tmp_path, embedder)
         assert label not in answer.text
 
 
+BULLETIN = """Security Bulletin: a vulnerability in the Orbix gateway's TLS library affects Orbix 4.2.
+
+VULNERABILITY DETAILS
+CVEID: {cve}
+DESCRIPTION: A remote attacker could cause a denial of service with a crafted handshake.
+
+REMEDIATION/FIXES
+Upgrade to Orbix 4.2.7 or later. Until then, turn off TLS renegotiation with orbixctl tls --no-renegotiation.
+"""
+
+
+def test_a_question_about_a_cve_no_source_mentions_is_declined_by_name(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from bot.runtime import Runtime
+
+    settings = Settings(data_dir=tmp_path / "data", sample_kb=False, _env_file=None)  # type: ignore[call-arg]
+    with Runtime(settings, store=EdgeStore(tmp_path / "q"), embedder=embedder) as rt:
+        rt.indexer.index([
+            Document(id=f"sb:{cve}", source="psirt", kind=DocumentKind.ARTICLE, audience=Visibility.PUBLIC,
+                     title=f"Security Bulletin: vulnerability in the Orbix gateway TLS library ({cve})",
+                     text=BULLETIN.format(cve=cve))
+            for cve in ("CVE-2017-3156", "CVE-2018-0732")])
+        question = "Is the Orbix gateway TLS library affected by {}? Which fix do I need?"
+        known = rt.answers.answer(question.format("CVE-2018-0732"), Audience.CUSTOMER)
+        unknown = rt.answers.answer(question.format("CVE-2021-44228"), Audience.CUSTOMER)
+    # The bulletin about the CVE asked about answers; one about another CVE of the same product does not.
+    assert not known.abstained and known.citations[0].doc_id == "sb:CVE-2018-0732"
+    assert unknown.abstained and unknown.confidence == 0.0 and unknown.reason is AnswerReason.BELOW_GATE
+    assert unknown.text.startswith("I don't know: nothing in the knowledge base mentions CVE-2021-44228.")
+
+
+def test_missing_identifiers_are_the_question_cves_when_no_chunk_names_one() -> None:
+    from bot.answer.confidence import missing_identifiers
+    from bot.answer.retriever import RetrievedChunk
+
+    def chunk(title: str, text: str) -> RetrievedChunk:
+        return RetrievedChunk(doc_id="d", chunk_no=0, title=title, url=None, source="s", audience=Visibility.PUBLIC,
+                              section="", text=text, updated_at=None, score=1.0, similarity=0.5)
+
+    chunks = [chunk("Bulletin (cve-2017-3156)", "Upgrade."), chunk("Other", "See CVE-2018-0732 for details.")]
+    assert missing_identifiers("What about CVE-2019-1010?", chunks) == ("CVE-2019-1010",)
+    assert missing_identifiers("CVE-2019-1010 and CVE-2017-3156?", chunks) == ()  # one is mentioned (a title's too)
+    assert missing_identifiers("cve-2018-0732 fix?", chunks) == ()
+    assert missing_identifiers("How do I upgrade?", chunks) == ()  # names none: nothing to miss
+    assert missing_identifiers("What about XCVE-2019-1010 or CVE-2019-10100?", chunks) == ("CVE-2019-10100",)
+
+
 def test_the_shipped_threshold_is_the_default() -> None:
     model = load_model(ANSWERABILITY)
     threshold = model.meta["threshold"]
