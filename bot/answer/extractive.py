@@ -32,7 +32,7 @@ from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import PROCEDURE_QUESTION, Window, is_boilerplate
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, UnitKind
-from bot.models import Citation
+from bot.models import Citation, DocumentKind
 
 #: A second source joins only when its best window scores within this margin of the lead's.
 SECOND_SOURCE_MARGIN = 0.5
@@ -141,12 +141,20 @@ def _close_to_lead(reading: Reading, ranked: Sequence[int], margin: float) -> It
 
 
 def _retrieval_first_on_near_ties(reading: Reading, ranked: list[int]) -> list[int]:
-    """``ranked`` with the lead moved to a window of a passage retrieval ranked higher, when that
-    window scores within :data:`NEAR_TIE` of the lead (the ranker's own margin is noise there, and
-    the retriever's order weighs the whole passage)."""
-    lead_rank = reading.passages[reading.windows[ranked[0]].passage].rank
+    """``ranked`` with the lead moved to a window that scores within :data:`NEAR_TIE` of it (the
+    ranker's own margin is noise there) from an article when the lead is from a ticket, else from a
+    passage retrieval ranked higher (the retriever's order weighs the whole passage).
+
+    An article is the team's written answer; a solved ticket is one customer's case, with their
+    order numbers and amounts in the reply: on a near tie, the article leads (the ticket can
+    still follow as a second source)."""
+    def precedence(i: int) -> tuple[bool, int]:
+        passage = reading.passages[reading.windows[i].passage]
+        return passage.first.kind == DocumentKind.TICKET.value, passage.rank
+
+    lead = precedence(ranked[0])
     for i in _close_to_lead(reading, ranked, NEAR_TIE):
-        if reading.passages[reading.windows[i].passage].rank < lead_rank:
+        if precedence(i) < lead:
             return [i, *(j for j in ranked if j != i)]
     return ranked
 

@@ -93,6 +93,13 @@ def test_the_right_article_and_section_lead(sample_runtime, question: str, title
     assert MARKER.findall(answer.text) == ["1"]
 
 
+def test_an_agent_gets_the_known_issue_article_before_a_past_tickets_reply(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    answer = sample_runtime.answers.answer("Customer was charged twice for the same label, what do I do?", Audience.AGENT)
+    assert not answer.abstained
+    assert answer.citations[0].title == "Known issue: duplicate label charges (internal)"
+    assert answer.text.startswith("Some merchants are charged postage twice for a single label")
+
+
 def test_a_column_lookup_quotes_only_the_rows_asked_for(sample_runtime) -> None:  # type: ignore[no-untyped-def]
     answer = _ask(sample_runtime, "How much does the Growth plan cost and how many shipments does it include?")
     assert "- Shipments included per month: 1,500" in answer.text
@@ -445,6 +452,22 @@ def test_on_a_near_tie_the_passage_retrieval_ranked_higher_leads() -> None:
 
     assert "Goodwill credits" in lead(NEAR_TIE / 2)
     assert "By default every return request" in lead(NEAR_TIE * 3)
+
+    # A solved ticket ranked first by retrieval does not take a near tie from an article: the
+    # article is the team's answer, the ticket one customer's case.
+    chunks = [dataclasses.replace(chunks[0], kind="ticket"), dataclasses.replace(chunks[1], kind="article")]
+    reading = reader.read("Can we give a customer a credit for a late delivery?", chunks)
+    by_doc = {reading.passages[w.passage].doc_id: n for n, w in enumerate(reading.windows)}
+
+    def lead_with(returns: float, runbook: float) -> str:
+        scores = np.zeros(len(reading.windows))
+        scores[by_doc["returns"]], scores[by_doc["runbook"]] = returns, runbook
+        r = dataclasses.replace(reading, scores=scores)
+        return ExtractiveComposer().compose_reading(r, number_sources(r.chunks)).text.split("\n\n")[0]
+
+    assert "By default every return request" in lead_with(1.0, 1.0 - NEAR_TIE / 2)  # the article keeps the lead
+    assert "By default every return request" in lead_with(1.0 - NEAR_TIE / 2, 1.0)  # and takes it on a near tie
+    assert "Goodwill credits" in lead_with(1.0 - NEAR_TIE * 3, 1.0)  # clearly better, the ticket leads
 
 
 def test_a_second_source_that_repeats_the_answer_is_left_out() -> None:
