@@ -24,7 +24,8 @@ words. A person looks the key up instead, and so does this module:
   few headings, weighs the heading's words less than a longer section's (steps above all). A
   heading of two words or more whose every word the question asks for ("Extra seats" for "How
   much does an extra seat cost?") is looked up too, when no embedding does it: a short heading
-  embeds far from a whole question.
+  embeds far from a whole question. Failing both, a document whose title holds every term of the
+  question ("Contact Parcelly support and support hours" for "How do I contact support?") leads.
 
 Sections are looked for first (in retrieval order), then tables, then headings; the first lookup found wins. A
 question asking for a procedure ("How do I ...") gets no table lookup, and a question naming
@@ -184,7 +185,9 @@ def find_lookup(
                 return found
     first = [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]]
     return (_heading_lookup(question, first, embed, question_vector, shortlist)
-            or _named_heading_lookup([(pi, quotable, passages[pi].title) for pi, quotable in first], q_terms, sparse))
+            or _named_heading_lookup([(pi, quotable, passages[pi].title) for pi, quotable in first], q_terms, sparse)
+            or _named_title_lookup([(pi, units[pi], passages[pi].title, passages[pi].doc_id) for pi in order], q_terms,
+                                   sparse))
 
 
 def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]], embed: Embed | None,
@@ -251,6 +254,25 @@ def _named_heading_lookup(passages: Sequence[tuple[int, Sequence[Unit], str]], q
         return None
     pi, quotable, section = best[0]
     return Lookup(LookupKind.SECTION, pi, tuple(i for i, u in enumerate(quotable) if u.section == section), section=section)
+
+
+def _named_title_lookup(passages: Sequence[tuple[int, Sequence[Unit], str, str]], q_terms: set[str],
+                        sparse: SparseEncoder) -> Lookup | None:
+    """The document whose title names everything the question asks ("Contact Parcelly support and
+    support hours" for "How do I contact support?"), when exactly one document's title does, with
+    at most twice the question's terms (``passages``: index, quotable units, title and document
+    id, in retrieval order). Its first passage leads; the ranker picks the window in it."""
+    if len(q_terms) < MIN_NAMED_HEADING_TERMS:
+        return None
+    found: dict[str, tuple[int, int]] = {}  # document id -> (passage index, units)
+    for pi, quotable, title, doc_id in passages:
+        terms = set(sparse.terms(title))
+        if quotable and q_terms <= terms and len(terms) <= 2 * len(q_terms):
+            found.setdefault(doc_id, (pi, len(quotable)))
+    if len(found) != 1:
+        return None
+    [(pi, n)] = found.values()
+    return Lookup(LookupKind.SECTION, pi, tuple(range(n)))
 
 
 def _section_lookup(pi: int, everything: Sequence[Unit], quotable: Sequence[Unit], codes: set[str]) -> Lookup | None:

@@ -77,6 +77,8 @@ def test_steps_come_whole_with_one_marker_at_the_end_of_the_run(sample_runtime) 
     ("Can I withdraw my postage balance?", "Add funds to your postage balance", "Withdrawing your balance",
      "Balance refunds go to the original card within 10 business days."),
     ("How much does an extra seat cost?", "Plans and pricing", "Extra seats", "$8 per seat per month"),
+    # A document whose title names the whole question, though another article has a section on it.
+    ("How do I contact support?", "Contact Parcelly support and support hours", None, "support@parcelly.example"),
     # A table right under its heading (a packed chunk has no blank line between them) is cited
     # with that heading, not the article's next one.
     ("What happens if my card payment fails?", "Failed payments and past-due accounts",

@@ -297,6 +297,20 @@ def test_a_named_heading_must_be_one_and_name_half_the_question() -> None:
     assert _lookup("Show my balance history", BALANCE, titles=["Balance history"])[0] is None
 
 
+def test_a_document_whose_title_names_the_whole_question_leads() -> None:
+    twofa = "## Option 3: Contact support\n\nEmail support with the subject 2FA reset."
+    contact = "Our support team helps with everything.\n\n## How to reach us\n\nEmail support@parcelly.example."
+    titles = ["Lost your two-factor device", "Contact Parcelly support and support hours"]
+    found, units = _lookup("How do I contact support?", twofa, contact, titles=titles)
+    assert found is not None and found.passage == 1 and len(found.units) == len(units[1])
+    # Two documents' titles name it: the ranker chooses; so it does when a title names much more.
+    assert _lookup("How do I contact support?", twofa, contact, titles=["Contact support", titles[1]])[0] is None
+    assert _lookup("How do I contact support?", twofa, contact,
+                   titles=[titles[0], "Contact support about carriers, labels, billing and returns"])[0] is None
+    # A one-term question names too little to pick a document by.
+    assert _lookup("Support?", twofa, contact, titles=titles)[0] is None
+
+
 def test_the_embedding_cache_returns_what_the_model_would_and_stays_bounded() -> None:
     calls: list[list[str]] = []
 
