@@ -1,0 +1,76 @@
+"""Sample-KB answers: does the right article and section lead, question by question?
+
+The bundled sample knowledge base (``bot/sample_kb``) is what a new user asks first. Two question
+sets, one question per line as ``question<TAB>article title<TAB>section heading`` (an empty
+section: any section of that article), customer audience:
+
+* ``sample_kb_questions/written_first.tsv`` (60): written in stop 23, one per section a customer
+  would plausibly ask about, before any change they measured; later changes were judged on it,
+  so it is no longer unseen.
+* ``sample_kb_questions/held_out.tsv`` (24): written in stop 24 after that stop's changes, phrased
+  differently, and run once on the code before and after them.
+
+A question counts as right when the answer's first citation is that article (and section). The
+sample KB is synced into ``--data-dir`` on the first run (kept for the next).
+
+Usage::
+
+    python benchmarks/sample_kb_answers.py [--set held_out] [--show-wrong]
+
+Prints one JSON line: right / total per set, and the wrong ones (what led instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from _common import PROJECT_ROOT, emit, note, setup_logging
+
+from bot.models import Audience
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.sync.runner import sync_source
+
+SETS = PROJECT_ROOT / "benchmarks" / "sample_kb_questions"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", action="append", choices=[p.stem for p in sorted(SETS.glob("*.tsv"))],
+                        help="question set(s) to ask (default: all)")
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/bench-sample-kb"))
+    parser.add_argument("--show-wrong", action="store_true", help="print the wrong answers' text on stderr")
+    args = parser.parse_args()
+    setup_logging()
+    fresh = not args.data_dir.exists()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, object] = {}
+    with Runtime(Settings(data_dir=args.data_dir, _env_file=None)) as rt:  # type: ignore[call-arg]
+        if fresh:
+            note("syncing the sample knowledge base")
+            for connector in rt.connectors():
+                sync_source(connector, indexer=rt.indexer, state=rt.state.ledger)
+        for path in sorted(SETS.glob("*.tsv")):
+            if args.set and path.stem not in args.set:
+                continue
+            right, wrong = 0, []
+            lines = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if line.strip()]
+            for question, title, section in ((row + ["", ""])[:3] for row in lines):
+                answer = rt.answers.answer(question, Audience.CUSTOMER)
+                lead = answer.citations[0] if answer.citations else None
+                if lead is not None and lead.title == title and (not section or lead.section == section):
+                    right += 1
+                    continue
+                got = f"{lead.title} / {lead.section}" if lead is not None else "(declined)"
+                wrong.append({"question": question, "want": f"{title} / {section}", "got": got})
+                if args.show_wrong:
+                    note(f"WRONG {question}\n    want {title} / {section}\n    got  {got}\n    " +
+                         answer.text[:600].replace("\n", "\n    "))
+            result[path.stem] = {"right": right, "total": len(lines), "wrong": wrong}
+            note(f"{path.stem}: {right}/{len(lines)}")
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
