@@ -43,6 +43,8 @@ class WordPieces:
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         self._pieces: dict[str, tuple[int, ...]] = {}
+        #: ``len`` of each cached word's pieces: a text of known words is counted by look-ups alone.
+        self._lengths: dict[str, int] = {}
         self._fast = _bert_style(tokenizer)
         # Added tokens ("[PAD]", "[MASK]" ...) are matched in the text before anything else.
         self._added = tuple({t.content.lower() for t in tokenizer.get_added_tokens_decoder().values()})
@@ -52,7 +54,10 @@ class WordPieces:
         words = self._words(text)
         if words is None:
             return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
-        return sum(len(self._word(w)) for w in words)
+        try:
+            return sum(map(self._lengths.__getitem__, words))
+        except KeyError:  # a word not seen yet (or not cacheable)
+            return sum(len(self._word(w)) for w in words)
 
     def ids(self, text: str) -> list[int]:
         """The word-piece ids of ``text``, special tokens not added."""
@@ -78,7 +83,9 @@ class WordPieces:
             if len(word) <= MAX_CACHED_WORD_CHARS:  # a blob's "words" would make the cache huge
                 if len(self._pieces) >= MAX_CACHED_WORDS:
                     self._pieces.clear()
+                    self._lengths.clear()
                 self._pieces[word] = pieces
+                self._lengths[word] = len(pieces)
         return pieces
 
 
