@@ -9,7 +9,8 @@ Unchanged documents (same content hash) cost one dictionary look-up. A changed d
 chunks whose text is unchanged reuse their stored vectors instead of being embedded again.
 Writes per document are ordered so that a crash at any point leaves the document either in its
 old state or re-done by the next run: chunks 1..n first, then the stale tail is deleted, then
-chunk 0, which carries the document hash the next run compares against.
+chunk 0, which carries the document hash the next run compares against (the documents written
+together share each of those steps' store calls).
 """
 
 from __future__ import annotations
@@ -181,9 +182,8 @@ class Indexer:
         to_embed = [c.text for p in pending for c in p.chunks or () if c.chunk_hash not in reusable]
         vectors = iter(self.embedder.embed(to_embed))
         stats.chunks_embedded += len(to_embed)
+        points_of: dict[Visibility, list[tuple[str, list[StoredPoint]]]] = {v: [] for v in Visibility}
         for item in pending:
-            doc, collection = item.doc, self.collections[item.doc.audience]
-            is_new = doc.id not in stored[doc.audience]
             points = []
             for chunk in item.chunks or ():
                 dense = reusable.get(chunk.chunk_hash)
@@ -193,14 +193,13 @@ class Indexer:
                     stats.chunks_reused += 1
                 stats.flagged_chunks += bool(chunk.payload["instruction_spans"])
                 points.append(StoredPoint(id=chunk.point_id, dense=dense, sparse=chunk.sparse, payload=dict(chunk.payload)))
-            # Order matters for crash safety; see the module docstring.
-            if len(points) > 1:
-                self.store.upsert(collection, points[1:])
-            self.store.delete_doc(collection, doc.id, from_chunk=max(len(points), 1))
-            if points:
-                self.store.upsert(collection, points[:1])
-            else:
-                self.store.delete_doc(collection, doc.id)
+            points_of[item.doc.audience].append((item.doc.id, points))
+        for visibility, docs in points_of.items():
+            if docs:
+                self._write_in_order(self.collections[visibility], docs)
+        for item in pending:
+            doc = item.doc
+            is_new = doc.id not in stored[doc.audience]
             stored[doc.audience][doc.id] = item.doc_hash
             if is_new:
                 stats.added += 1
@@ -208,6 +207,23 @@ class Indexer:
                 stats.updated += 1
             if on_progress:
                 on_progress(1)
+
+    def _write_in_order(self, collection: str, docs: list[tuple[str, list[StoredPoint]]]) -> None:
+        """Each document's chunks 1..n, then its stale tail deleted, then its chunk 0 (the module
+        docstring's order, per document); the documents of a batch share each step's store calls
+        (a call costs more than the points it carries), so a crash between two steps leaves every
+        document of the batch old or re-done by the next run, as it would one document."""
+        rest = [p for _, points in docs for p in points[1:]]
+        if rest:
+            self.store.upsert(collection, rest)
+        for doc_id, points in docs:
+            self.store.delete_doc(collection, doc_id, from_chunk=max(len(points), 1))
+        heads = [points[0] for _, points in docs if points]
+        if heads:
+            self.store.upsert(collection, heads)
+        for doc_id, points in docs:
+            if not points:
+                self.store.delete_doc(collection, doc_id)
 
     def _reusable_vectors(self, pending: list[PreparedDocument], stored: StoredHashes) -> dict[str, np.ndarray]:
         updated = [p for p in pending if p.doc.id in stored[p.doc.audience]]

@@ -84,20 +84,28 @@ def test_delete_removes_every_chunk(indexer: Indexer, store) -> None:  # type: i
 
 
 class CrashingStore(EdgeStore):
-    """The real embedded store, made to fail after a number of acknowledged upserts."""
+    """The real embedded store, made to fail after a number of acknowledged writes (upserts and deletes)."""
 
     def __init__(self, root: Path, crash_after: int) -> None:
         super().__init__(root)
         self.remaining = crash_after
 
-    def upsert(self, collection: str, points: list[StoredPoint]) -> None:  # type: ignore[override]
+    def _written(self) -> None:
         if self.remaining == 0:
             raise RuntimeError("simulated crash")
         self.remaining -= 1
+
+    def upsert(self, collection: str, points: list[StoredPoint]) -> None:  # type: ignore[override]
+        self._written()
         super().upsert(collection, points)
 
+    def delete_doc(self, collection: str, doc_id: str, *, from_chunk: int = 0) -> None:
+        self._written()
+        super().delete_doc(collection, doc_id, from_chunk=from_chunk)
 
-@pytest.mark.parametrize("crash_after", [0, 1, 2])
+
+# The two changed documents are written together: chunks 1..n of both, their two tails, chunk 0 of both.
+@pytest.mark.parametrize("crash_after", [0, 1, 2, 3])
 def test_crash_then_rerun_equals_a_clean_run(tmp_path: Path, embedder, chunker, crash_after: int) -> None:  # type: ignore[no-untyped-def]
     old = [_doc(i) for i in range(3)]
     new = [old[0], _doc(1, body="Rewritten: shorter now."), _doc(3)]  # one unchanged, one changed, one new
