@@ -200,7 +200,7 @@ def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]
     candidates: dict[str, tuple[int, Sequence[Unit], str, str]] = {}
     for pi, quotable in passages:
         for section in dict.fromkeys(u.section for u in quotable):
-            heading = section.split(SECTION_SEPARATOR)[-1].strip()
+            heading = _heading(section)
             if heading and len(candidates) < MAX_HEADINGS:
                 candidates.setdefault(heading.casefold(), (pi, quotable, section, heading))
     if not candidates:
@@ -222,8 +222,7 @@ def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]
     if similarity[best] < HEADING_SIMILARITY or similarity[best] - runner_up < HEADING_MARGIN:
         return None
     pi, quotable, section, _ = chosen[best]
-    members = tuple(i for i, u in enumerate(quotable) if u.section == section)
-    return Lookup(LookupKind.SECTION, pi, members, section=section)
+    return Lookup(LookupKind.SECTION, pi, _members(quotable, section), section=section)
 
 
 def _named_heading_lookup(passages: Sequence[tuple[int, Sequence[Unit], str]], q_terms: set[str],
@@ -237,23 +236,22 @@ def _named_heading_lookup(passages: Sequence[tuple[int, Sequence[Unit], str]], q
     The words match after stemming, so the heading's embedding can sit well under
     HEADING_SIMILARITY (a two-word heading embeds far from a whole question) while every word of
     it was asked for."""
-    best: list[tuple[int, Sequence[Unit], str]] = []
-    most = MIN_NAMED_HEADING_TERMS - 1
+    need = max(MIN_NAMED_HEADING_TERMS, (len(q_terms) + 1) // 2)
+    named: list[tuple[int, int, Sequence[Unit], str]] = []  # (terms, passage index, quotable units, section)
     for pi, quotable, title in passages:
         for section in dict.fromkeys(u.section for u in quotable):
-            heading = section.split(SECTION_SEPARATOR)[-1].strip()
+            heading = _heading(section)
             if heading.casefold() == title.strip().casefold():
                 continue  # the title names the document, which retrieval chose, not a section of it
             terms = set(sparse.terms(heading))
-            if len(terms) < max(most, MIN_NAMED_HEADING_TERMS, (len(q_terms) + 1) // 2) or not terms <= q_terms:
-                continue
-            if len(terms) > most:
-                best, most = [], len(terms)
-            best.append((pi, quotable, section))
+            if len(terms) >= need and terms <= q_terms:
+                named.append((len(terms), pi, quotable, section))
+    most = max((n for n, *_ in named), default=0)
+    best = [found for found in named if found[0] == most]
     if len(best) != 1:
         return None
-    pi, quotable, section = best[0]
-    return Lookup(LookupKind.SECTION, pi, tuple(i for i, u in enumerate(quotable) if u.section == section), section=section)
+    _, pi, quotable, section = best[0]
+    return Lookup(LookupKind.SECTION, pi, _members(quotable, section), section=section)
 
 
 def _named_title_lookup(passages: Sequence[tuple[int, Sequence[Unit], str, str]], q_terms: set[str],
@@ -275,6 +273,16 @@ def _named_title_lookup(passages: Sequence[tuple[int, Sequence[Unit], str, str]]
     return Lookup(LookupKind.SECTION, pi, tuple(range(n)))
 
 
+def _heading(section: str) -> str:
+    """A section path's own heading (its last part)."""
+    return section.split(SECTION_SEPARATOR)[-1].strip()
+
+
+def _members(quotable: Sequence[Unit], section: str) -> tuple[int, ...]:
+    """The indices of ``quotable``'s units under ``section``."""
+    return tuple(i for i, u in enumerate(quotable) if u.section == section)
+
+
 def _section_lookup(pi: int, everything: Sequence[Unit], quotable: Sequence[Unit], codes: set[str]) -> Lookup | None:
     if not codes:
         return None
@@ -286,8 +294,7 @@ def _section_lookup(pi: int, everything: Sequence[Unit], quotable: Sequence[Unit
             continue
         if not codes & {m.group(0).casefold() for m in _CODE.finditer(section)}:
             continue
-        members = tuple(i for i, u in enumerate(quotable) if u.section == section)
-        return Lookup(LookupKind.SECTION, pi, members, section=section)
+        return Lookup(LookupKind.SECTION, pi, _members(quotable, section), section=section)
     return None
 
 

@@ -208,10 +208,15 @@ def feedback_buttons(answer_id: str) -> list[dict[str, Any]]:
 
 def source_line(c: Citation, now: datetime) -> str:
     """``[1] <url|Title › Section> · source · updated 3 days ago`` (the only links we produce)."""
+    return f"[{c.n}] {source_description(c, now)}"
+
+
+def source_description(c: Citation, now: datetime) -> str:
+    """:func:`source_line` without its number: ``<url|Title › Section> · source · updated 3 days ago``."""
     title = c.title + (f" › {c.section}" if c.section else "")
     label = mrkdwn(title).replace("*", "")  # titles are content too (URLs defanged); no nested bold
     linked = f"<{c.url}|{label}>" if is_safe_url(c.url) else f"*{label}*"
-    parts = [f"[{c.n}] {linked}", mrkdwn(c.source)]
+    parts = [linked, mrkdwn(c.source)]
     if c.updated_at is not None:
         parts.append(f"updated {relative_age(c.updated_at, now)}")
     return " · ".join(parts)
@@ -276,7 +281,7 @@ def abstention_message(handoff: str, *, closest: Citation | None = None, now: da
             f"Please ask {handoff}.")
     blocks = [section(text)]
     if closest is not None:
-        line = source_line(closest.model_copy(update={"n": 1}), now or datetime.now(UTC)).removeprefix("[1] ")
+        line = source_description(closest, now or datetime.now(UTC))
         blocks.append(context(f"The closest I found, which may not answer it: {line}"))
     return SlackMessage(text=f"I don't know. Please ask {handoff}.", blocks=blocks)
 
