@@ -10,7 +10,10 @@ holds no steps (the article's introduction, a table row) gets the steps of the s
 sit under a heading naming one of the question's words ("Verify a request" for "How do I verify
 the signature ..."), or else its best-ranked window with steps if that scores close to the lead
 ("Step 3: Connect Parcelly to your IdP" for "How do I set up SSO with Okta?"), in the article's
-order, or instead of the lead when both would be too long: the question asked for a procedure. A second document adds its own best
+order, or instead of the lead when both would be too long: the question asked for a procedure. Symmetrically, a
+question asking for a number ("How many days ...", "What version ...", "How long ...") whose best
+window states none (the article's steps) is led by a window of the same article, scoring close,
+that states the kind of number asked for ("up to **30 days**", "WooCommerce **7.0**"). A second document adds its own best
 window only when that window scores within :data:`SECOND_SOURCE_MARGIN` of the lead's and is
 short once completed like the lead, and says something the answer does not already say (an
 answer that needs two articles, without padding one article's answer with another's, nor quoting
@@ -22,6 +25,7 @@ Each source's run of text ends with one citation marker, ``[n]``, after its last
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import takewhile
@@ -29,7 +33,7 @@ from itertools import takewhile
 from bot.answer.lookup import LookupKind, render_table_lookup
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import RetrievedChunk
-from bot.answer.windows import PROCEDURE_QUESTION, Window, is_boilerplate
+from bot.answer.windows import PROCEDURE_QUESTION, QUANTITY_QUESTION, Window, is_boilerplate
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, UnitKind
 from bot.models import Citation, DocumentKind
@@ -54,6 +58,22 @@ NEAR_TIE = 0.1
 #: A how-to question's lead without steps is joined by the best window of its passage that has
 #: steps when that window scores within this margin of the lead's.
 PROCEDURE_MARGIN = 0.5
+#: A question asking for a number (how many, how long, which version) whose lead states none
+#: (the steps of the article, not its limits) is led instead by the best window of the same
+#: passage that states one, when that window scores within this margin of the lead's.
+QUANTITY_MARGIN = 0.5
+#: A list item's own number ("1.", "Step 2:") is not a quantity the text states.
+_LIST_MARKER = re.compile(r"^\s*(?:\d+[.)]|step\s+\d+\s*[:.|-]?|[-*+\u2022])\s*", re.I)
+_NUMBER = (r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
+           r"|forty|fifty|sixty|ninety|hundred|thousand)")
+#: A number of time units, or a time in words: what "how long", "how often" and "when" ask for.
+_DURATION = (rf"\b{_NUMBER}\W{{0,3}}(?:business\s+|working\s+|calendar\s+)?(?:second|minute|hour|day|week|month|year)s?\b"
+             r"|\b\d{1,2}:\d\d\b|\b(?:immediately|instantly|right away|straight away|same day|next day|daily|weekly|monthly"
+             r"|annually|hourly|every\s+\w+)\b")
+_MONEY = r"[$\u20ac\u00a3]\s?\d|\b\d[\d,.]*\s?(?:usd|eur|gbp|dollars?|cents?)\b|\bfree\b|\bno (?:extra )?(?:cost|charge)\b"
+_VERSION = r"\b\d+\.\d+|\bversion\s+\d"
+_ANY_NUMBER = rf"\b{_NUMBER}\b|\bunlimited\b"
+
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,9 @@ class ExtractiveComposer:
                          and set(range(reading.windows[i].start, reading.windows[i].end)) <= inside), ranked[0])
             windows = [complete(reading, reading.windows[best])]
         else:
+            asked_number = quantity(reading, ranked, self.sparse)
+            if asked_number is not None:
+                ranked = [asked_number, *(i for i in ranked if i != asked_number)]
             windows = [complete(reading, reading.windows[ranked[0]])]
             steps = procedure(reading, windows[0], self.sparse, ranked)
             if steps is not None:
@@ -179,6 +202,60 @@ def procedure(reading: Reading, lead: Window, sparse: SparseEncoder, ranked: Seq
         if w.passage == lead.passage and any(u.kind is UnitKind.STEP for u in units[w.start : w.end]):
             return complete(reading, w)
     return None
+
+
+def asked_quantity(question: str) -> re.Pattern[str] | None:
+    """What a unit of the answer must state when ``question`` asks for a number: so many of the
+    thing named ("how many days": a number of days), a duration or time ("how long", "how often",
+    "when will"), an amount of money ("how much does it cost", "what is the price"), a version, or
+    any number ("what is the limit", "how much data"); None for any other question."""
+    if not QUANTITY_QUESTION.search(question):
+        return None
+    lowered = question.lower()
+    many = re.search(r"\bhow\s+many\s+([a-z]{3,})", lowered)
+    if many:
+        noun = many.group(1)[:-1] if many.group(1).endswith("s") else many.group(1)
+        return re.compile(rf"\b{_NUMBER}\W{{1,3}}(?:[\w-]+\W{{1,3}}){{0,2}}?{re.escape(noun)}", re.I)
+    if re.search(r"\bhow\s+(?:long|often|soon)\b|\bwhen\b", lowered):
+        return re.compile(_DURATION, re.I)
+    if re.search(r"\b(?:costs?|prices?|fees?|pay|charged?)\b", lowered):
+        return re.compile(_MONEY, re.I)
+    if re.search(r"\bversions?\b", lowered):
+        return re.compile(_VERSION, re.I)
+    return re.compile(_ANY_NUMBER, re.I)
+
+
+def quantity(reading: Reading, ranked: Sequence[int], sparse: SparseEncoder) -> int | None:
+    """For a question asking for a number (:func:`asked_quantity`) whose lead window (``ranked[0]``)
+    states none: of the lead passage's windows that state one and score within
+    :data:`QUANTITY_MARGIN` of the lead, the one whose stating units hold the most of the
+    question's terms, the better ranked on a tie ("Labels can be voided up to **30 days** after
+    purchase" rather than the void steps, or the USPS refund time, for "How many days do I have
+    to void a label?"); or None."""
+    asked = asked_quantity(reading.question)
+    if asked is None:
+        return None
+    lead = reading.windows[ranked[0]]
+    if states(asked, reading.window_units(lead)):
+        return None
+    question_terms = set(sparse.terms(reading.question))
+    best, best_terms = None, 0
+    for i in _close_to_lead(reading, ranked, QUANTITY_MARGIN):
+        w = reading.windows[i]
+        if w.passage != lead.passage:
+            continue
+        stating = [u for u in reading.window_units(w) if states(asked, [u])]
+        if not stating:
+            continue
+        shared = len(question_terms & {t for u in stating for t in sparse.terms(u.text)})
+        if best is None or shared > best_terms:
+            best, best_terms = i, shared
+    return best
+
+
+def states(asked: re.Pattern[str], units: Sequence[Unit]) -> bool:
+    """Some unit states what ``asked`` looks for (a list item's own number does not count)."""
+    return any(asked.search(_LIST_MARKER.sub("", u.text, count=1)) for u in units)
 
 
 def _overlap(a: Window, b: Window) -> bool:

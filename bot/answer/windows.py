@@ -89,6 +89,13 @@ class Window:
 PROCEDURE_QUESTION = re.compile(
     r"\bhow\s+(?:(?:do|can|could|should|would|may)\s+(?:i|we|you|one)\b|to\b)|\bsteps?\s+(?:to|for)\b|\bway\s+to\b"
     r"|\bwhat\s+(?:do|should|can|must)\s+(?:i|we|you|they)\s+do\b|\bwhat(?:'s|\s+is)\s+the\s+(?:process|procedure)\b", re.I)
+#: A question asking for an amount, a duration, a limit, a price, a version or a time ("How many
+#: days do I have to void a label?", "What version of WooCommerce do I need?", "When will the
+#: refund arrive?"): its answer states a number.
+QUANTITY_QUESTION = re.compile(
+    r"\bhow\s+(?:many|much|long|often|soon|far|old|big|large)\b"
+    r"|\b(?:what|which)(?:'s|\s+is|\s+are)?\s+(?:the\s+)?(?:[\w-]+\s+){0,2}?(?:versions?|limits?|maximum|minimum|prices?|costs?|fees?|size)\b"
+    r"|\bwhen\s+(?:will|does|do|is|are|can|should)\b", re.I)
 
 
 def question_keys(question: str, sparse: SparseEncoder) -> tuple[set[str], set[str]]:

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bot.answer.confidence import AnswerabilityGate
@@ -83,6 +83,12 @@ def test_steps_come_whole_with_one_marker_at_the_end_of_the_run(sample_runtime) 
     # with that heading, not the article's next one.
     ("What happens if my card payment fails?", "Failed payments and past-due accounts",
      "What happens when a payment fails", "| Day 7 | Final automatic retry."),
+    # A question asking for a number is answered by the part of the article that states it, not
+    # by its steps (which state none): so many days, a version.
+    ("How many days do I have to void a label?", "Void a label and get a postage refund", "Rules and limits",
+     "Labels can be voided up to **30 days** after purchase"),
+    ("What version of WooCommerce do I need?", "Connect your WooCommerce store", "Requirements",
+     "WooCommerce **7.0** or later"),
 ])
 def test_the_right_article_and_section_lead(sample_runtime, question: str, title: str, section: str | None,  # type: ignore[no-untyped-def]
                                             must_say: str) -> None:
@@ -398,6 +404,55 @@ def test_procedure_questions_are_recognised(question: str, asks_for_steps: bool)
     from bot.answer.windows import PROCEDURE_QUESTION
 
     assert bool(PROCEDURE_QUESTION.search(question)) is asks_for_steps
+
+
+@pytest.mark.parametrize(("question", "states", "does_not_state"), [
+    # So many of the thing named, not just any number.
+    ("How many days do I have to void a label?", "Labels can be voided up to **30 days** after purchase.",
+     "You can void up to 250 labels at a time."),
+    ("How many team members can I invite?", "Growth includes 5 team members.", "Invitations expire after 7 days."),
+    # A duration or a time for how long / how often / when.
+    ("How long does a USPS refund take?", "Up to **21 days**.", "Refunds go to your postage balance."),
+    ("When will the refund arrive?", "Within 5 business days.", "Refunds go back to the original card."),
+    ("How often does tracking update?", "Every **60 minutes**.", "Tracking updates come from the carrier."),
+    # Money for a price, a version for a version, any number for a limit.
+    ("How much does an extra seat cost?", "Extra seats cost $8 per seat per month.", "Growth includes 5 seats."),
+    ("What version of WooCommerce do I need?", "WooCommerce **7.0** or later", "Install the plugin from step 1."),
+    ("What is the API rate limit?", "Growth: 120 requests per minute.", "The limit applies to the whole account."),
+])
+def test_a_question_asking_for_a_number_knows_what_states_it(question: str, states: str, does_not_state: str) -> None:
+    from bot.answer.extractive import asked_quantity
+    from bot.answer.extractive import states as states_it
+    from bot.index.units import split_units
+
+    asked = asked_quantity(question)
+    assert asked is not None
+    assert states_it(asked, split_units(states))
+    assert not states_it(asked, split_units(does_not_state))
+
+
+@pytest.mark.parametrize("question", ["How do I void a label?", "Why was I charged a carrier adjustment?",
+                                      "What does error PCL-4031 mean?", "Can I pay by bank transfer?"])
+def test_other_questions_ask_for_no_number(question: str) -> None:
+    from bot.answer.extractive import asked_quantity
+
+    assert asked_quantity(question) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(number=st.integers(min_value=1, max_value=999), text=st.text(alphabet=st.characters(blacklist_categories=("Nd", "Cs")), max_size=60))
+def test_a_list_items_own_number_is_not_a_quantity(number: int, text: str) -> None:
+    from bot.answer.extractive import asked_quantity
+    from bot.answer.extractive import states as states_it
+    from bot.index.units import Unit, UnitKind
+
+    asked = asked_quantity("What is the limit?")
+    assert asked is not None
+    assume(not asked.search(text))  # the item's own words state no number
+    words = text
+    step = Unit(text=f"{number}. {words}", kind=UnitKind.STEP, section="", line=0)
+    assert not states_it(asked, [step])
+    assert states_it(asked, [Unit(text=f"{words} {number} labels", kind=UnitKind.SENTENCE, section="", line=0)])
 
 
 def test_a_ticket_reply_is_quoted_without_its_greeting_and_signature() -> None:
