@@ -107,14 +107,10 @@ class EdgeStore(VectorStore):
             tmp = self.root / f".{name}.creating"
             shutil.rmtree(tmp, ignore_errors=True)
             config = _edge_config(dim, self.tuning)
-            graph = self.tuning.payload_graph
             try:
                 shard = qe.EdgeShard.create(str(tmp), config)
-                for key in KEYWORD_FIELDS:
-                    shard.update(qe.UpdateOperation.create_field_index(key, qe.KeywordIndexParams(enable_hnsw=graph)))
-                for key in INTEGER_FIELDS:
-                    shard.update(qe.UpdateOperation.create_field_index(
-                        key, qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=graph)))
+                for key, params in _field_indexes(self.tuning).items():
+                    shard.update(qe.UpdateOperation.create_field_index(key, params))
                 shard.flush()
                 shard.close()
                 _write_json(tmp / METADATA_FILE, dict(metadata or {}))
@@ -308,6 +304,15 @@ def _edge_config(dim: int, t: StoreTuning) -> qe.EdgeConfig:
         optimizers=qe.EdgeOptimizersConfig(indexing_threshold=t.indexing_threshold_kb,
                                            max_segment_size=t.max_segment_size_kb),
     )
+
+
+def _field_indexes(t: StoreTuning) -> dict[str, Any]:
+    """The payload indexes of a collection and their parameters under ``t``."""
+    memory = qe.Memory.Cold if t.payload_indexes_on_disk else None
+    indexes: dict[str, Any] = {key: qe.KeywordIndexParams(enable_hnsw=t.payload_graph, memory=memory) for key in KEYWORD_FIELDS}
+    indexes.update({key: qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=t.payload_graph, memory=memory)
+                    for key in INTEGER_FIELDS})
+    return indexes
 
 
 def _filter(flt: Filter | None) -> qe.Filter | None:

@@ -89,13 +89,15 @@ class ServerStore(VectorStore):
             # Several processes start at once (N schedulers): one creates, the others find it made.
             if not self._call(self.client.collection_exists, name):
                 raise
+        on_disk = True if t.payload_indexes_on_disk else None  # None: the server's default (in RAM)
         for key in KEYWORD_FIELDS:
             self._call(self.client.create_payload_index, name, key,
-                       qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, enable_hnsw=t.payload_graph), wait=True)
+                       qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, enable_hnsw=t.payload_graph,
+                                             on_disk=on_disk), wait=True)
         for key in INTEGER_FIELDS:
             self._call(self.client.create_payload_index, name, key,
                        qm.IntegerIndexParams(type=qm.IntegerIndexType.INTEGER, lookup=True, range=True,
-                                             enable_hnsw=t.payload_graph), wait=True)
+                                             enable_hnsw=t.payload_graph, on_disk=on_disk), wait=True)
         self._collections.add(name)
 
     def _create(self, name: str, dim: int, metadata: Mapping[str, Any] | None, quantization: Any) -> None:

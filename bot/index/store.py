@@ -98,6 +98,10 @@ class StoreTuning:
         payload_graph: also build HNSW links per value of the indexed payload fields (Qdrant's
             default). Our vector searches filter only on ``audience``, which every point of a
             collection shares, so those extra graphs are build time spent for nothing.
+        payload_indexes_on_disk: the payload indexes (``doc_id``, ``source``, ``audience``,
+            ``kind``, ``chunk_no``) memory-mapped and read as used (Qdrant's ``cold`` tier)
+            instead of loaded into the heap when the store opens: ``doc_id`` has one entry per
+            document, and rebuilding that map was most of a reopen.
     """
 
     quantize: bool = True
@@ -112,11 +116,13 @@ class StoreTuning:
     max_segment_size_kb: int | None = 300_000
     build_every_points: int = 100_000
     payload_graph: bool = False
+    payload_indexes_on_disk: bool = True
 
 
 #: What collections were made with before these levers were used (benchmarks compare against it).
 UNTUNED = StoreTuning(quantize=False, vectors_on_disk=False, sparse_on_disk=False, indexing_threshold_kb=10_000,
-                      max_segment_size_kb=None, build_every_points=0, payload_graph=True)
+                      max_segment_size_kb=None, build_every_points=0, payload_graph=True,
+                      payload_indexes_on_disk=False)
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ def test_cluster_settings_and_levers_reach_the_server(settings: Settings) -> Non
         assert body["sparse_vectors"]["sparse"] == {"index": {"on_disk": True}, "modifier": "idf"}
         assert body["hnsw_config"]["m"] == 16 and body["optimizers_config"]["indexing_threshold"] == 20_000
         indexes = {r.json["field_name"]: r.json["field_schema"] for r in server.requests if r.path.endswith("/index")}
-        assert indexes["audience"] == {"type": "keyword", "enable_hnsw": False}
-        assert indexes["chunk_no"] == {"type": "integer", "lookup": True, "range": True, "enable_hnsw": False}
+        assert indexes["audience"] == {"type": "keyword", "enable_hnsw": False, "on_disk": True}
+        assert indexes["chunk_no"] == {"type": "integer", "lookup": True, "range": True, "enable_hnsw": False, "on_disk": True}
         store.close()
 
 
@@ -45,6 +45,15 @@ def test_defaults_leave_sharding_to_the_server() -> None:
         body = _creation(server, "kb_public")
         assert "shard_number" not in body and "replication_factor" not in body and "quantization_config" not in body
         assert body["vectors"]["dense"]["on_disk"] is False
+        store.close()
+
+
+def test_payload_indexes_stay_in_ram_when_asked() -> None:
+    with FakeQdrant(accept=ACCEPT) as server:
+        store = ServerStore(server.url, tuning=StoreTuning(payload_indexes_on_disk=False))
+        store.ensure_collection("kb_public", 8)
+        indexes = {r.json["field_name"]: r.json["field_schema"] for r in server.requests if r.path.endswith("/index")}
+        assert indexes["doc_id"] == {"type": "keyword", "enable_hnsw": False}
         store.close()
 
 

@@ -11,7 +11,7 @@ from bot.index.edge_store import EdgeStore
 from bot.index.schema import point_id
 from bot.index.server_store import ServerStore
 from bot.index.sparse import SparseEncoder, SparseVector
-from bot.index.store import SignalQuery, StoredPoint, VectorStore
+from bot.index.store import UNTUNED, SignalQuery, StoredPoint, VectorStore
 
 TEXTS = {
     "doc:a": ["Reset your password from the sign-in page.", "The reset link expires after 60 minutes."],
@@ -176,3 +176,25 @@ def test_embedded_metadata_survives_reopen_and_legacy_shards_have_none(tmp_path)
     finally:
         reopened.close()
 
+
+
+@pytest.mark.parametrize(("tuning", "mapped"), [(None, True), (UNTUNED, False)])
+def test_embedded_payload_indexes_are_memory_mapped_and_filter_after_reopen(tmp_path, embedder, tuning, mapped) -> None:  # type: ignore[no-untyped-def]
+    import qdrant_edge as qe
+
+    s = EdgeStore(tmp_path / "q", tuning=tuning)
+    s.ensure_collection("kb_public", embedder.dim)
+    s.upsert("kb_public", _points(embedder))
+    s.optimize("kb_public")
+    s.close()
+    reopened = EdgeStore(tmp_path / "q", tuning=tuning)
+    try:
+        schema = reopened._shards["kb_public"].info().payload_schema
+        assert set(schema) == {"doc_id", "source", "audience", "kind", "chunk_no"}
+        assert all((info.params.memory == qe.Memory.Cold) is mapped for info in schema.values())
+        # The indexes answer filters and deletes read back from disk.
+        assert reopened.count("kb_public", filter={"doc_id": "doc:c"}) == 3
+        reopened.delete_doc("kb_public", "doc:c", from_chunk=1)
+        assert sorted(p["chunk_no"] for p in reopened.scroll_payloads("kb_public", filter={"doc_id": "doc:c"})) == [0]
+    finally:
+        reopened.close()
