@@ -22,6 +22,9 @@ SPARSE = "sparse"
 #: Payload fields with an index (filters and deletes run on them).
 KEYWORD_FIELDS = ("doc_id", "source", "audience", "kind")
 INTEGER_FIELDS = ("chunk_no",)
+#: The indexed fields searches filter on, each with a handful of values (the others serve the
+#: sync: a document's chunks, a source's documents).
+SEARCH_FILTER_FIELDS = ("audience", "kind")
 #: uuid5 namespace of point ids: uuid5(namespace, f"{doc_id}#{chunk_no}").
 POINT_NAMESPACE = uuid.UUID("5b0c3f8e-7d0e-4f58-9a51-4a1a3c2e8d11")
 

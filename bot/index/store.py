@@ -98,10 +98,11 @@ class StoreTuning:
         payload_graph: also build HNSW links per value of the indexed payload fields (Qdrant's
             default). Our vector searches filter only on ``audience``, which every point of a
             collection shares, so those extra graphs are build time spent for nothing.
-        payload_indexes_on_disk: the payload indexes (``doc_id``, ``source``, ``audience``,
-            ``kind``, ``chunk_no``) memory-mapped and read as used (Qdrant's ``cold`` tier)
-            instead of loaded into the heap when the store opens: ``doc_id`` has one entry per
-            document, and rebuilding that map was most of a reopen.
+        payload_indexes_on_disk: the payload indexes the sync uses (``doc_id``, ``source``,
+            ``chunk_no``) memory-mapped and read as used (Qdrant's ``cold`` tier) instead of
+            loaded into the heap when the store opens: ``doc_id`` has one entry per document, and
+            rebuilding that map was most of a reopen. The ones searches filter on (``audience``,
+            ``kind``: a few values each) stay in RAM.
     """
 
     quantize: bool = True
