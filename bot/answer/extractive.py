@@ -75,7 +75,6 @@ _VERSION = r"\b\d+\.\d+|\bversion\s+\d"
 _ANY_NUMBER = rf"\b{_NUMBER}\b|\bunlimited\b"
 
 
-
 @dataclass(frozen=True)
 class Composition:
     text: str

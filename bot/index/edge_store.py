@@ -21,7 +21,7 @@ import qdrant_edge as qe
 import structlog
 
 from bot.errors import StoreError, StoreLockedError
-from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SEARCH_FILTER_FIELDS, SPARSE
+from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
 from bot.index.store import (
     CollectionInfo,
     Filter,
@@ -307,11 +307,10 @@ def _edge_config(dim: int, t: StoreTuning) -> qe.EdgeConfig:
 
 
 def _field_indexes(t: StoreTuning) -> dict[str, Any]:
-    """The payload indexes of a collection and their parameters under ``t``: with
-    ``payload_indexes_on_disk``, memory-mapped, except those searches filter on
-    (:data:`SEARCH_FILTER_FIELDS`: a handful of values, read on every answer)."""
+    """The payload indexes of a collection and their parameters under ``t`` (memory-mapped:
+    Qdrant's cold tier; otherwise in RAM)."""
     def memory(key: str) -> Any:
-        return qe.Memory.Cold if t.payload_indexes_on_disk and key not in SEARCH_FILTER_FIELDS else None
+        return qe.Memory.Cold if t.payload_index_on_disk(key) else None
 
     indexes: dict[str, Any] = {key: qe.KeywordIndexParams(enable_hnsw=t.payload_graph, memory=memory(key))
                                for key in KEYWORD_FIELDS}

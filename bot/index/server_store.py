@@ -15,7 +15,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from bot.errors import StoreError, StoreUnavailableError
-from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SEARCH_FILTER_FIELDS, SPARSE
+from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
 from bot.index.store import (
     CollectionInfo,
     Filter,
@@ -89,8 +89,9 @@ class ServerStore(VectorStore):
             # Several processes start at once (N schedulers): one creates, the others find it made.
             if not self._call(self.client.collection_exists, name):
                 raise
+
         def on_disk(key: str) -> bool | None:  # None: the server's default (in RAM)
-            return True if t.payload_indexes_on_disk and key not in SEARCH_FILTER_FIELDS else None
+            return True if t.payload_index_on_disk(key) else None
 
         for key in KEYWORD_FIELDS:
             self._call(self.client.create_payload_index, name, key,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.index.schema import DENSE
+from bot.index.schema import DENSE, SEARCH_FILTER_FIELDS
 from bot.index.sparse import SparseVector
 
 Filter = Mapping[str, str | Sequence[str]]
@@ -118,6 +118,10 @@ class StoreTuning:
     build_every_points: int = 100_000
     payload_graph: bool = False
     payload_indexes_on_disk: bool = True
+
+    def payload_index_on_disk(self, key: str) -> bool:
+        """Whether the payload index of field ``key`` is memory-mapped (see ``payload_indexes_on_disk``)."""
+        return self.payload_indexes_on_disk and key not in SEARCH_FILTER_FIELDS
 
 
 #: What collections were made with before these levers were used (benchmarks compare against it).
