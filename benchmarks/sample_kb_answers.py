@@ -9,6 +9,8 @@ section: any section of that article), customer audience:
   so it is no longer unseen.
 * ``sample_kb_questions/held_out.tsv`` (24): written in stop 24 after that stop's changes, phrased
   differently, and run once on the code before and after them.
+* ``sample_kb_questions/held_out_stop25.tsv`` (22): written in stop 25 before either code was run
+  on it (ten ask for a number), and run once on the code before and after that stop's change.
 
 A question counts as right when the answer's first citation is that article (and section). The
 sample KB is synced into ``--data-dir`` on the first run (kept for the next).
