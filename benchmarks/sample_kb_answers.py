@@ -1,6 +1,6 @@
 """Sample-KB answers: does the right article and section lead, question by question?
 
-The bundled sample knowledge base (``bot/sample_kb``) is what a new user asks first. Two question
+The bundled sample knowledge base (``bot/sample_kb``) is what a new user asks first. Three question
 sets, one question per line as ``question<TAB>article title<TAB>section heading`` (an empty
 section: any section of that article), customer audience:
 
