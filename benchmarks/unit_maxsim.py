@@ -44,6 +44,7 @@ import numpy as np
 import qdrant_edge as qe
 from _common import emit, note
 
+from bot.answer.windows import unit_text
 from bot.evaluation.beir import index_corpus, read_jsonl, read_qrels
 from bot.evaluation.retrieval import EVAL_CHUNKS, ndcg_at, rank_documents, recall_at
 from bot.index.edge_store import EdgeStore
@@ -63,8 +64,7 @@ def unit_texts(text: str, section: str) -> list[str]:
     for u in split_units(text, section=section):
         if not u.quotable:
             continue
-        body = f"{u.header}\n{u.text}" if u.header else u.text
-        out.append(f"{u.section}\n{body}" if u.section else body)
+        out.append(f"{u.section}\n{unit_text(u)}" if u.section else unit_text(u))
     return out or [text[:2000]]
 
 

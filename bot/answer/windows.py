@@ -158,7 +158,7 @@ def candidate_windows(
     windows: list[Window] = []
     rows: list[list[float]] = []
     quotables = [[u for u in passage_units if u.quotable] for passage_units in units]
-    meaning = word_vectors.similarities(question, [_unit_text(u) for q in quotables for u in q])
+    meaning = word_vectors.similarities(question, [unit_text(u) for q in quotables for u in q])
     offsets = np.cumsum([0, *(len(q) for q in quotables)])
 
     def covered(terms: set[str]) -> float:
@@ -170,7 +170,7 @@ def candidate_windows(
     for pi, (passage, quotable) in enumerate(zip(passages, quotables, strict=True)):
         if not quotable:
             continue
-        unit_terms = [set(sparse.terms(_unit_text(u))) for u in quotable]
+        unit_terms = [set(sparse.terms(unit_text(u))) for u in quotable]
         unit_meaning = meaning[offsets[pi] : offsets[pi + 1]]
         unit_words = [len(u.text.split()) for u in quotable]
         line_chunks = passage.line_chunks()
@@ -230,7 +230,7 @@ def candidate_windows(
     return windows, np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
 
 
-def _unit_text(unit: Unit) -> str:
+def unit_text(unit: Unit) -> str:
     # A table row says what its cells are only with its header ("Growth" is a column name).
     return f"{unit.header}\n{unit.text}" if unit.header else unit.text
 

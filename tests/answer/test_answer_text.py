@@ -449,10 +449,9 @@ def test_a_list_items_own_number_is_not_a_quantity(number: int, text: str) -> No
     asked = asked_quantity("What is the limit?")
     assert asked is not None
     assume(not asked.search(text))  # the item's own words state no number
-    words = text
-    step = Unit(text=f"{number}. {words}", kind=UnitKind.STEP, section="", line=0)
+    step = Unit(text=f"{number}. {text}", kind=UnitKind.STEP, section="", line=0)
     assert not states_it(asked, [step])
-    assert states_it(asked, [Unit(text=f"{words} {number} labels", kind=UnitKind.SENTENCE, section="", line=0)])
+    assert states_it(asked, [Unit(text=f"{text} {number} labels", kind=UnitKind.SENTENCE, section="", line=0)])
 
 
 def test_a_ticket_reply_is_quoted_without_its_greeting_and_signature() -> None:
