@@ -21,6 +21,8 @@ What it measures
       the kernel's exact peak of the total;
     * ``disk_mb``: the store folder on disk; ``segments``: segments per collection;
     * ``reopen_s``: ``EdgeStore(path)`` on the filled, closed store (what a restart costs);
+      with ``--cold-reopen`` the kernel's page cache is dropped first (``reopen_cold: true``), as
+      after a reboot; otherwise the store's files are usually still cached from the fill;
     * ``during_sync``: the same answers timed while a real sync runs in another thread of the
       same process, into the same store (files connector over generated articles: chunking,
       embedding with the same model, upserts, index builds as they come due), with the sync's
@@ -92,8 +94,11 @@ SYNTHETIC_SOURCE = "synthetic"
 #: The source the concurrent sync writes (generated articles, like the synthetic ones).
 SYNC_SOURCE = "bench-sync"
 TUNINGS = {"tuned": StoreTuning(), "untuned": UNTUNED,
-           # HELPDESK_QDRANT_ON_DISK=false: the same levers with the original vectors and sparse index in RAM.
-           "tuned-ram": StoreTuning(vectors_on_disk=False, sparse_on_disk=False)}
+           # HELPDESK_QDRANT_ON_DISK=false: the same levers with vectors, sparse and payload indexes in RAM.
+           "tuned-ram": StoreTuning(vectors_on_disk=False, sparse_on_disk=False, quantized_on_disk=False,
+                                    payload_indexes_on_disk=False),
+           # Stop 25's defaults: the int8 copy of the vectors in RAM, the rest as tuned.
+           "tuned-qram": StoreTuning(quantized_on_disk=False)}
 CHUNKS_PER_DOC = 4
 INTERNAL_SHARE = 0.3
 
@@ -180,8 +185,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--refill", action="store_true", help="rebuild the store even if it already holds N points")
     p.add_argument("--tuning", choices=sorted(TUNINGS), default="tuned",
-                   help="Qdrant levers: tuned (the product's), tuned-ram (the same, HELPDESK_QDRANT_ON_DISK=false) "
+                   help="Qdrant levers: tuned (the product's), tuned-ram (the same, HELPDESK_QDRANT_ON_DISK=false), "
+                        "tuned-qram (the int8 vectors in RAM, as before stop 26) "
                         "or untuned (as before them)")
+    p.add_argument("--cold-reopen", action="store_true",
+                   help="drop the kernel's page cache before the reopen (root only; else the reopen stays warm)")
     p.add_argument("--sync-queries", type=int, default=200, help="answers timed while a sync writes (0: skip)")
     p.add_argument("--sync-docs", type=int, default=40, help="generated articles per round of the concurrent sync")
     return p.parse_args(argv)
@@ -458,6 +466,18 @@ class ConcurrentSync:
         self.elapsed = time.perf_counter() - self.started
 
 
+def drop_page_cache() -> bool:
+    """Write back and drop the kernel's page cache, so the reopen reads the store from disk as
+    after a reboot; False (and a note) where this process may not."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        note(f"could not drop the page cache ({exc.strerror}); the reopen is warm")
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _common.setup_logging()
@@ -482,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         note(f"reusing the filled store in {data_dir} ({args.chunks} points, {args.tuning})")
         reused = True
 
+    cold = drop_page_cache() if args.cold_reopen else False
     with timed() as t_open:
         store = EdgeStore(settings.store_dir, tuning=TUNINGS[args.tuning])
     note(f"reopened the store in {t_open['s']:.2f} s")
@@ -520,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         **latency,
         "during_sync": during,
         "reopen_s": round(t_open["s"], 3),
+        "reopen_cold": cold,
         "fill_s": meta.get("fill_s"),
         "build_s": meta.get("build_s"),
         "fill_build_s": meta.get("fill_build_s"),

@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     )
     qdrant_timeout_s: float = 10.0
     # Qdrant's levers for large collections (bot/index/store.py StoreTuning; README "Scale").
-    qdrant_quantization: bool = Field(default=True, description="int8 copy of the dense vectors in RAM, rescored with the originals")
-    qdrant_on_disk: bool = Field(default=True, description="Original dense vectors, the sparse index and new collections' payload indexes memory-mapped, not held in RAM")
+    qdrant_quantization: bool = Field(default=True, description="int8 copy of the dense vectors searched first, the best candidates rescored with the originals")
+    qdrant_on_disk: bool = Field(default=True, description="Original dense vectors, the sparse index, the int8 copy and new collections' payload indexes memory-mapped, not held in RAM")
     qdrant_build_every: int = Field(default=100_000, ge=0, description="Embedded store: build indexes after this many new points (0 = after each sync only)")
     # A Qdrant cluster (QDRANT_URL): how a new collection is spread and how writes are acknowledged.
     qdrant_shards: int | None = Field(default=None, ge=1, le=1024, description="Shards per collection (empty = the server's default)")

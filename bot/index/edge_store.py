@@ -291,7 +291,8 @@ class EdgeStore(VectorStore):
 
 def _edge_config(dim: int, t: StoreTuning) -> qe.EdgeConfig:
     """The shard configuration that carries ``t``'s levers."""
-    quantization = (qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned)
+    quantization = (qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99,
+                                                   memory=qe.Memory.Cold if t.quantized_on_disk else qe.Memory.Pinned)
                     if t.quantize else None)
     return qe.EdgeConfig(
         vectors={DENSE: qe.EdgeVectorParams(

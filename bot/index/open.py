@@ -13,7 +13,8 @@ from bot.settings import Settings
 
 def store_tuning(settings: Settings) -> StoreTuning:
     """Qdrant's levers for new collections, as settings choose them (the same on both backends)."""
-    return StoreTuning(quantize=settings.qdrant_quantization, vectors_on_disk=settings.qdrant_on_disk,
+    return StoreTuning(quantize=settings.qdrant_quantization, quantized_on_disk=settings.qdrant_on_disk,
+                       vectors_on_disk=settings.qdrant_on_disk,
                        sparse_on_disk=settings.qdrant_on_disk, payload_indexes_on_disk=settings.qdrant_on_disk,
                        build_every_points=settings.qdrant_build_every)
 

@@ -82,7 +82,7 @@ class ServerStore(VectorStore):
             return
         t = self.tuning
         quantization = (qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
-            type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)) if t.quantize else None)
+            type=qm.ScalarType.INT8, quantile=0.99, always_ram=not t.quantized_on_disk)) if t.quantize else None)
         try:
             self._create(name, dim, metadata, quantization)
         except StoreError:

@@ -29,7 +29,8 @@ def test_cluster_settings_and_levers_reach_the_server(settings: Settings) -> Non
         assert (body["shard_number"], body["replication_factor"], body["write_consistency_factor"]) == (6, 2, 2)
         assert body["metadata"] == {"embedding_model": "all-MiniLM-L6-v2"}
         assert body["vectors"]["dense"] == {"size": 384, "distance": "Cosine", "on_disk": True}
-        assert body["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
+        # The int8 copy memory-mapped too: a restart does not copy it into RAM.
+        assert body["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": False}}
         assert body["sparse_vectors"]["sparse"] == {"index": {"on_disk": True}, "modifier": "idf"}
         assert body["hnsw_config"]["m"] == 16 and body["optimizers_config"]["indexing_threshold"] == 20_000
         indexes = {r.json["field_name"]: r.json["field_schema"] for r in server.requests if r.path.endswith("/index")}
@@ -50,12 +51,13 @@ def test_defaults_leave_sharding_to_the_server() -> None:
         store.close()
 
 
-def test_payload_indexes_stay_in_ram_when_asked() -> None:
+def test_payload_indexes_and_int8_vectors_stay_in_ram_when_asked(settings: Settings) -> None:
     with FakeQdrant(accept=ACCEPT) as server:
-        store = ServerStore(server.url, tuning=StoreTuning(payload_indexes_on_disk=False))
+        store = open_store(settings.model_copy(update={"qdrant_url": server.url, "qdrant_on_disk": False}))
         store.ensure_collection("kb_public", 8)
         indexes = {r.json["field_name"]: r.json["field_schema"] for r in server.requests if r.path.endswith("/index")}
         assert indexes["doc_id"] == {"type": "keyword", "enable_hnsw": False}
+        assert _creation(server, "kb_public")["quantization_config"]["scalar"]["always_ram"] is True
         store.close()
 
 

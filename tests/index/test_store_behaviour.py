@@ -3,6 +3,9 @@ stand-in for a server): same inputs, same results."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -198,5 +201,39 @@ def test_embedded_payload_indexes_are_memory_mapped_and_filter_after_reopen(tmp_
         assert reopened.count("kb_public", filter={"doc_id": "doc:c"}) == 3
         reopened.delete_doc("kb_public", "doc:c", from_chunk=1)
         assert sorted(p["chunk_no"] for p in reopened.scroll_payloads("kb_public", filter={"doc_id": "doc:c"})) == [0]
+    finally:
+        reopened.close()
+
+
+def _quantized_placements(root) -> set[str]:  # type: ignore[no-untyped-def]
+    """Where the built segments keep their int8 vectors, read from the engine's own segment files."""
+    placements = set()
+    for f in root.glob("kb_public/segments/*/segment.json"):
+        q = json.loads(f.read_text())["config"]["vector_data"]["dense"]["quantization_config"]
+        if q is not None:
+            placements.add(q["scalar"]["memory"])
+    return placements
+
+
+@pytest.mark.parametrize(("on_disk", "placement"), [(True, "cold"), (False, "pinned")])
+def test_embedded_int8_vectors_are_memory_mapped_and_searched_after_reopen(tmp_path, embedder, on_disk, placement) -> None:  # type: ignore[no-untyped-def]
+    from bot.index.open import store_tuning
+    from bot.settings import Settings
+
+    # The product's tuning from settings, with a threshold low enough that these few points get built.
+    tuning = replace(store_tuning(Settings(data_dir=tmp_path, qdrant_on_disk=on_disk)), indexing_threshold_kb=1)
+    s = EdgeStore(tmp_path / "q", tuning=tuning)
+    s.ensure_collection("kb_public", embedder.dim)
+    s.upsert("kb_public", _points(embedder))
+    s.optimize("kb_public")
+    s.close()
+    assert _quantized_placements(tmp_path / "q") == {placement}
+    reopened = EdgeStore(tmp_path / "q", tuning=tuning)
+    try:
+        # Searched through the int8 copy read back from disk, rescored on the originals.
+        dense, _ = reopened.search("kb_public", _queries(embedder, "how long is the reset link valid", limit=3))
+        assert reopened.retrieve("kb_public", [dense[0].id], with_dense=False)[0].payload["chunk_no"] == 1
+        assert dense[0].score == pytest.approx(float(embedder.embed_one("how long is the reset link valid")
+                                                     @ embedder.embed(TEXTS["doc:a"])[1]), abs=1e-4)
     finally:
         reopened.close()
