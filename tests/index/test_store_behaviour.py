@@ -11,10 +11,12 @@ import pytest
 
 from bot.errors import StoreError
 from bot.index.edge_store import EdgeStore
+from bot.index.open import store_tuning
 from bot.index.schema import point_id
 from bot.index.server_store import ServerStore
 from bot.index.sparse import SparseEncoder, SparseVector
 from bot.index.store import UNTUNED, SignalQuery, StoredPoint, VectorStore
+from bot.settings import Settings
 
 TEXTS = {
     "doc:a": ["Reset your password from the sign-in page.", "The reset link expires after 60 minutes."],
@@ -217,9 +219,6 @@ def _quantized_placements(root) -> set[str]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("on_disk", "placement"), [(True, "cold"), (False, "pinned")])
 def test_embedded_int8_vectors_are_memory_mapped_and_searched_after_reopen(tmp_path, embedder, on_disk, placement) -> None:  # type: ignore[no-untyped-def]
-    from bot.index.open import store_tuning
-    from bot.settings import Settings
-
     # The product's tuning from settings, with a threshold low enough that these few points get built.
     tuning = replace(store_tuning(Settings(data_dir=tmp_path, qdrant_on_disk=on_disk)), indexing_threshold_kb=1)
     s = EdgeStore(tmp_path / "q", tuning=tuning)
