@@ -8,7 +8,7 @@ What it measures
       questions about the bundled sample knowledge base;
     * ``embed_ms_p50`` / ``search_ms_p50`` / ``compose_ms_p50``: medians of the stages the service
       itself reports in ``Answer.timings``;
-    * ``first_answer_ms``: the first call after reopening (cold caches), not in the percentiles;
+    * ``first_answer_ms``: the first call after reopening (and after ``warm_cache``, if on), not in the percentiles;
     * ``fill_s``: writing the N points, including the index builds the store runs as the data
       arrives (``--tuning tuned``: every ``build_every_points``); ``build_s``: the time inside
       those builds plus the final ``optimize()`` of each collection (HNSW graphs, quantized
@@ -23,6 +23,9 @@ What it measures
     * ``reopen_s``: ``EdgeStore(path)`` on the filled, closed store (what a restart costs);
       with ``--cold-reopen`` the kernel's page cache is dropped first (``reopen_cold: true``), as
       after a reboot; otherwise the store's files are usually still cached from the fill;
+    * ``warm_cache``: after the reopen, the store's search files read into the page cache as
+      ``serve`` does (:mod:`bot.index.page_cache`): seconds, MB, files; the benchmark waits for it
+      before the first answer (``--no-warm-cache``: skipped, the answers fault the pages in);
     * ``during_sync``: the same answers timed while a real sync runs in another thread of the
       same process, into the same store (files connector over generated articles: chunking,
       embedding with the same model, upserts, index builds as they come due), with the sync's
@@ -190,6 +193,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "or untuned (as before them)")
     p.add_argument("--cold-reopen", action="store_true",
                    help="drop the kernel's page cache before the reopen (root only; else the reopen stays warm)")
+    p.add_argument("--no-warm-cache", dest="warm_cache", action="store_false",
+                   help="skip reading the store's search files into the page cache after the reopen (serve does it)")
     p.add_argument("--sync-queries", type=int, default=200, help="answers timed while a sync writes (0: skip)")
     p.add_argument("--sync-docs", type=int, default=40, help="generated articles per round of the concurrent sync")
     return p.parse_args(argv)
@@ -511,6 +516,14 @@ def main(argv: list[str] | None = None) -> int:
         present = total_points(store, collections(settings))
         if present < args.chunks:
             note(f"warning: the store holds {present} points, fewer than --chunks {args.chunks}")
+        warmed: dict[str, Any] | None = None
+        if args.warm_cache:
+            # What `serve` does once the store is open; the benchmark waits for it to end.
+            result = store.warm_caches().wait()
+            if result is not None:
+                warmed = {"s": result.seconds, "mb": round(result.bytes_read / 1e6, 1), "files": result.files,
+                          "budget_mb": round(result.budget / 1e6, 1)}
+                note(f"read {warmed['mb']} MB of search files into the page cache in {warmed['s']:.2f} s")
         questions = load_questions()
         note(f"timing {args.queries} answers over {len(questions)} distinct questions (warm-up {args.warmup})")
         serve_start = watch.mark()
@@ -542,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         "during_sync": during,
         "reopen_s": round(t_open["s"], 3),
         "reopen_cold": cold,
+        "warm_cache": warmed,
         "fill_s": meta.get("fill_s"),
         "build_s": meta.get("build_s"),
         "fill_build_s": meta.get("fill_build_s"),

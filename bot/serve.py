@@ -448,4 +448,7 @@ def _warm(runtime: Runtime, *, answers: bool) -> None:
         runtime.answers  # noqa: B018 - a cached property: building it is the point
     except StoreUnavailableError as exc:
         log.warning("warm_up_failed", part="store", error=type(exc).__name__, reason=str(exc)[:200])
+        return
+    if runtime.settings.qdrant_warm_cache:
+        runtime.store.warm_caches()
 

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # Qdrant's levers for large collections (bot/index/store.py StoreTuning; README "Scale").
     qdrant_quantization: bool = Field(default=True, description="int8 copy of the dense vectors searched first, the best candidates rescored with the originals")
     qdrant_on_disk: bool = Field(default=True, description="Original dense vectors, the sparse index, the int8 copy and new collections' payload indexes memory-mapped, not held in RAM")
+    qdrant_warm_cache: bool = Field(default=True, description="Embedded store, when serving: after opening, read the files searches use into the OS page cache in the background (at most half the available memory), so the first answers after a restart do not wait on disk")
     qdrant_build_every: int = Field(default=100_000, ge=0, description="Embedded store: build indexes after this many new points (0 = after each sync only)")
     # A Qdrant cluster (QDRANT_URL): how a new collection is spread and how writes are acknowledged.
     qdrant_shards: int | None = Field(default=None, ge=1, le=1024, description="Shards per collection (empty = the server's default)")

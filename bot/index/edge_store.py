@@ -21,6 +21,7 @@ import qdrant_edge as qe
 import structlog
 
 from bot.errors import StoreError, StoreLockedError
+from bot.index.page_cache import PageCacheWarmer
 from bot.index.schema import DENSE, INTEGER_FIELDS, KEYWORD_FIELDS, SPARSE
 from bot.index.store import (
     CollectionInfo,
@@ -68,6 +69,7 @@ class EdgeStore(VectorStore):
         self._shards: dict[str, qe.EdgeShard] = {}
         self._unbuilt: dict[str, int] = {}  # points written per collection since its last build
         self.build_s = 0.0  # seconds spent building indexes so far (benchmarks, logs)
+        self._warmer: PageCacheWarmer | None = None
         self._lock = threading.RLock()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -278,7 +280,17 @@ class EdgeStore(VectorStore):
         quantization = qe.QuantizationSearchParams(rescore=True, oversampling=t.oversampling) if t.quantize else None
         return qe.SearchParams(hnsw_ef=t.hnsw_ef, quantization=quantization)
 
+    def warm_caches(self) -> PageCacheWarmer:
+        """Read the files searches use into the OS page cache in a background thread (once per
+        store; :mod:`bot.index.page_cache`), so the first questions after a restart do not each wait
+        on disk reads. Returns the warmer (``wait()`` for its result)."""
+        if self._warmer is None:
+            self._warmer = PageCacheWarmer(self.root).start()
+        return self._warmer
+
     def close(self) -> None:
+        if self._warmer is not None:
+            self._warmer.stop()
         with self._lock:
             for shard in self._shards.values():
                 try:

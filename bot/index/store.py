@@ -225,6 +225,12 @@ class VectorStore(abc.ABC):
     def flush(self) -> None:  # noqa: B027
         """Make every acknowledged write durable."""
 
+    def warm_caches(self) -> object | None:
+        """Start bringing what searches read into memory, in the background, after opening (the
+        embedded store reads its memory-mapped files into the page cache; a server manages its
+        own memory: nothing to do). Returns a handle with ``wait()``, or None."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None: ...
 
