@@ -29,7 +29,8 @@ What it measures
     * ``during_sync``: the same answers timed while a real sync runs in another thread of the
       same process, into the same store (files connector over generated articles: chunking,
       embedding with the same model, upserts, index builds as they come due), with the sync's
-      own chunks/s (``--sync-queries 0`` skips it);
+      own chunks/s (``--sync-queries 0`` skips it); the sync's thread and its model's threads run at
+      ``HELPDESK_SYNC_NICE`` as the scheduler's do (``HELPDESK_SYNC_NICE=0`` for the same priority);
     * ``serve_peak``: peak memory while answering (quiet, then during the sync).
 
 How
@@ -89,6 +90,7 @@ from bot.index.store import UNTUNED, StoredPoint, StoreTuning, VectorStore
 from bot.models import Audience, Visibility
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.sync.priority import lower_thread_priority
 from bot.sync.runner import sync_source
 from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
 
@@ -446,13 +448,14 @@ class ConcurrentSync:
         self.thread = threading.Thread(target=self._run, name="bench-sync", daemon=True)
 
     def _run(self) -> None:
+        lower_thread_priority(self.rt.settings.sync_nice)  # as the scheduler's threads run
         settings = FilesConnectorSettings(name=SYNC_SOURCE, path=self.folder)
         try:
             while not self.stop.is_set():
                 for i in range(self.docs):
                     n = self.rounds * self.docs + i
                     text = "\n\n".join(self.corpus.texts[(n * 7 + k) % len(self.corpus.texts)] for k in range(3))
-                    (self.folder / f"doc-{n:06d}.md").write_text(f"# {self.corpus.title(n)}\n\n{text}\n", encoding="utf-8")
+                    (self.folder / f"{self.run_id}-doc-{n:06d}.md").write_text(f"# {self.corpus.title(n)}\n\n{text}\n", encoding="utf-8")
                 report = sync_source(FilesConnector(settings), indexer=self.rt.indexer, state=self.rt.state.ledger, prune=False)
                 self.chunks += report.stats.chunks_embedded
                 self.rounds += 1
@@ -460,7 +463,11 @@ class ConcurrentSync:
             self.error = exc
 
     def __enter__(self) -> ConcurrentSync:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # New documents every run: a store reused from an earlier run already holds that run's
+        # ones, which a sync would find unchanged and not embed.
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self.run_id = f"run{time.time_ns()}"
         self.started = time.perf_counter()
         self.thread.start()
         return self
@@ -491,8 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = bench_settings(data_dir)
     watch = MemoryWatch(data_dir / "memory.log")
     note("loading the embedding model")
-    embedder = Embedder(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
-                        max_tokens=settings.embed_max_tokens, precision=settings.embed_precision)
+    # The documents' model as the product builds it (its threads at HELPDESK_SYNC_NICE when questions
+    # have their own model); nothing else of this runtime is opened.
+    embedder = Runtime(settings).embedder
     # Questions are embedded as the product does (HELPDESK_EMBED_QUERY_PRECISION).
     query_embedder = (embedder if settings.embed_query_precision == settings.embed_precision else
                       Embedder(threads=settings.embed_threads, max_tokens=settings.embed_max_tokens,

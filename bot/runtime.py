@@ -27,6 +27,7 @@ from bot.index.word_vectors import shared_word_vectors
 from bot.models import Visibility
 from bot.settings import Settings
 from bot.state import StateStore
+from bot.sync.priority import built_at_priority
 from bot.sync.service import SyncService
 from bot.sync.sources import Schedule, SourceConfig, load_sources
 from connectors.base import Connector
@@ -65,8 +66,14 @@ class Runtime:
                 batch_size=s.embeddings_batch_size, concurrency=s.embeddings_concurrency,
                 timeout_s=s.embeddings_timeout_s, max_retries=s.embeddings_max_retries, encoding=s.embeddings_encoding,
             )
-        return Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens,
-                        precision=s.embed_precision, cache_dir=s.model_cache_dir)
+        def documents() -> Embedder:
+            return Embedder(threads=s.embed_threads, batch_size=s.embed_batch_size, max_tokens=s.embed_max_tokens,
+                            precision=s.embed_precision, cache_dir=s.model_cache_dir)
+
+        if s.embed_precision == s.embed_query_precision:
+            return documents()  # questions share this model: its threads keep the answers' priority
+        # Only syncs embed documents with it: its worker threads take the scheduler's lower priority.
+        return built_at_priority(s.sync_nice, documents)
 
     @cached_property
     def query_embedder(self) -> TextEmbedder:

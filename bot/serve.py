@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -63,6 +64,7 @@ from bot.slack.digest import health_digest
 from bot.slack.transport import SlackIngress, slack_ingress
 from bot.slack.webapi import SLACK_ERRORS, api_error, build_client
 from bot.state import StateStore
+from bot.sync.priority import lower_thread_priority
 from bot.sync.scheduler import JOB_DEFAULTS, add_sync_jobs
 from bot.web.admin import admin_routes
 from bot.web.metrics import MeteredAnswerService, MeteredDrafts, MeteredFeedback, Metrics
@@ -83,9 +85,11 @@ DIGEST_GAP_DAYS = 7
 SchedulerFactory = Callable[[], BaseScheduler]
 
 
-def background_scheduler() -> BaseScheduler:
-    """The default scheduler: APScheduler's background threads, in UTC."""
-    return BackgroundScheduler(timezone="UTC")
+def background_scheduler(nice: int = 0) -> BaseScheduler:
+    """The default scheduler: APScheduler's background threads, in UTC, each at CPU niceness ``nice``
+    (``HELPDESK_SYNC_NICE``, :mod:`bot.sync.priority`), so answers in the same process come first."""
+    pool = ThreadPoolExecutor(pool_kwargs={"initializer": lower_thread_priority, "initargs": (nice,)})
+    return BackgroundScheduler(timezone="UTC", executors={"default": pool})
 
 
 # --- the scheduler -------------------------------------------------------------------------------
@@ -137,7 +141,7 @@ def add_health_digest(scheduler: BaseScheduler, runtime: Runtime, settings: Sett
     scheduler.add_job(digest, trigger, id="health-digest", name="knowledge-health digest", **JOB_DEFAULTS)
 
 
-def build_scheduler(runtime: Runtime, settings: Settings, *, factory: SchedulerFactory = background_scheduler,
+def build_scheduler(runtime: Runtime, settings: Settings, *, factory: SchedulerFactory | None = None,
                     health: HealthRuns | None = None, client: WebClient | None = None) -> BaseScheduler:
     """The scheduler of a process with the scheduler role: every sync job and every operations job (not started).
 
@@ -145,7 +149,7 @@ def build_scheduler(runtime: Runtime, settings: Settings, *, factory: SchedulerF
         health: the process's finder runs (shared with its admin page); default: a new one.
         client: the Slack Web API client the digest posts with (default: from settings).
     """
-    scheduler = factory()
+    scheduler = factory() if factory is not None else background_scheduler(settings.sync_nice)
     add_sync_jobs(scheduler, runtime.syncs)
     add_ops_jobs(scheduler, runtime.state, settings)
     add_health_digest(scheduler, runtime, settings, health=health, client=client)
@@ -322,7 +326,7 @@ def build_slack(runtime: Runtime, settings: Settings, metrics: Metrics, *,
 # --- serve ---------------------------------------------------------------------------------------
 def serve(runtime: Runtime, settings: Settings, *, mode: str | None = None, scheduler: bool = True,
           role: str = "all", stop: threading.Event | None = None, client: WebClient | None = None,
-          scheduler_factory: SchedulerFactory = background_scheduler) -> int:
+          scheduler_factory: SchedulerFactory | None = None) -> int:
     """Run the process of ``role`` until stopped: the surfaces' HTTP routes and Slack, and/or the scheduler.
 
     Args:
@@ -392,7 +396,7 @@ def serve(runtime: Runtime, settings: Settings, *, mode: str | None = None, sche
 
 
 def run_scheduler(runtime: Runtime, settings: Settings, *, run_now: bool = False, seconds: float = 0,
-                  factory: SchedulerFactory = background_scheduler, stop: threading.Event | None = None) -> int:
+                  factory: SchedulerFactory | None = None, stop: threading.Event | None = None) -> int:
     """``helpdesk-bot schedule``: the scheduler of ``serve --role scheduler`` in the foreground, without HTTP.
 
     Args:

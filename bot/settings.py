@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     state_db_url: str | None = None
 
     # --- embeddings --------------------------------------------------------------------------
+    sync_nice: int = Field(default=10, ge=0, le=19, description="CPU niceness of the scheduler's threads (syncs, their model and workers; Linux): answers in the same process get the cores first. 0 = the same priority")
     embed_threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = all cores")
     embed_batch_size: int = Field(default=32, ge=1, le=512)
     embed_max_tokens: int = Field(default=256, ge=16, le=512)
