@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,3 +107,13 @@ def test_the_documents_model_threads_take_the_sync_priority_unless_questions_sha
         assert new, "the model session started no worker thread"
         # Its worker threads: nice 10 when only syncs use it, the answers' priority when questions share it.
         assert {_nice(t) for t in new} == {max(nice, _nice())}
+
+
+def test_worker_processes_a_lowered_thread_starts_inherit_its_niceness() -> None:
+    # As the sync's preparation workers (bot/index/preparation.py) are started from the sync's thread.
+    def body() -> int:
+        lower_thread_priority(10)
+        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+            return pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=60)
+
+    assert _in_thread(body) == max(10, _nice())
