@@ -153,7 +153,7 @@ class ExtractiveComposer:
         return None
 
     def _terms(self, reading: Reading, windows: Sequence[Window]) -> set[str]:
-        return {t for w in windows for u in reading.window_units(w) for t in self.sparse.terms(u.text)}
+        return {t for w in windows for u in reading.window_units(w) for t in self.sparse.term_set(u.text)}
 
 
 def _close_to_lead(reading: Reading, ranked: Sequence[int], margin: float) -> Iterator[int]:
@@ -194,7 +194,7 @@ def procedure(reading: Reading, lead: Window, sparse: SparseEncoder, ranked: Seq
     asked = set(sparse.terms(reading.question))
     for start, u in enumerate(units):
         if u.kind is UnitKind.STEP and (start == 0 or units[start - 1].kind is not UnitKind.STEP) \
-                and asked & set(sparse.terms(u.section)):
+                and asked & sparse.term_set(u.section):
             return complete(reading, Window(lead.passage, start, start + 1, len(u.text.split())))
     for i in _close_to_lead(reading, ranked, PROCEDURE_MARGIN):
         w = reading.windows[i]
@@ -246,7 +246,7 @@ def quantity(reading: Reading, ranked: Sequence[int], sparse: SparseEncoder) -> 
         stating = [u for u in reading.window_units(w) if states(asked, [u])]
         if not stating:
             continue
-        shared = len(question_terms & {t for u in stating for t in sparse.terms(u.text)})
+        shared = len(question_terms & {t for u in stating for t in sparse.term_set(u.text)})
         if best is None or shared > best_terms:
             best, best_terms = i, shared
     return best

@@ -243,7 +243,7 @@ def _named_heading_lookup(passages: Sequence[tuple[int, Sequence[Unit], str]], q
             heading = _heading(section)
             if heading.casefold() == title.strip().casefold():
                 continue  # the title names the document, which retrieval chose, not a section of it
-            terms = set(sparse.terms(heading))
+            terms = sparse.term_set(heading)
             if len(terms) >= need and terms <= q_terms:
                 named.append((len(terms), pi, quotable, section))
     most = max((n for n, *_ in named), default=0)
@@ -264,7 +264,7 @@ def _named_title_lookup(passages: Sequence[tuple[int, Sequence[Unit], str, str]]
         return None
     found: dict[str, tuple[int, int]] = {}  # document id -> (passage index, units)
     for pi, quotable, title, doc_id in passages:
-        terms = set(sparse.terms(title))
+        terms = sparse.term_set(title)
         if quotable and q_terms <= terms and len(terms) <= 2 * len(q_terms):
             found.setdefault(doc_id, (pi, len(quotable)))
     if len(found) != 1:
@@ -315,7 +315,7 @@ def _tables(quotable: Sequence[Unit]) -> list[list[int]]:
 def _names(cell: str, keys: set[str], q_terms: set[str], sparse: SparseEncoder) -> bool:
     """The question names ``cell``: it shares a key, and every code-like term of the cell is asked for
     ("PCL-4220" is not named by a question about PCL-4031, though both share "pcl")."""
-    terms = set(sparse.terms(cell))
+    terms = sparse.term_set(cell)
     if not terms & keys:
         return False
     return all(t in q_terms for t in terms if any(ch.isdigit() for ch in t))
@@ -358,7 +358,7 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
         if named_columns:
             chosen = _rows_asked_for(question, rows, q_terms, sparse, embed)
             if not chosen and len(named_columns) == 1 and len(rows) <= MAX_COLUMN_ROWS \
-                    and set(sparse.terms(header[0])) & q_terms:
+                    and sparse.term_set(header[0]) & q_terms:
                 # "What permissions does the Viewer role have?": the column, and the rows' own kind
                 # ("Permission"), named together ask for every row of that column.
                 chosen = tuple(i for i, _ in rows)
@@ -371,7 +371,7 @@ def _rows_asked_for(question: str, rows: list[tuple[int, list[str]]], q_terms: s
                     embed: Embed | None) -> tuple[int, ...]:
     """The rows of a column lookup: labels sharing a question term, and for each part of the question
     ("How much does it cost | and how many shipments does it include") the labels closest in meaning."""
-    chosen = {i for i, c in rows if set(sparse.terms(c[0])) & q_terms}
+    chosen = {i for i, c in rows if sparse.term_set(c[0]) & q_terms}
     if embed is not None:
         # A question of 4,000 characters of "x and x and ..." must not become a thousand embeddings.
         clauses = [c for c in _CLAUSE.split(question) if c.strip()][:MAX_CLAUSES]

@@ -73,8 +73,8 @@ def select_chunks(chunks: Sequence[RetrievedChunk], rare: set[str], sparse: Spar
     chosen = list(chunks[:READ_CHUNKS])
     if rare and chunks:
         top_document = chunks[0].doc_id
-        named = [c for c in chunks[READ_CHUNKS:] if rare & set(sparse.terms(f"{c.title} {c.section}"))
-                 or (c.doc_id == top_document and rare & set(sparse.terms(c.text)))]
+        named = [c for c in chunks[READ_CHUNKS:] if rare & sparse.term_set(f"{c.title} {c.section}")
+                 or (c.doc_id == top_document and rare & sparse.term_set(c.text))]
         chosen += named[:MAX_NAMED_CHUNKS]
     return chosen
 

@@ -122,7 +122,7 @@ def rare_terms(keys: tuple[set[str], set[str]], sparse: SparseEncoder, texts: Se
     """
     identifiers, names = keys
     if texts and names:
-        seen = [set(sparse.terms(t)) for t in texts]
+        seen = [sparse.term_set(t) for t in texts]
         names = {t for t in names if sum(t in s for s in seen) * 2 <= len(seen)}
     return identifiers | names
 
@@ -147,7 +147,7 @@ def candidate_windows(
     """
     q_terms = set(sparse.terms(question))
     asks_procedure = float(bool(PROCEDURE_QUESTION.search(question)))
-    passage_terms = [set(sparse.terms(p.text)) for p in passages]
+    passage_terms = [sparse.term_set(p.text) for p in passages]
     # Within the retrieved passages a question term that occurs in fewer of them says more.
     weight = {t: 1.0 + math.log((1 + len(passages)) / (1 + sum(t in pt for pt in passage_terms))) for t in q_terms}
     total_weight = math.fsum(weight.values()) or 1.0
@@ -170,14 +170,14 @@ def candidate_windows(
     for pi, (passage, quotable) in enumerate(zip(passages, quotables, strict=True)):
         if not quotable:
             continue
-        unit_terms = [set(sparse.terms(unit_text(u))) for u in quotable]
+        unit_terms = [sparse.term_set(unit_text(u)) for u in quotable]
         unit_meaning = meaning[offsets[pi] : offsets[pi + 1]]
         unit_words = [len(u.text.split()) for u in quotable]
         line_chunks = passage.line_chunks()
         unit_chunks = [line_chunks[min(max(u.line // 100 - 1, 0), len(line_chunks) - 1)] for u in quotable]
         unit_similarity = [c.similarity - top_similarity for c in unit_chunks]
         flags = [_unit_flags(u) for u in quotable]
-        title_terms = set(sparse.terms(passage.title))
+        title_terms = sparse.term_set(passage.title)
         title_overlap = len(title_terms & q_terms) / max(len(q_terms), 1)
         passage_row = [
             float(passage.rank), float(len(passage.chunks)), passage.score - top_score, passage.similarity,
@@ -188,7 +188,7 @@ def candidate_windows(
             terms: set[str] = set()
             words = 0
             section = quotable[a].section
-            section_terms = set(sparse.terms(section))
+            section_terms = sparse.term_set(section)
             heading_rare = rare_share(title_terms | section_terms)
             heading = [
                 float(bool(_ANSWER_HEADING.search(section))), float(bool(_PROBLEM_HEADING.search(section))),

@@ -9,8 +9,9 @@ hashed to a stable 31-bit index (the same on every machine and every run).
 from __future__ import annotations
 
 import re
+import threading
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from functools import lru_cache
 
 import snowballstemmer
@@ -63,6 +64,23 @@ class SparseEncoder:
         words = [w for w in TOKEN.findall(text.lower()) if w not in STOP_WORDS and not w.startswith("_")]
         return [self._stem(w) for w in words if len(w) > 1 or w.isdigit()]
 
+    def term_set(self, text: str) -> frozenset[str]:
+        """``frozenset(self.terms(text))``, remembered for the :data:`TERM_SET_CACHE` texts asked
+        for last (the terms depend on the text alone). The reader asks for the same passages',
+        units' and headings' terms question after question; the index writes each text once and
+        uses :meth:`terms`."""
+        with _TERM_SETS_LOCK:
+            found = _TERM_SETS.get(text)
+            if found is not None:
+                _TERM_SETS.move_to_end(text)
+                return found
+        made = frozenset(self.terms(text))
+        with _TERM_SETS_LOCK:
+            _TERM_SETS[text] = made
+            while len(_TERM_SETS) > TERM_SET_CACHE:
+                _TERM_SETS.popitem(last=False)
+        return made
+
     def _stem(self, word: str) -> str:
         return _stem_cached(self._stemmer, word)
 
@@ -109,6 +127,11 @@ def _stem_cached(stemmer: snowballstemmer.stemmer, word: str) -> str:
 
 
 _STEMS: dict[str, str] = {}
+#: Texts whose term sets :meth:`SparseEncoder.term_set` keeps (least recently used dropped first;
+#: a passage's text and its terms are a few kB: tens of MB at most).
+TERM_SET_CACHE = 8_000
+_TERM_SETS: OrderedDict[str, frozenset[str]] = OrderedDict()
+_TERM_SETS_LOCK = threading.Lock()
 
 
 def _vector(by_index: dict[int, float]) -> SparseVector:

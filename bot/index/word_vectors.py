@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +36,8 @@ from bot.index.word_pieces import WordPieces
 RECIPE_VERSION = 1
 _SPECIAL = ("[CLS]", "[SEP]", "[PAD]", "[UNK]")
 _BATCH = 1024
+#: Texts whose vectors :meth:`WordVectors.embed` keeps (about 1.8 kB each with its text: under 30 MB).
+VECTOR_CACHE = 16_000
 
 
 class WordVectors:
@@ -52,13 +56,39 @@ class WordVectors:
         self.tokenizer = tokenizer
         self.pieces = WordPieces(tokenizer)
         self.dim = table.shape[1]
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
         self._special = np.zeros(table.shape[0], dtype=bool)
         for token in _SPECIAL:
             if (i := tokenizer.token_to_id(token)) is not None:
                 self._special[i] = True
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """float32 unit vectors, shape (len(texts), dim); a text with no word pieces gets zeros."""
+        """float32 unit vectors, shape (len(texts), dim); a text with no word pieces gets zeros.
+
+        Each text's vector depends on that text alone; the last :data:`VECTOR_CACHE` texts' are
+        kept (the reader compares the same passages' units question after question)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        missing: list[int] = []
+        with self._lock:
+            for k, text in enumerate(texts):
+                found = self._cache.get(text)
+                if found is None:
+                    missing.append(k)
+                else:
+                    self._cache.move_to_end(text)
+                    out[k] = found
+        if missing:
+            made = self._embed([texts[k] for k in missing])
+            out[missing] = made
+            with self._lock:
+                for k, vector in zip(missing, made, strict=True):
+                    self._cache[texts[k]] = vector.copy()  # a row of its own, not a view keeping the batch alive
+                while len(self._cache) > VECTOR_CACHE:
+                    self._cache.popitem(last=False)
+        return out
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out

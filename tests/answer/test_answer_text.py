@@ -17,7 +17,7 @@ from bot.answer.reader import Reader
 from bot.answer.service import DEFAULT_MIN_CONFIDENCE
 from bot.errors import ModelError
 from bot.index.edge_store import EdgeStore
-from bot.index.sparse import SparseEncoder
+from bot.index.sparse import _TERM_SETS, SparseEncoder
 from bot.index.word_vectors import shared_word_vectors
 from bot.models import AnswerReason, Audience, Document, DocumentKind, Visibility
 from bot.settings import Settings
@@ -152,6 +152,24 @@ def test_the_same_question_gets_the_same_answer(sample_runtime) -> None:  # type
         r1 = sample_runtime.retriever.retrieve(question, Audience.CUSTOMER)
         r2 = sample_runtime.retriever.retrieve(question, Audience.CUSTOMER)
         assert [(c.doc_id, c.chunk_no, c.score) for c in r1.chunks] == [(c.doc_id, c.chunk_no, c.score) for c in r2.chunks]
+
+
+def test_the_readers_caches_change_no_answer(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    # Passages' and units' terms and meaning vectors are remembered by text (bot.index.sparse,
+    # bot.index.word_vectors): computed afresh or read back, the answers are the same.
+    questions = ("How do I reset my password?", "How much does the Growth plan cost?",
+                 "Can I get a refund for a label I didn't use?", "Which carriers do you support?",
+                 "What does error PCL-4031 mean?")
+
+    def answers() -> list[tuple[str, list[str], float]]:
+        return [(a.text, [c.doc_id for c in a.citations], a.confidence) for a in (_ask(sample_runtime, q) for q in questions)]
+
+    vectors = sample_runtime.answers.reader.word_vectors
+    _TERM_SETS.clear()
+    vectors._cache.clear()
+    cold = answers()
+    assert len(_TERM_SETS) > 0 and len(vectors._cache) > 0
+    assert answers() == cold
 
 
 TECHNOTE = """TECHNOTE (TROUBLESHOOTING)

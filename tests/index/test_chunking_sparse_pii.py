@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import bot.index.sparse as sparse_module
 from bot.index.chunking import LONG_SENTENCE_PIECE, Chunker
 from bot.index.pii import PiiMasker
 from bot.index.sparse import SparseEncoder, term_index
@@ -64,6 +66,16 @@ def test_chunk_hash_depends_on_text(chunker: Chunker) -> None:
     a = chunker.chunk(_doc("Alpha text."))[0]
     b = chunker.chunk(_doc("Beta text."))[0]
     assert a.content_hash != b.content_hash
+
+
+def test_term_sets_are_the_terms_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    enc = SparseEncoder()
+    monkeypatch.setattr("bot.index.sparse.TERM_SET_CACHE", 2)
+    texts = ["Refunds reach your card", "Voiding labels refunds postage", "Reset the password"]
+    for text in texts:
+        assert enc.term_set(text) == frozenset(enc.terms(text))
+    assert enc.term_set(texts[2]) is enc.term_set(texts[2])  # read back, not made again
+    assert list(sparse_module._TERM_SETS) == texts[1:]  # the least recently used went first
 
 
 def test_sparse_bm25_saturation_and_stemming() -> None:

@@ -55,3 +55,17 @@ def test_a_cache_folder_that_cannot_be_made_fails_before_any_work(tmp_path: Path
     blocker.write_text("x")
     with pytest.raises(ModelError, match="HELPDESK_MODEL_CACHE_DIR"):
         load_word_vectors(blocker / "cache")
+
+
+def test_a_texts_vector_is_the_same_alone_in_a_batch_and_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = shared_word_vectors()
+    texts = ["Refunds reach your card within 5 business days.", "Open Settings and click Change password.", ""]
+    vectors._cache.clear()
+    batch = vectors.embed(texts)
+    alone = np.stack([vectors._embed([t])[0] for t in texts])  # computed afresh, one at a time
+    np.testing.assert_array_equal(batch, alone)
+    np.testing.assert_array_equal(vectors.embed(list(reversed(texts))), batch[::-1])  # read back from the cache
+    # The cache is bounded: the least recently used texts go first.
+    monkeypatch.setattr("bot.index.word_vectors.VECTOR_CACHE", 2)
+    vectors.embed(["one more text", "and another"])
+    assert list(vectors._cache) == ["one more text", "and another"]
