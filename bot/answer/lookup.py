@@ -36,8 +36,6 @@ The quoted text is the source's own cells and sentences: nothing is rephrased.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -48,6 +46,7 @@ from bot.answer.passages import Passage
 from bot.answer.windows import PROCEDURE_QUESTION
 from bot.index.chunking import SECTION_SEPARATOR
 from bot.index.sparse import SparseEncoder
+from bot.index.text_cache import TextCache
 from bot.index.units import Unit, UnitKind
 
 #: An error code: letters and a number of three digits or more in one identifier ("PCL-4031",
@@ -98,25 +97,11 @@ class CachedEmbed:
 
     def __init__(self, embed: Embed, *, max_entries: int = EMBED_CACHE_ENTRIES) -> None:
         self._embed = embed
-        self._max = max_entries
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._vectors: TextCache[np.ndarray] = TextCache(max_entries)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            found = {t: self._vectors[t] for t in texts if t in self._vectors}
-            for t in found:
-                self._vectors.move_to_end(t)
-        missing = list(dict.fromkeys(t for t in texts if t not in found))
-        if missing:
-            made = self._embed(missing)
-            found.update(zip(missing, made, strict=True))
-            with self._lock:
-                for t, v in zip(missing, made, strict=True):
-                    self._vectors[t] = v
-                while len(self._vectors) > self._max:
-                    self._vectors.popitem(last=False)
-        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 0))
+        rows = self._vectors.get_many(texts, lambda missing: [row.copy() for row in self._embed(missing)])
+        return np.stack(rows) if rows else np.zeros((0, 0))
 
 
 class LookupKind(StrEnum):

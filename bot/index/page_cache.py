@@ -135,36 +135,33 @@ def warm(files: Sequence[Path], budget: int, stop: threading.Event | None = None
     started = time.perf_counter()
     buffer = bytearray(READ_BLOCK)
     done = read = 0
-    stopped = False
+
+    def stopping() -> bool:
+        return stop is not None and stop.is_set()
+
     for path in files:
-        if stop is not None and stop.is_set():
-            stopped = True
+        if stopping():
             break
         try:
-            size = path.stat().st_size
-            if read + size > budget:
+            if read + path.stat().st_size > budget:
                 continue
             with path.open("rb", buffering=0) as f:
-                while not (stop is not None and stop.is_set()):
-                    n = f.readinto(buffer)
-                    if not n:
-                        break
+                while not stopping() and (n := f.readinto(buffer)):
                     read += n
         except OSError:
             continue
         done += 1
     return WarmResult(files=done, bytes_read=read, budget=budget, seconds=round(time.perf_counter() - started, 3),
-                      stopped=stopped or (stop is not None and stop.is_set()))
+                      stopped=stopping())
 
 
 class PageCacheWarmer:
     """Warms ``root``'s search files (:func:`search_files`) in a daemon thread: ``start()``, then
-    ``wait()`` for the :class:`WarmResult` or ``stop()``. ``budget`` defaults to
-    :data:`BUDGET_SHARE` of :func:`memory_available` when started."""
+    ``wait()`` for the :class:`WarmResult` or ``stop()``. The budget is :data:`BUDGET_SHARE` of
+    :func:`memory_available` when it starts."""
 
-    def __init__(self, root: Path, *, budget: int | None = None) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.budget = budget
         self.result: WarmResult | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -176,10 +173,8 @@ class PageCacheWarmer:
         return self
 
     def _run(self) -> None:
-        budget = self.budget
-        if budget is None:
-            available = memory_available()
-            budget = int(available * BUDGET_SHARE) if available is not None else 0
+        available = memory_available()
+        budget = int(available * BUDGET_SHARE) if available is not None else 0
         files = search_files(self.root)
         self.result = warm(files, budget, self._stop)
         log.info("page_cache_warmed", files=self.result.files, of=len(files), mb=round(self.result.bytes_read / 1e6, 1),

@@ -9,12 +9,13 @@ hashed to a stable 31-bit index (the same on every machine and every run).
 from __future__ import annotations
 
 import re
-import threading
 import zlib
-from collections import Counter, OrderedDict
+from collections import Counter
 from functools import lru_cache
 
 import snowballstemmer
+
+from bot.index.text_cache import TextCache
 
 #: BM25 parameters (Robertson et al.; the usual defaults).
 BM25_K1 = 1.2
@@ -69,17 +70,7 @@ class SparseEncoder:
         for last (the terms depend on the text alone). The reader asks for the same passages',
         units' and headings' terms question after question; the index writes each text once and
         uses :meth:`terms`."""
-        with _TERM_SETS_LOCK:
-            found = _TERM_SETS.get(text)
-            if found is not None:
-                _TERM_SETS.move_to_end(text)
-                return found
-        made = frozenset(self.terms(text))
-        with _TERM_SETS_LOCK:
-            _TERM_SETS[text] = made
-            while len(_TERM_SETS) > TERM_SET_CACHE:
-                _TERM_SETS.popitem(last=False)
-        return made
+        return _TERM_SETS.get_many([text], lambda missing: [frozenset(self.terms(t)) for t in missing])[0]
 
     def _stem(self, word: str) -> str:
         return _stem_cached(self._stemmer, word)
@@ -130,8 +121,7 @@ _STEMS: dict[str, str] = {}
 #: Texts whose term sets :meth:`SparseEncoder.term_set` keeps (least recently used dropped first;
 #: a passage's text and its terms are a few kB: tens of MB at most).
 TERM_SET_CACHE = 8_000
-_TERM_SETS: OrderedDict[str, frozenset[str]] = OrderedDict()
-_TERM_SETS_LOCK = threading.Lock()
+_TERM_SETS: TextCache[frozenset[str]] = TextCache(TERM_SET_CACHE)
 
 
 def _vector(by_index: dict[int, float]) -> SparseVector:

@@ -21,8 +21,6 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.index.embeddings import default_cache_dir, default_model_path, load_tokenizer
+from bot.index.text_cache import TextCache
 from bot.index.word_pieces import WordPieces
 
 #: Bumped whenever the recipe changes, so tables of an older recipe are not reused.
@@ -56,8 +55,7 @@ class WordVectors:
         self.tokenizer = tokenizer
         self.pieces = WordPieces(tokenizer)
         self.dim = table.shape[1]
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: TextCache[np.ndarray] = TextCache(VECTOR_CACHE)
         self._special = np.zeros(table.shape[0], dtype=bool)
         for token in _SPECIAL:
             if (i := tokenizer.token_to_id(token)) is not None:
@@ -68,25 +66,9 @@ class WordVectors:
 
         Each text's vector depends on that text alone; the last :data:`VECTOR_CACHE` texts' are
         kept (the reader compares the same passages' units question after question)."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        missing: list[int] = []
-        with self._lock:
-            for k, text in enumerate(texts):
-                found = self._cache.get(text)
-                if found is None:
-                    missing.append(k)
-                else:
-                    self._cache.move_to_end(text)
-                    out[k] = found
-        if missing:
-            made = self._embed([texts[k] for k in missing])
-            out[missing] = made
-            with self._lock:
-                for k, vector in zip(missing, made, strict=True):
-                    self._cache[texts[k]] = vector.copy()  # a row of its own, not a view keeping the batch alive
-                while len(self._cache) > VECTOR_CACHE:
-                    self._cache.popitem(last=False)
-        return out
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack(self._cache.get_many(texts, lambda missing: [row.copy() for row in self._embed(missing)]))
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

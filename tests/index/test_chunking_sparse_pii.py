@@ -70,7 +70,7 @@ def test_chunk_hash_depends_on_text(chunker: Chunker) -> None:
 
 def test_term_sets_are_the_terms_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     enc = SparseEncoder()
-    monkeypatch.setattr("bot.index.sparse.TERM_SET_CACHE", 2)
+    monkeypatch.setattr(sparse_module._TERM_SETS, "max_entries", 2)
     texts = ["Refunds reach your card", "Voiding labels refunds postage", "Reset the password"]
     for text in texts:
         assert enc.term_set(text) == frozenset(enc.terms(text))

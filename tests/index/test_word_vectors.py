@@ -66,6 +66,6 @@ def test_a_texts_vector_is_the_same_alone_in_a_batch_and_from_the_cache(monkeypa
     np.testing.assert_array_equal(batch, alone)
     np.testing.assert_array_equal(vectors.embed(list(reversed(texts))), batch[::-1])  # read back from the cache
     # The cache is bounded: the least recently used texts go first.
-    monkeypatch.setattr("bot.index.word_vectors.VECTOR_CACHE", 2)
+    monkeypatch.setattr(vectors._cache, "max_entries", 2)
     vectors.embed(["one more text", "and another"])
     assert list(vectors._cache) == ["one more text", "and another"]
