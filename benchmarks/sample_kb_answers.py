@@ -11,7 +11,7 @@ section: any section of that article), customer audience:
   differently, and run once on the code before and after them.
 * ``sample_kb_questions/held_out_stop25.tsv`` (22): written in stop 25 before either code was run
   on it (ten ask for a number), and run once on the code before and after that stop's change.
-* ``sample_kb_questions/held_out_stop28.tsv`` (23): written in stop 28 before any code was run on
+* ``sample_kb_questions/held_out_stop28.tsv`` (22): written in stop 28 before any code was run on
   it. Since stop 28 the three sets above also train the window ranker
   (``benchmarks/train_answer_models.py``), so this one is the only set no model has seen: keep it
   out of training.

@@ -1,0 +1,56 @@
+"""The sample-KB question sets (``benchmarks/sample_kb_questions/``) name sections that exist.
+
+They are scored by ``benchmarks/sample_kb_answers.py`` and three of them train the window ranker
+(``benchmarks/train_answer_models.py``), which skips a row whose article or section it cannot
+find: a renamed heading would silently drop training data, or make a question unanswerable.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.models import Document
+from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
+
+SETS = Path(__file__).resolve().parents[2] / "benchmarks" / "sample_kb_questions"
+#: The set no model is trained on (see train_answer_models.HELP_CENTER_SETS).
+HELD_OUT = "held_out_stop28"
+
+
+def _sections() -> dict[str, set[str]]:
+    """Each sample-KB article's title and its sections' headings, as the files connector reads them
+    (Markdown, HTML and plain-text articles alike)."""
+    out: dict[str, set[str]] = {}
+    for doc in FilesConnector(FilesConnectorSettings(path=sample_kb_path() / "articles")).sync(None):
+        if isinstance(doc, Document):
+            out[doc.title] = set(re.findall(r"^## (.*?)\s*$", doc.text, re.M))
+    return out
+
+
+def _rows(path: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            question, title, section = (line.split("\t") + ["", ""])[:3]
+            rows.append((question, title, section))
+    return rows
+
+
+@pytest.mark.parametrize("path", sorted(SETS.glob("*.tsv")), ids=lambda p: p.stem)
+def test_every_question_names_an_article_and_section_of_the_sample_kb(path: Path) -> None:
+    sections = _sections()
+    rows = _rows(path)
+    assert rows
+    for question, title, section in rows:
+        assert question.strip(), f"{path.name}: a row without a question"
+        assert title in sections, f"{path.name}: no article titled {title!r} ({question})"
+        assert not section or section in sections[title], f"{path.name}: {title!r} has no section {section!r}"
+
+
+def test_the_held_out_set_shares_no_question_with_the_training_sets() -> None:
+    held_out = {q.casefold() for q, _, _ in _rows(SETS / f"{HELD_OUT}.tsv")}
+    trained = {q.casefold() for p in SETS.glob("*.tsv") if p.stem != HELD_OUT for q, _, _ in _rows(p)}
+    assert held_out and not held_out & trained
