@@ -14,7 +14,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 #: The project root (benchmarks/ lives directly under it).
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -149,3 +152,32 @@ def cpu_s() -> float:
     """CPU seconds this process used so far (user + system, all threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def sample_kb_runtime(data_dir: Path) -> Iterator[Runtime]:
+    """A runtime over ``data_dir`` holding the bundled sample knowledge base, synced there the first
+    time (the directory does not exist yet) and kept for the next run."""
+    from bot.runtime import Runtime
+    from bot.settings import Settings
+    from bot.sync.runner import sync_source
+
+    fresh = not data_dir.exists()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with Runtime(Settings(data_dir=data_dir, _env_file=None)) as rt:  # type: ignore[call-arg]
+        if fresh:
+            note("syncing the sample knowledge base")
+            for connector in rt.connectors():
+                sync_source(connector, indexer=rt.indexer, state=rt.state.ledger)
+        yield rt
+
+
+def question_rows(path: Path) -> list[tuple[str, str, str]]:
+    """A sample-KB question set (``benchmarks/sample_kb_questions/*.tsv``): ``(question, article
+    title, section heading)`` per non-empty line; a missing section is "" (any section)."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            question, title, section = (line.split("\t") + ["", ""])[:3]
+            rows.append((question, title, section))
+    return rows

@@ -31,12 +31,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _common import PROJECT_ROOT, emit, note, setup_logging
+from _common import PROJECT_ROOT, emit, note, question_rows, sample_kb_runtime, setup_logging
 
 from bot.models import Audience
-from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.sync.runner import sync_source
 
 SETS = PROJECT_ROOT / "benchmarks" / "sample_kb_questions"
 
@@ -49,20 +46,14 @@ def main() -> None:
     parser.add_argument("--show-wrong", action="store_true", help="print the wrong answers' text on stderr")
     args = parser.parse_args()
     setup_logging()
-    fresh = not args.data_dir.exists()
-    args.data_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, object] = {}
-    with Runtime(Settings(data_dir=args.data_dir, _env_file=None)) as rt:  # type: ignore[call-arg]
-        if fresh:
-            note("syncing the sample knowledge base")
-            for connector in rt.connectors():
-                sync_source(connector, indexer=rt.indexer, state=rt.state.ledger)
+    with sample_kb_runtime(args.data_dir) as rt:
         for path in sorted(SETS.glob("*.tsv")):
             if args.set and path.stem not in args.set:
                 continue
             right, wrong = 0, []
-            lines = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if line.strip()]
-            for question, title, section in ((row + ["", ""])[:3] for row in lines):
+            rows = question_rows(path)
+            for question, title, section in rows:
                 answer = rt.answers.answer(question, Audience.CUSTOMER)
                 lead = answer.citations[0] if answer.citations else None
                 if lead is not None and lead.title == title and (not section or lead.section == section):
@@ -73,8 +64,8 @@ def main() -> None:
                 if args.show_wrong:
                     note(f"WRONG {question}\n    want {title} / {section}\n    got  {got}\n    " +
                          answer.text[:600].replace("\n", "\n    "))
-            result[path.stem] = {"right": right, "total": len(lines), "wrong": wrong}
-            note(f"{path.stem}: {right}/{len(lines)}")
+            result[path.stem] = {"right": right, "total": len(rows), "wrong": wrong}
+            note(f"{path.stem}: {right}/{len(rows)}")
     emit(result)
 
 

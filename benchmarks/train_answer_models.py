@@ -54,7 +54,6 @@ import hashlib
 import json
 import math
 import pickle
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -64,7 +63,7 @@ from typing import Any
 
 import _common
 import numpy as np
-from _common import emit, note
+from _common import emit, note, question_rows, sample_kb_runtime
 
 from bot.answer.confidence import DEFAULT_SIMILARITY_FLOOR, GATE_FEATURES, gate_features, ruled_out
 from bot.answer.extractive import ExtractiveComposer
@@ -75,6 +74,7 @@ from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import FEATURES, Window, candidate_windows, question_keys, rare_terms
 from bot.evaluation.beir import index_corpus, read_jsonl, read_qrels, read_reference_answers
 from bot.evaluation.text_scores import overlap, tokens
+from bot.index.chunking import markdown_sections
 from bot.index.edge_store import EdgeStore
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, split_units
@@ -82,7 +82,6 @@ from bot.index.word_vectors import WordVectors, shared_word_vectors
 from bot.models import Audience, Document
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.sync.runner import sync_source
 from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
 
 ANSWER_SETS = ("wixqa", "techqa")
@@ -237,21 +236,15 @@ def help_center_questions(tsvs: list[Path], data_dir: Path, weight: float) -> li
         # 0.4442 / 0.4497 / 0.7156), but in-sample wixqa fell 0.458 -> 0.450 with one more
         # abstention, and the agent near tie of tests/answer/test_answer_text.py flipped to the ticket.
         if isinstance(doc, Document) and doc.id.endswith(".md"):
-            for part in re.split(r"^## ", doc.text, flags=re.M)[1:]:
-                heading, _, body = part.partition("\n")
-                sections[(doc.title, heading.strip())] = body.strip()
+            for _, section in markdown_sections(doc.text):  # the chunker's cut: code blocks are not headings
+                heading, _, body = section.partition("\n")
+                if heading.startswith("## "):
+                    sections[(doc.title, heading[3:].strip())] = body.strip()
     out: list[Question] = []
-    fresh = not data_dir.exists()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with Runtime(Settings(data_dir=data_dir, _env_file=None)) as rt:  # type: ignore[call-arg]
-        if fresh:
-            note("syncing the sample knowledge base")
-            for connector in rt.connectors():
-                sync_source(connector, indexer=rt.indexer, state=rt.state.ledger)
+    with sample_kb_runtime(data_dir) as rt:
         for tsv in tsvs:
-            for n, line in enumerate(tsv.read_text(encoding="utf-8").splitlines()):
-                question, title, section = (line.split("\t") + ["", ""])[:3]
-                if not question.strip() or not section or (title, section) not in sections:
+            for n, (question, title, section) in enumerate(question_rows(tsv)):
+                if not section or (title, section) not in sections:
                     continue
                 retrieval = rt.retriever.retrieve(question, Audience.CUSTOMER)
                 out.append(Question(set="helpcenter", id=f"{tsv.stem}:{n}", text=question, answerable=True,

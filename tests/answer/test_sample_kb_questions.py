@@ -7,11 +7,11 @@ find: a renamed heading would silently drop training data, or make a question un
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
+from bot.index.chunking import markdown_sections
 from bot.models import Document
 from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
 
@@ -26,7 +26,8 @@ def _sections() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for doc in FilesConnector(FilesConnectorSettings(path=sample_kb_path() / "articles")).sync(None):
         if isinstance(doc, Document):
-            out[doc.title] = set(re.findall(r"^## (.*?)\s*$", doc.text, re.M))
+            heads = (section.partition("\n")[0] for _, section in markdown_sections(doc.text))
+            out[doc.title] = {h[3:].strip() for h in heads if h.startswith("## ")}
     return out
 
 
