@@ -13,8 +13,10 @@ section: any section of that article), customer audience:
   on it (ten ask for a number), and run once on the code before and after that stop's change.
 * ``sample_kb_questions/held_out_stop28.tsv`` (22): written in stop 28 before any code was run on
   it. Since stop 28 the three sets above also train the window ranker
-  (``benchmarks/train_answer_models.py``), so this one is the only set no model has seen: keep it
+  (``benchmarks/train_answer_models.py``), so this one was the only set no model had seen: keep it
   out of training.
+* ``sample_kb_questions/held_out_stop29.tsv`` (24): written in stop 29 before any code was run on
+  it, one per section none of the other sets asks about. Kept out of training too.
 
 A question counts as right when the answer's first citation is that article (and section). The
 sample KB is synced into ``--data-dir`` on the first run (kept for the next).

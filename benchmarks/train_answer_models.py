@@ -126,8 +126,9 @@ SHORTLIST = 100
 #: the text of the section that answers it as its reference. The dev sets' articles are flat
 #: (WixQA's pages were scraped without their headings, technotes have the same few sections), so
 #: a ranker trained on them alone learnt to prefer numbered steps wherever they are; a help
-#: center's answer is usually one section of the right article. ``held_out_stop28.tsv`` is kept
-#: out: it is the test of this choice and must stay unseen.
+#: center's answer is usually one section of the right article. ``held_out_stop28.tsv`` and
+#: ``held_out_stop29.tsv`` are kept
+#: out: they test this choice and must stay unseen.
 HELP_CENTER_SETS = tuple(_common.PROJECT_ROOT / "benchmarks" / "sample_kb_questions" / f"{name}.tsv"
                          for name in ("written_first", "held_out", "held_out_stop25"))
 #: Weight of a help-center question against a dev question (``--help-center-weight``). Cross-validated
@@ -165,7 +166,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", help="keep the retrieved passages in this pickle and reuse them on the next run")
     p.add_argument("--help-center", nargs="*", default=[str(p) for p in HELP_CENTER_SETS], metavar="TSV",
                    help="sample-KB question sets (question, article, section) that train the ranker too "
-                        "(default: all but held_out_stop28.tsv, the held-out test; none: --help-center with no file)")
+                        "(default: all but the held-out tests held_out_stop28.tsv and held_out_stop29.tsv; none: --help-center with no file)")
     p.add_argument("--help-center-weight", type=float, default=HELP_CENTER_WEIGHT,
                    help="weight of a --help-center question against a dev question in the ranker's training")
     p.add_argument("--help-center-dir", default="/tmp/bench-sample-kb",
