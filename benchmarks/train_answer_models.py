@@ -127,8 +127,7 @@ SHORTLIST = 100
 #: (WixQA's pages were scraped without their headings, technotes have the same few sections), so
 #: a ranker trained on them alone learnt to prefer numbered steps wherever they are; a help
 #: center's answer is usually one section of the right article. ``held_out_stop28.tsv`` and
-#: ``held_out_stop29.tsv`` are kept
-#: out: they test this choice and must stay unseen.
+#: ``held_out_stop29.tsv`` are kept out: they test this choice and must stay unseen.
 HELP_CENTER_SETS = tuple(_common.PROJECT_ROOT / "benchmarks" / "sample_kb_questions" / f"{name}.tsv"
                          for name in ("written_first", "held_out", "held_out_stop25"))
 #: Weight of a help-center question against a dev question (``--help-center-weight``). Cross-validated
