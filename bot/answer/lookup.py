@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -142,6 +143,7 @@ def find_lookup(
     identifiers: set[str],
     names: set[str],
     sparse: SparseEncoder,
+    common_names: AbstractSet[str] = frozenset(),
     embed: Embed | None = None,
     question_vector: np.ndarray | None = None,
     shortlist: Shortlist | None = None,
@@ -151,7 +153,10 @@ def find_lookup(
     ``identifiers`` and ``names`` are the question's stemmed keys (:func:`bot.answer.windows.question_keys`);
     ``units`` are the quotable units of each passage, ``all_units`` every unit (headings too);
     ``question_vector`` the question's embedding by ``embed``'s model, if already made;
-    ``shortlist`` a cheap similarity that picks the few headings worth embedding.
+    ``shortlist`` a cheap similarity that picks the few headings worth embedding;
+    ``common_names`` the names found in most passages read (the product's own: "Parcelly"), which
+    pick no column of a named row ("Does Parcelly support DHL Express?" asks for DHL Express's
+    whole row, not its "Parcelly rates" cell).
     """
     keys = identifiers | names
     q_terms = set(sparse.terms(question))
@@ -165,7 +170,7 @@ def find_lookup(
     if not PROCEDURE_QUESTION.search(question):
         # "How do I connect Shopify?" asks for steps, not for Shopify's row of a table
         for pi in order:
-            found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed)
+            found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed, common_names)
             if found is not None:
                 return found
     first = [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]]
@@ -322,7 +327,7 @@ def plain(cell: str) -> str:
 
 
 def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[str], q_terms: set[str],
-                  sparse: SparseEncoder, embed: Embed | None) -> Lookup | None:
+                  sparse: SparseEncoder, embed: Embed | None, common_names: AbstractSet[str] = frozenset()) -> Lookup | None:
     for run in _tables(quotable):
         header = cells(quotable[run[0]].header.splitlines()[0])
         if len(header) < 2:
@@ -338,6 +343,10 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
             named_columns = []  # a question naming every column names none of them
         section = quotable[run[0]].section
         if named_rows:
+            # The row is what the question asks about; a column narrows it only when named by more
+            # than a name every passage carries.
+            row_keys = keys - common_names
+            named_columns = [j for j in named_columns if _names(header[j], row_keys, q_terms, sparse)]
             columns = (0, *named_columns) if named_columns else tuple(range(len(header)))
             return Lookup(LookupKind.ROW, pi, tuple(named_rows), columns, section)
         if named_columns:

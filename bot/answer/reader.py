@@ -149,7 +149,7 @@ class Reader:
         windows, features = candidate_windows(question, passages, units, sparse=self.sparse, rare=rare,
                                               word_vectors=self.word_vectors, heading_terms=self.ranker.heading_terms)
         lookup = find_lookup(question, passages, all_units, units, identifiers=identifiers, names=names,
-                             sparse=self.sparse, embed=self.embed, question_vector=question_vector,
+                             common_names=names - rare, sparse=self.sparse, embed=self.embed, question_vector=question_vector,
                              shortlist=self.word_vectors.similarities)
         return Reading(question=question, chunks=chosen, rare_terms=frozenset(rare), passages=passages,
                        all_units=all_units, units=units, windows=windows, features=features,

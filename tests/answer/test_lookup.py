@@ -17,7 +17,7 @@ from bot.answer.lookup import (
 )
 from bot.answer.passages import merge_passages
 from bot.answer.retriever import RetrievedChunk
-from bot.answer.windows import question_keys
+from bot.answer.windows import question_keys, rare_terms
 from bot.index.sparse import SparseEncoder
 from bot.index.units import split_units
 from bot.models import Visibility
@@ -44,7 +44,10 @@ PLANS = """## Plan comparison
 """
 
 
-def _lookup(question: str, *texts: str, embed=None, shortlist=None, titles=None) -> tuple[Lookup | None, list]:  # type: ignore[no-untyped-def]
+def _lookup(question: str, *texts: str, embed=None, shortlist=None, titles=None,  # type: ignore[no-untyped-def]
+            common_from_texts: bool = False) -> tuple[Lookup | None, list]:
+    """``common_from_texts``: the names most of ``texts`` carry are common, as the reader finds them
+    over the retrieved chunks (otherwise none is)."""
     titles = titles or [f"Doc {n}" for n in range(len(texts))]
     chunks = [RetrievedChunk(doc_id=f"d{n}", chunk_no=0, title=titles[n], url=None, source="s",
                              audience=Visibility.PUBLIC, section="", text=t, updated_at=None, score=1.0 - n / 10,
@@ -53,8 +56,10 @@ def _lookup(question: str, *texts: str, embed=None, shortlist=None, titles=None)
     all_units = [split_units(p.text, section=p.section) for p in passages]
     units = [[u for u in us if u.quotable] for us in all_units]
     identifiers, names = question_keys(question, SPARSE)
+    common = names - rare_terms((identifiers, names), SPARSE, [f"{c.title}\n{c.text}" for c in chunks]) \
+        if common_from_texts else set()
     found = find_lookup(question, passages, all_units, units, identifiers=identifiers, names=names, sparse=SPARSE,
-                        embed=embed, shortlist=shortlist)
+                        common_names=common, embed=embed, shortlist=shortlist)
     return found, units
 
 
@@ -76,6 +81,31 @@ def test_a_row_and_a_column_named_together_give_their_cells() -> None:
     assert found is not None and found.kind is LookupKind.COLUMN
     assert render_table_lookup(found, units[found.passage]) == (
         "**Growth** / **Pro**\n- Monthly price: Growth $49; Pro $129")
+
+
+CARRIERS = """## Carriers at a glance
+
+| Carrier | Parcelly rates | Your own account | Max weight |
+|---|---|---|---|
+| USPS | Yes | No | 70 lb |
+| DHL Express | No | Yes | 154 lb |
+"""
+
+
+def test_the_products_own_name_picks_no_column_of_a_named_row() -> None:
+    # "Parcelly" is in every passage: the question asks for DHL Express, not for the cell under
+    # "Parcelly rates" ("No" would read as "not supported"; it is, with your own account).
+    question = "Does Parcelly support DHL Express?"
+    found, units = _lookup(question, CARRIERS, "Parcelly ships with four carriers.", "Parcelly prints labels.",
+                           common_from_texts=True)
+    assert found is not None and found.kind is LookupKind.ROW
+    assert render_table_lookup(found, units[found.passage]) == (
+        "**DHL Express**\n- Parcelly rates: No\n- Your own account: Yes\n- Max weight: 154 lb")
+    # Where the name is not everywhere it still names its column.
+    found, units = _lookup(question, CARRIERS, "Labels are printed as PDF.", "Customs forms are filled in.",
+                           common_from_texts=True)
+    assert found is not None and render_table_lookup(found, units[found.passage]) == (
+        "**DHL Express**\n- Parcelly rates: No")
 
 
 def test_a_column_quotes_the_rows_asked_for_by_words_and_by_meaning() -> None:
