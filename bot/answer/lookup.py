@@ -170,7 +170,7 @@ def find_lookup(
     if not PROCEDURE_QUESTION.search(question):
         # "How do I connect Shopify?" asks for steps, not for Shopify's row of a table
         for pi in order:
-            found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed, common_names)
+            found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed, common_names, identifiers)
             if found is not None:
                 return found
     first = [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]]
@@ -326,8 +326,25 @@ def plain(cell: str) -> str:
     return cell.replace("**", "").replace("`", "").strip().strip("*_").strip()
 
 
+def _about_the_question(row: Sequence[str], context: Sequence[str], keys: AbstractSet[str],
+                        identifiers: AbstractSet[str], q_terms: set[str], sparse: SparseEncoder) -> bool:
+    """A row whose label a key names is what the question asks about when that key is a code or an
+    acronym, or when another word of the question is in the row, its table's header or section."""
+    named = sparse.term_set(row[0]) & keys
+    if named & identifiers:
+        return True
+    others = q_terms - named
+    return any(others & sparse.term_set(text) for text in (*row, *context) if text)
+
+
 def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[str], q_terms: set[str],
-                  sparse: SparseEncoder, embed: Embed | None, common_names: AbstractSet[str] = frozenset()) -> Lookup | None:
+                  sparse: SparseEncoder, embed: Embed | None, common_names: AbstractSet[str] = frozenset(),
+                  identifiers: AbstractSet[str] = frozenset()) -> Lookup | None:
+    """A row the question names (by a key, or by quoting its label), else a column it names with the
+    rows it asks for. A row named by a name alone ("Australia") needs the table to be about what
+    the question asks: one more of its words in the row, the header or the section heading ("Do
+    you ship to Australia?" is not answered by the Australia row of an SMS price table); a code
+    or an acronym ("PCL-4031", "USPS") names its row outright."""
     for run in _tables(quotable):
         header = cells(quotable[run[0]].header.splitlines()[0])
         if len(header) < 2:
@@ -336,7 +353,9 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
         rows = [(i, c) for i, c in rows if len(c) == len(header)]  # a row cut at a chunk's edge is not quoted
         if not rows:
             continue
-        named_rows = [i for i, c in rows if _names(c[0], keys, q_terms, sparse) or _quotes(question, c[0])]
+        context = (quotable[run[0]].header, quotable[run[0]].section)
+        named_rows = [i for i, c in rows if _quotes(question, c[0]) or (
+            _names(c[0], keys, q_terms, sparse) and _about_the_question(c, context, keys, identifiers, q_terms, sparse))]
         named_rows = named_rows[:MAX_ROWS]
         named_columns = [j for j in range(1, len(header)) if _names(header[j], keys, q_terms, sparse)]
         if len(named_columns) == len(header) - 1:

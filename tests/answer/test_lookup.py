@@ -108,6 +108,26 @@ def test_the_products_own_name_picks_no_column_of_a_named_row() -> None:
         "**DHL Express**\n- Parcelly rates: No")
 
 
+SMS_PRICES = """## Pricing and countries
+
+| Destination | Price per SMS segment |
+|---|---|
+| United States and Canada | $0.02 |
+| United Kingdom and Australia | $0.07 |
+"""
+
+
+def test_a_row_named_by_a_name_alone_needs_the_table_to_be_about_the_question() -> None:
+    found, units = _lookup("How much does an SMS to Australia cost?", SMS_PRICES)
+    assert found is not None and render_table_lookup(found, units[found.passage]) == (
+        "**United Kingdom and Australia**\n- Price per SMS segment: $0.07")
+    # Shipping is not what an SMS price table is about, though its row names Australia.
+    assert _lookup("Do you ship to Australia?", SMS_PRICES)[0] is None
+    # A code or an acronym names its row outright.
+    found, units = _lookup("Is PCL-4220 about the address?", ERRORS)
+    assert found is not None and found.kind is LookupKind.ROW
+
+
 def test_a_column_quotes_the_rows_asked_for_by_words_and_by_meaning() -> None:
     found, units = _lookup("How many shipments does the Growth plan include?", PLANS)
     assert found is not None and render_table_lookup(found, units[found.passage]) == (
