@@ -34,6 +34,7 @@ from bot.answer.lookup import LookupKind, render_table_lookup
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import PROCEDURE_QUESTION, QUANTITY_QUESTION, Window, is_boilerplate
+from bot.index.chunking import SECTION_SEPARATOR
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, UnitKind
 from bot.models import Citation, DocumentKind
@@ -101,7 +102,7 @@ class ExtractiveComposer:
         ranked = reading.ranked()
         if not ranked:
             return Composition("")
-        ranked = _retrieval_first_on_near_ties(reading, ranked)
+        ranked = _retrieval_first_on_near_ties(reading, ranked, self.sparse)
         lookup = reading.lookup
         if lookup is not None and lookup.kind is not LookupKind.SECTION:
             # A table row or column the question names: its cells under their names, nothing else.
@@ -162,17 +163,25 @@ def _close_to_lead(reading: Reading, ranked: Sequence[int], margin: float) -> It
     return takewhile(lambda i: reading.scores[i] >= floor, ranked[1:])
 
 
-def _retrieval_first_on_near_ties(reading: Reading, ranked: list[int]) -> list[int]:
+def _retrieval_first_on_near_ties(reading: Reading, ranked: list[int], sparse: SparseEncoder) -> list[int]:
     """``ranked`` with the lead moved to a window that scores within :data:`NEAR_TIE` of it (the
-    ranker's own margin is noise there) from an article when the lead is from a ticket, else from a
-    passage retrieval ranked higher (the retriever's order weighs the whole passage).
+    ranker's own margin is noise there) from an article when the lead is from a ticket, else one
+    under a heading that names more of the question's words, else from a passage retrieval ranked
+    higher (the retriever's order weighs the whole passage).
 
     An article is the team's written answer; a solved ticket is one customer's case, with their
     order numbers and amounts in the reply: on a near tie, the article leads (the ticket can
-    still follow as a second source)."""
-    def precedence(i: int) -> tuple[bool, int]:
-        passage = reading.passages[reading.windows[i].passage]
-        return passage.first.kind == DocumentKind.TICKET.value, passage.rank
+    still follow as a second source). A heading is the writer's own name for what its section
+    answers: "How do I verify the identity of someone asking for an ownership transfer?" is led by
+    the section "Ownership transfer without the current Owner", not by the runbook's introduction
+    that retrieval ranked first."""
+    asked = set(sparse.terms(reading.question))
+
+    def precedence(i: int) -> tuple[bool, int, int]:
+        window = reading.windows[i]
+        passage = reading.passages[window.passage]
+        heading = reading.units[window.passage][window.start].section.split(SECTION_SEPARATOR)[-1]
+        return passage.first.kind == DocumentKind.TICKET.value, -len(asked & sparse.term_set(heading)), passage.rank
 
     lead = precedence(ranked[0])
     for i in _close_to_lead(reading, ranked, NEAR_TIE):

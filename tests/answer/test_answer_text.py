@@ -552,6 +552,37 @@ def test_on_a_near_tie_the_passage_retrieval_ranked_higher_leads() -> None:
     assert "Goodwill credits" in lead_with(1.0 - NEAR_TIE * 3, 1.0)  # clearly better, the ticket leads
 
 
+def test_on_a_near_tie_the_section_whose_heading_names_the_question_leads() -> None:
+    """A runbook's introduction (retrieval's first) and the section headed with the question's words
+    a hair apart: the section leads; clearly apart, the ranker's choice stands."""
+    import dataclasses
+
+    from bot.answer.citations import number_sources
+    from bot.answer.extractive import NEAR_TIE, ExtractiveComposer
+    from bot.answer.retriever import RetrievedChunk
+
+    def chunk(n: int, section: str, text: str, score: float) -> RetrievedChunk:
+        return RetrievedChunk(doc_id="runbook", chunk_no=n, title="Identity checks", url=None, source="s",
+                              audience=Visibility.INTERNAL, section=section, text=text, updated_at=None, score=score,
+                              similarity=0.6)
+
+    chunks = [chunk(0, "", "Follow this runbook exactly for any request that gives someone access.", 3.0),
+              chunk(4, "Ownership transfer without the current Owner",
+                    "The request must come from an existing Admin on the account.", 2.5)]
+    reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+    reading = reader.read("How do I check who is asking for an ownership transfer?", chunks)
+    by_text = {reading.window_units(w)[0].text[:10]: n for n, w in enumerate(reading.windows) if w.end - w.start == 1}
+
+    def lead(gap: float) -> str:
+        scores = np.full(len(reading.windows), -9.0)
+        scores[by_text["Follow thi"]], scores[by_text["The reques"]] = 1.0, 1.0 - gap
+        r = dataclasses.replace(reading, scores=scores)
+        return ExtractiveComposer().compose_reading(r, number_sources(r.chunks)).text
+
+    assert lead(NEAR_TIE / 2).startswith("The request must come from an existing Admin")
+    assert lead(NEAR_TIE * 3).startswith("Follow this runbook")
+
+
 def test_a_second_source_that_repeats_the_answer_is_left_out() -> None:
     """A bulletin's remediation copied word for word into another product's bulletin is not quoted
     twice; a second document that adds something still joins."""
