@@ -56,6 +56,13 @@ LEAD_IN_WORDS = 60
 #: (cross-validated composed F1 at 0.1: wixqa 0.434 -> 0.436, techqa 0.460 unchanged; 0.25 the same;
 #: 0.5 and 1.0 traded one set against the other).
 NEAR_TIE = 0.1
+#: A window under a heading that names at least half of the question's words (and at least
+#: MIN_NAMING_TERMS of them), more than the lead's heading does, leads when it scores within this of
+#: the lead (cross-validated composed F1 wixqa / techqa / help center: none 0.434 / 0.450 / 0.725;
+#: 0.3 and 0.5: 0.434 / 0.454 / 0.735; 0.75: 0.434 / 0.454 / 0.742, but two sample-KB answers went
+#: to another section at 1.0).
+HEADING_MARGIN = 0.5
+MIN_NAMING_TERMS = 2
 #: A how-to question's lead without steps is joined by the best window of its passage that has
 #: steps when that window scores within this margin of the lead's.
 PROCEDURE_MARGIN = 0.5
@@ -102,7 +109,7 @@ class ExtractiveComposer:
         ranked = reading.ranked()
         if not ranked:
             return Composition("")
-        ranked = _retrieval_first_on_near_ties(reading, ranked, self.sparse)
+        ranked = _choose_lead(reading, ranked, self.sparse)
         lookup = reading.lookup
         if lookup is not None and lookup.kind is not LookupKind.SECTION:
             # A table row or column the question names: its cells under their names, nothing else.
@@ -163,7 +170,7 @@ def _close_to_lead(reading: Reading, ranked: Sequence[int], margin: float) -> It
     return takewhile(lambda i: reading.scores[i] >= floor, ranked[1:])
 
 
-def _retrieval_first_on_near_ties(reading: Reading, ranked: list[int], sparse: SparseEncoder) -> list[int]:
+def _choose_lead(reading: Reading, ranked: list[int], sparse: SparseEncoder) -> list[int]:
     """``ranked`` with the lead moved to a window that scores within :data:`NEAR_TIE` of it (the
     ranker's own margin is noise there) from an article when the lead is from a ticket, else one
     under a heading that names more of the question's words, else from a passage retrieval ranked
@@ -174,7 +181,8 @@ def _retrieval_first_on_near_ties(reading: Reading, ranked: list[int], sparse: S
     still follow as a second source). A heading is the writer's own name for what its section
     answers: "How do I verify the identity of someone asking for an ownership transfer?" is led by
     the section "Ownership transfer without the current Owner", not by the runbook's introduction
-    that retrieval ranked first."""
+    that retrieval ranked first; and a heading naming most of the question (:data:`HEADING_MARGIN`)
+    takes the lead from further behind."""
     asked = set(sparse.terms(reading.question))
 
     def precedence(i: int) -> tuple[bool, int, int]:
@@ -186,6 +194,13 @@ def _retrieval_first_on_near_ties(reading: Reading, ranked: list[int], sparse: S
     lead = precedence(ranked[0])
     for i in _close_to_lead(reading, ranked, NEAR_TIE):
         if precedence(i) < lead:
+            return [i, *(j for j in ranked if j != i)]
+    # Further behind, a section whose heading names most of the question still leads ("my label
+    # printed blank": "The thermal printer prints blank labels." over "Change your label format").
+    named = max(MIN_NAMING_TERMS, (len(asked) + 1) // 2)
+    for i in _close_to_lead(reading, ranked, HEADING_MARGIN):
+        ticket, minus_overlap, _ = precedence(i)
+        if -minus_overlap >= named and minus_overlap < lead[1] and ticket <= lead[0]:
             return [i, *(j for j in ranked if j != i)]
     return ranked
 

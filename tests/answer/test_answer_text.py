@@ -553,12 +553,13 @@ def test_on_a_near_tie_the_passage_retrieval_ranked_higher_leads() -> None:
 
 
 def test_on_a_near_tie_the_section_whose_heading_names_the_question_leads() -> None:
-    """A runbook's introduction (retrieval's first) and the section headed with the question's words
-    a hair apart: the section leads; clearly apart, the ranker's choice stands."""
+    """A runbook's introduction (retrieval's first) and the section headed with the question's words:
+    the section leads on a near tie, and from further behind (HEADING_MARGIN) when its heading names
+    half of the question; clearly apart, the ranker's choice stands."""
     import dataclasses
 
     from bot.answer.citations import number_sources
-    from bot.answer.extractive import NEAR_TIE, ExtractiveComposer
+    from bot.answer.extractive import HEADING_MARGIN, NEAR_TIE, ExtractiveComposer
     from bot.answer.retriever import RetrievedChunk
 
     def chunk(n: int, section: str, text: str, score: float) -> RetrievedChunk:
@@ -580,7 +581,15 @@ def test_on_a_near_tie_the_section_whose_heading_names_the_question_leads() -> N
         return ExtractiveComposer().compose_reading(r, number_sources(r.chunks)).text
 
     assert lead(NEAR_TIE / 2).startswith("The request must come from an existing Admin")
-    assert lead(NEAR_TIE * 3).startswith("Follow this runbook")
+    # The heading names two of the question's four words (half): it leads from further behind too,
+    assert lead(HEADING_MARGIN * 0.8).startswith("The request must come from an existing Admin")
+    # but not when the ranker is sure.
+    assert lead(HEADING_MARGIN * 1.5).startswith("Follow this runbook")
+    # A heading naming less than half of the question takes only a near tie.
+    reading = reader.read("How do I check who is asking for an ownership transfer of a Parcelly store account?", chunks)
+    by_text = {reading.window_units(w)[0].text[:10]: n for n, w in enumerate(reading.windows) if w.end - w.start == 1}
+    assert lead(NEAR_TIE / 2).startswith("The request must come from an existing Admin")
+    assert lead(HEADING_MARGIN * 0.8).startswith("Follow this runbook")
 
 
 def test_a_second_source_that_repeats_the_answer_is_left_out() -> None:
