@@ -90,6 +90,13 @@ def test_steps_come_whole_with_one_marker_at_the_end_of_the_run(sample_runtime) 
      "Labels can be voided up to **30 days** after purchase"),
     ("What version of WooCommerce do I need?", "Connect your WooCommerce store", "Requirements",
      "WooCommerce **7.0** or later"),
+    # A troubleshooting entry whose heading names the whole question leads the label-format steps
+    # that the ranker scored a little higher.
+    ("my label printed blank", "Label formats and printers", None, "Check the roll is loaded with the shiny side"),
+    # The product's own name picks no column of the row the question names: the whole DHL Express
+    # row, not its "Parcelly rates: No" cell alone (which would read as "not supported").
+    ("Does Parcelly support DHL Express to Canada?", "Supported carriers and services", "Carriers at a glance",
+     "- Your own account: Yes"),
 ])
 def test_the_right_article_and_section_lead(sample_runtime, question: str, title: str, section: str | None,  # type: ignore[no-untyped-def]
                                             must_say: str) -> None:
