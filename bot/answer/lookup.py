@@ -12,7 +12,10 @@ words. A person looks the key up instead, and so does this module:
   notes and bulletins are full of). The best window of that section leads.
 * **row**: the first cell of a table row is named by the question (an identifier or a capitalised
   name: "USPS", "PCL-4031"), or quoted by it when it has two words or more ("Out for delivery").
-  The row is quoted, cell by cell, under the header's names.
+  A row named by a name alone ("Australia") needs another of the question's words in the row, its
+  header or heading (an SMS price table does not answer "Do you ship to Australia?"). The row is
+  quoted, cell by cell, under the header's names; a column the question also names narrows it,
+  unless only the product's own name (in most passages read) names that column.
 * **column**: a header cell is named by the question ("Growth"). Its cells are quoted for the rows
   the question asks about: rows whose label shares a question term, and the row whose label is
   closest in meaning (an embedding: "cost" asks for "Monthly price").
@@ -363,7 +366,7 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
         section = quotable[run[0]].section
         if named_rows:
             # The row is what the question asks about; a column narrows it only when named by more
-            # than a name every passage carries.
+            # than a name most passages read carry.
             row_keys = keys - common_names
             named_columns = [j for j in named_columns if _names(header[j], row_keys, q_terms, sparse)]
             columns = (0, *named_columns) if named_columns else tuple(range(len(header)))
