@@ -18,6 +18,7 @@ from bot.answer.citations import number_sources, renumber
 from bot.answer.composer import Composer
 from bot.answer.confidence import AnswerabilityGate, missing_identifiers
 from bot.answer.extractive import ExtractiveComposer
+from bot.answer.follow_up import follow_up_query
 from bot.answer.ranking import ANSWERABILITY, load_model, load_window_ranker
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import Retrieval, RetrievedChunk, Retriever
@@ -28,8 +29,6 @@ from bot.models import Answer, AnswerReason, Audience, Citation, Visibility
 
 log = structlog.get_logger(__name__)
 
-#: Earlier turns of a thread used to make a follow-up question self-contained.
-HISTORY_TURNS = 2
 #: The answerability (0..1) below which the bot abstains, unless configured otherwise; chosen on
 #: the dev halves by benchmarks/train_answer_models.py (see the model's meta.threshold).
 DEFAULT_MIN_CONFIDENCE = 0.5
@@ -184,11 +183,8 @@ class AnswerService:
                 f"the question is {len(question):,} characters long; the limit is {self.max_question_chars:,}: "
                 "shorten it to the actual question"
             )
-        if not history:
-            return question
         # Follow-ups ("and for Freshdesk?") need the thread's topic to retrieve well.
-        context = " ".join(h.strip() for h in history[-HISTORY_TURNS:] if h.strip())
-        return f"{context[-1000:]} {question}".strip()
+        return follow_up_query(question, history, self.retriever.sparse)
 
     def _internal_would_answer(self, query: str) -> bool:
         """Whether internal knowledge alone would pass the gate (only recorded, never shown to the customer)."""

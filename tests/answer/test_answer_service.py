@@ -93,6 +93,18 @@ def test_thread_history_helps_a_follow_up(sample_runtime) -> None:  # type: igno
     assert "Reset your password" in [c.title for c in answer.citations]
 
 
+def test_a_follow_up_that_swaps_the_subject_is_answered_about_the_new_one(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    # The Shopify question's own words would pull retrieval back to the Shopify article.
+    answer = sample_runtime.answers.answer("what about WooCommerce?", Audience.CUSTOMER,
+                                           history=["How do I connect my Shopify store?"])
+    assert not answer.abstained
+    assert answer.citations[0].title != "Connect your Shopify store"
+    assert "WooCommerce" in answer.text.partition("[1]")[0]
+    # "and Pro?" after the Growth plan's price: Pro's price, not Growth's.
+    answer = sample_runtime.answers.answer("and Pro?", Audience.CUSTOMER, history=["What does the Growth plan cost?"])
+    assert "$129" in answer.text and "$49" not in answer.text
+
+
 def test_citation_check_drops_unknown_markers_and_renumbers() -> None:
     checked = check_citations("A [1]. B [4]. C [2, 9].", {1, 2})
     assert checked.text == "A [1]. B. C [2]." and checked.cited == [1, 2] and checked.removed == [4, 9]
