@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bot.answer.lookup import LookupKind
 from bot.answer.ranking import LinearModel
 from bot.answer.reader import Reading
 from bot.answer.retriever import RetrievedChunk
@@ -32,6 +33,7 @@ GATE_FEATURES: tuple[str, ...] = (
     "best_score", "margin_to_other_document", "best_coverage", "best_rare", "passage_coverage", "passage_rare",
     "restates", "top_similarity", "similarity_margin", "top_fused_score", "distinct_documents", "question_terms",
     "has_rare_terms", "heading_names_question", "best_meaning", "top_meaning", "missing_identifier",
+    "names_table_cells",
 )
 #: Below this best cosine similarity no passage is about the question at all (off-topic questions
 #: score 0.27 at the median and 0.43 at the 99th percentile on the dev sets; answerable ones 0.36
@@ -91,6 +93,8 @@ def gate_features(reading: Reading) -> dict[str, float] | None:
         "best_meaning": float(row[_F["meaning"]]),
         "top_meaning": float(np.max(reading.features[:, _F["meaning"]])),
         "missing_identifier": float(bool(missing_identifiers(reading.question, reading.chunks))),
+        # The question names a row or the columns of a table read (:mod:`bot.answer.lookup`).
+        "names_table_cells": float(reading.lookup is not None and reading.lookup.kind is not LookupKind.SECTION),
     }
 
 
@@ -98,10 +102,13 @@ def below_floor(features: dict[str, float], floor: float) -> bool:
     """No passage is about the question: its best similarity is under ``floor``.
 
     A short question ("Is there a free trial?") embeds far from any long passage even when a
-    section is headed with its very words, so a heading that names the question lifts the floor
-    (the model still weighs the low similarity).
+    section is headed with its very words, so a heading that names the question lifts the floor,
+    and so does a table whose row or columns it names ("What is the difference between the Growth
+    and Pro plans?" embeds at 0.33 against the pricing article); the model still weighs the low
+    similarity.
     """
-    return features["top_similarity"] < floor and not features["heading_names_question"]
+    return (features["top_similarity"] < floor and not features["heading_names_question"]
+            and not features["names_table_cells"])
 
 
 def ruled_out(features: dict[str, float], floor: float) -> bool:

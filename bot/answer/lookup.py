@@ -81,6 +81,9 @@ MAX_HEADINGS = 24
 MIN_NAMED_HEADING_TERMS = 2
 #: Of those, only the HEADING_SHORTLIST closest by static word vectors are embedded (when a shortlist is given).
 HEADING_SHORTLIST = 4
+#: A question comparing what it names ("What's the difference between Viewer and Shipper?", "Growth
+#: vs Pro"): a column lookup naming two columns or more quotes the rows where they differ.
+COMPARISON = re.compile(r"\b(?:differen\w*|compar\w*|vs\.?|versus)(?!\w)", re.I)
 #: The parts of a question that asks two things ("... cost and how many shipments ..."); the first few.
 MAX_CLAUSES = 4
 _CLAUSE = re.compile(r"\s+and\s+|[;?]\s*", re.I)
@@ -352,8 +355,12 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
         header = cells(quotable[run[0]].header.splitlines()[0])
         if len(header) < 2:
             continue
-        rows = [(i, cells(quotable[i].text)) for i in run]
-        rows = [(i, c) for i, c in rows if len(c) == len(header)]  # a row cut at a chunk's edge is not quoted
+        # A row cut at a chunk's edge is not quoted: it has fewer cells, or, cut inside its last
+        # cell, lacks the closing "|" its header has ("| Returns portal | No | Yes | Yes,").
+        closed = quotable[run[0]].header.splitlines()[0].rstrip().endswith("|")
+        rows = [(i, cells(quotable[i].text)) for i in run
+                if not closed or quotable[i].text.rstrip().endswith("|")]
+        rows = [(i, c) for i, c in rows if len(c) == len(header)]
         if not rows:
             continue
         context = (quotable[run[0]].header, quotable[run[0]].section)
@@ -372,7 +379,9 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
             columns = (0, *named_columns) if named_columns else tuple(range(len(header)))
             return Lookup(LookupKind.ROW, pi, tuple(named_rows), columns, section)
         if named_columns:
-            chosen = _rows_asked_for(question, rows, q_terms, sparse, embed)
+            chosen = _rows_that_differ(rows, named_columns) if len(named_columns) >= 2 and COMPARISON.search(question) \
+                else ()
+            chosen = chosen or _rows_asked_for(question, rows, q_terms, sparse, embed)
             if not chosen and len(named_columns) == 1 and len(rows) <= MAX_COLUMN_ROWS \
                     and sparse.term_set(header[0]) & q_terms:
                 # "What permissions does the Viewer role have?": the column, and the rows' own kind
@@ -381,6 +390,13 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
             if chosen:
                 return Lookup(LookupKind.COLUMN, pi, chosen, (0, *named_columns), section)
     return None
+
+
+def _rows_that_differ(rows: list[tuple[int, list[str]]], columns: Sequence[int]) -> tuple[int, ...]:
+    """The rows whose cells differ between ``columns`` (the difference a comparison asks for), at most
+    :data:`MAX_COLUMN_ROWS` (a longer list is no answer to "what's the difference")."""
+    differ = tuple(i for i, c in rows if len({plain(c[j]).casefold() for j in columns}) > 1)
+    return differ if len(differ) <= MAX_COLUMN_ROWS else ()
 
 
 def _rows_asked_for(question: str, rows: list[tuple[int, list[str]]], q_terms: set[str], sparse: SparseEncoder,

@@ -140,6 +140,20 @@ def test_a_short_question_named_by_a_heading_is_answered(sample_runtime) -> None
     assert _ask(sample_runtime, "What is the boiling point of mercury?").abstained
 
 
+def test_a_comparison_of_two_plans_gets_the_rows_where_they_differ(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    # The question embeds at 0.33 against the pricing article (under the off-topic floor), but it
+    # names two columns of its price table: the gate weighs it instead of flooring it, and the
+    # answer is the rows where Growth and Pro differ, in their two columns only.
+    answer = _ask(sample_runtime, "What is the difference between the Growth and Pro plans?")
+    assert not answer.abstained
+    assert answer.text.startswith("**Growth** / **Pro**\n- Monthly price: Growth $49 / month; Pro $129 / month")
+    assert "$19" not in answer.text  # Starter's cells are not quoted
+    # A row the chunk cut inside its last cell ("| Returns portal | No | Yes | Yes,") is not quoted.
+    assert "Returns portal" not in answer.text
+    # Off-topic questions stay declined.
+    assert _ask(sample_runtime, "What is the difference between a crocodile and an alligator?").abstained
+
+
 def test_a_table_answer_reads_as_a_list_in_slack(sample_runtime) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 

@@ -108,6 +108,37 @@ def test_the_products_own_name_picks_no_column_of_a_named_row() -> None:
         "**DHL Express**\n- Parcelly rates: No")
 
 
+PERMISSIONS = """## Roles
+
+| Permission | Admin | Shipper | Viewer |
+|---|---|---|---|
+| View orders | Yes | Yes | Yes |
+| Buy labels | Yes | Yes | No |
+| Manage returns | Yes | Yes | No |
+| Invite members | Yes | No | No |
+"""
+
+
+def test_a_comparison_of_columns_quotes_the_rows_where_they_differ() -> None:
+    for question in ("What's the difference between Viewer and Shipper?", "Permissions of a Shipper vs a Viewer",
+                     "Compare the Shipper and Viewer roles"):
+        found, units = _lookup(question, PERMISSIONS)
+        assert found is not None and found.kind is LookupKind.COLUMN, question
+        assert render_table_lookup(found, units[found.passage]) == (
+            "**Shipper** / **Viewer**\n- Buy labels: Shipper Yes; Viewer No\n- Manage returns: Shipper Yes; Viewer No")
+    # Not a comparison: the rows asked for.
+    found, units = _lookup("Can a Viewer buy labels?", PERMISSIONS)
+    assert found is not None and "View orders" not in render_table_lookup(found, units[found.passage])
+
+
+def test_a_row_cut_inside_its_last_cell_is_not_quoted() -> None:
+    cut = PERMISSIONS.rstrip("\n").rsplit("\n", 1)[0] + "\n| Invite members | Yes | No | No, but"
+    # The only row the question asks for is cut: no lookup, the ranker answers.
+    assert _lookup("Can an Admin invite members?", cut)[0] is None
+    found, units = _lookup("Can an Admin invite members?", PERMISSIONS)
+    assert found is not None and render_table_lookup(found, units[found.passage]) == "**Invite members**\n- Admin: Yes"
+
+
 SMS_PRICES = """## Pricing and countries
 
 | Destination | Price per SMS segment |
