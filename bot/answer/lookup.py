@@ -12,8 +12,9 @@ words. A person looks the key up instead, and so does this module:
   notes and bulletins are full of). The best window of that section leads.
 * **row**: the first cell of a table row is named by the question (an identifier or a capitalised
   name: "USPS", "PCL-4031"), or quoted by it when it has two words or more ("Out for delivery").
-  A row named by a name alone ("Australia") needs another of the question's words in the row, its
-  header or heading (an SMS price table does not answer "Do you ship to Australia?"). The row is
+  A row named by a name or an acronym alone ("Australia", "USPS") needs another of the question's
+  words in the row, its header or heading (an SMS price table does not answer "Do you ship to
+  Australia?", nor the carriers' weight table "Does USPS offer insurance?"); a code names its row. The row is
   quoted, cell by cell, under the header's names; a column the question also names narrows it,
   unless only the product's own name (in most passages read) names that column.
 * **column**: a header cell is named by the question ("Growth"). Its cells are quoted for the rows
@@ -334,10 +335,12 @@ def plain(cell: str) -> str:
 
 def _about_the_question(row: Sequence[str], context: Sequence[str], keys: AbstractSet[str],
                         identifiers: AbstractSet[str], q_terms: set[str], sparse: SparseEncoder) -> bool:
-    """A row whose label a key names is what the question asks about when that key is a code or an
-    acronym, or when another word of the question is in the row, its table's header or section."""
+    """A row whose label a key names is what the question asks about when that key is a code (it
+    has digits: "PCL-4031"), or when another word of the question is in the row, its table's
+    header or section. A name or an acronym alone is not enough: "Does USPS offer insurance?" is
+    not answered by USPS's row of the carriers table (weights and sizes)."""
     named = sparse.term_set(row[0]) & keys
-    if named & identifiers:
+    if any(any(ch.isdigit() for ch in term) for term in named & identifiers):
         return True
     others = q_terms - named
     return any(others & sparse.term_set(text) for text in (*row, *context) if text)
@@ -347,10 +350,10 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
                   sparse: SparseEncoder, embed: Embed | None, common_names: AbstractSet[str] = frozenset(),
                   identifiers: AbstractSet[str] = frozenset()) -> Lookup | None:
     """A row the question names (by a key, or by quoting its label), else a column it names with the
-    rows it asks for. A row named by a name alone ("Australia") needs the table to be about what
-    the question asks: one more of its words in the row, the header or the section heading ("Do
-    you ship to Australia?" is not answered by the Australia row of an SMS price table); a code
-    or an acronym ("PCL-4031", "USPS") names its row outright."""
+    rows it asks for. A row named by a name or an acronym alone ("Australia", "USPS") needs the
+    table to be about what the question asks: one more of its words in the row, the header or the
+    section heading ("Do you ship to Australia?" is not answered by the Australia row of an SMS
+    price table); a code ("PCL-4031") names its row outright."""
     for run in _tables(quotable):
         header = cells(quotable[run[0]].header.splitlines()[0])
         if len(header) < 2:

@@ -148,15 +148,19 @@ SMS_PRICES = """## Pricing and countries
 """
 
 
-def test_a_row_named_by_a_name_alone_needs_the_table_to_be_about_the_question() -> None:
+def test_a_row_named_by_a_name_or_acronym_alone_needs_the_table_to_be_about_the_question() -> None:
     found, units = _lookup("How much does an SMS to Australia cost?", SMS_PRICES)
     assert found is not None and render_table_lookup(found, units[found.passage]) == (
         "**United Kingdom and Australia**\n- Price per SMS segment: $0.07")
     # Shipping is not what an SMS price table is about, though its row names Australia.
     assert _lookup("Do you ship to Australia?", SMS_PRICES)[0] is None
-    # A code or an acronym names its row outright.
+    # A code names its row outright.
     found, units = _lookup("Is PCL-4220 about the address?", ERRORS)
     assert found is not None and found.kind is LookupKind.ROW
+    # An acronym is a name here: the carriers table (weights) does not answer an insurance question.
+    assert _lookup("Does DHL offer insurance?", CARRIERS)[0] is None
+    found, units = _lookup("What is the max weight for DHL Express?", CARRIERS)
+    assert found is not None and render_table_lookup(found, units[found.passage]).startswith("**DHL Express**")
 
 
 def test_a_column_quotes_the_rows_asked_for_by_words_and_by_meaning() -> None:
