@@ -85,6 +85,10 @@ HEADING_SHORTLIST = 4
 #: A question comparing what it names ("What's the difference between Viewer and Shipper?", "Growth
 #: vs Pro"): a column lookup naming two columns or more quotes the rows where they differ.
 COMPARISON = re.compile(r"\b(?:differen\w*|compar\w*|vs\.?|versus)(?!\w)", re.I)
+#: A question asking what a column holds as a whole: "What's included in the Starter plan?", "What
+#: does Growth include?", "What do I get with Pro?".
+WHOLE_COLUMN = re.compile(r"\bwhat(?:'s|\s+is|\s+are)?\s+included\b|\bwhat\s+(?:does|do)\s+(?:[\w-]+\s+){1,3}include\b"
+                          r"|\bwhat\s+do\s+(?:i|we|you)\s+get\b", re.I)
 #: The parts of a question that asks two things ("... cost and how many shipments ..."); the first few.
 MAX_CLAUSES = 4
 _CLAUSE = re.compile(r"\s+and\s+|[;?]\s*", re.I)
@@ -384,9 +388,13 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
         if named_columns:
             chosen = _rows_that_differ(rows, named_columns) if len(named_columns) >= 2 and COMPARISON.search(question) \
                 else ()
+            whole = len(named_columns) == 1 and len(rows) <= MAX_COLUMN_ROWS and (
+                WHOLE_COLUMN.search(question) is not None or bool(sparse.term_set(header[0]) & q_terms))
+            if not chosen and whole and WHOLE_COLUMN.search(question):
+                # "What's included in the Starter plan?": every row is, not only "Shipments included".
+                chosen = tuple(i for i, _ in rows)
             chosen = chosen or _rows_asked_for(question, rows, q_terms, sparse, embed)
-            if not chosen and len(named_columns) == 1 and len(rows) <= MAX_COLUMN_ROWS \
-                    and sparse.term_set(header[0]) & q_terms:
+            if not chosen and whole:
                 # "What permissions does the Viewer role have?": the column, and the rows' own kind
                 # ("Permission"), named together ask for every row of that column.
                 chosen = tuple(i for i, _ in rows)

@@ -163,6 +163,16 @@ def test_a_row_named_by_a_name_or_acronym_alone_needs_the_table_to_be_about_the_
     assert found is not None and render_table_lookup(found, units[found.passage]).startswith("**DHL Express**")
 
 
+def test_what_a_column_includes_is_the_whole_column() -> None:
+    # "included" is the question's verb, not the row "Shipments included" it happens to share.
+    for question in ("What's included in the Pro plan?", "What does the Pro plan include?", "What do I get with Pro?"):
+        found, units = _lookup(question, PLANS)
+        assert found is not None and render_table_lookup(found, units[found.passage]) == (
+            "**Pro**\n- Monthly price: $129\n- Team seats: 15\n- Shipments per month: 6,000"), question
+    found, units = _lookup("How many shipments does the Pro plan include?", PLANS)
+    assert found is not None and render_table_lookup(found, units[found.passage]) == "**Pro**\n- Shipments per month: 6,000"
+
+
 def test_a_column_quotes_the_rows_asked_for_by_words_and_by_meaning() -> None:
     found, units = _lookup("How many shipments does the Growth plan include?", PLANS)
     assert found is not None and render_table_lookup(found, units[found.passage]) == (
