@@ -27,13 +27,16 @@ from bot.answer.reader import Reading
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import FEATURES
 from bot.errors import ModelError
+from bot.index.chunking import SECTION_SEPARATOR
+from bot.index.sparse import SparseEncoder
+from bot.index.units import Unit
 
 #: Everything the gate can weigh; a trained model uses some of them, by name.
 GATE_FEATURES: tuple[str, ...] = (
     "best_score", "margin_to_other_document", "best_coverage", "best_rare", "passage_coverage", "passage_rare",
     "restates", "top_similarity", "similarity_margin", "top_fused_score", "distinct_documents", "question_terms",
     "has_rare_terms", "heading_names_question", "best_meaning", "top_meaning", "missing_identifier",
-    "names_table_cells",
+    "names_table_cells", "heading_shares_question",
 )
 #: Below this best cosine similarity no passage is about the question at all (off-topic questions
 #: score 0.27 at the median and 0.43 at the 99th percentile on the dev sets; answerable ones 0.36
@@ -46,6 +49,10 @@ DEFAULT_SIMILARITY_FLOOR = 0.35
 #: technote often answers a symptom without the code the asker's log showed.)
 UNIQUE_IDENTIFIER = re.compile(r"(?<![\w-])CVE-\d{4}-\d{4,}(?![\w-])", re.I)
 _F = {name: n for n, name in enumerate(FEATURES)}
+#: Terms only (lower-cased, stemmed, no stop words): the same for every BM25 setting.
+_TERMS = SparseEncoder()
+#: A heading shares the question when it holds at least this many of its terms, and half of them.
+MIN_SHARED_HEADING_TERMS = 2
 
 
 def missing_identifiers(question: str, chunks: Sequence[RetrievedChunk]) -> tuple[str, ...]:
@@ -95,7 +102,16 @@ def gate_features(reading: Reading) -> dict[str, float] | None:
         "missing_identifier": float(bool(missing_identifiers(reading.question, reading.chunks))),
         # The question names a row or the columns of a table read (:mod:`bot.answer.lookup`).
         "names_table_cells": float(reading.lookup is not None and reading.lookup.kind is not LookupKind.SECTION),
+        # The best window's heading holds half of the question's terms, two at least ("Turn on
+        # auto-reload" for "is auto-reload on by default?").
+        "heading_shares_question": float(_heading_shares(reading.question, reading.window_units(reading.windows[best]))),
     }
+
+
+def _heading_shares(question: str, units: Sequence[Unit]) -> bool:
+    asked = _TERMS.term_set(question)
+    heading = _TERMS.term_set(units[0].section.split(SECTION_SEPARATOR)[-1]) if units else frozenset()
+    return len(asked & heading) >= max(MIN_SHARED_HEADING_TERMS, (len(asked) + 1) // 2)
 
 
 def below_floor(features: dict[str, float], floor: float) -> bool:
@@ -108,7 +124,7 @@ def below_floor(features: dict[str, float], floor: float) -> bool:
     similarity.
     """
     return (features["top_similarity"] < floor and not features["heading_names_question"]
-            and not features["names_table_cells"])
+            and not features["names_table_cells"] and not features["heading_shares_question"])
 
 
 def ruled_out(features: dict[str, float], floor: float) -> bool:

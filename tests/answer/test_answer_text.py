@@ -140,6 +140,16 @@ def test_a_short_question_named_by_a_heading_is_answered(sample_runtime) -> None
     assert _ask(sample_runtime, "What is the boiling point of mercury?").abstained
 
 
+def test_a_short_question_whose_words_head_the_best_section_is_not_floored(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    # "is auto-reload on by default?" embeds at 0.31 (under the floor), but the best window sits
+    # under "Turn on auto-reload", which holds two of its three words: the gate weighs it (0.79).
+    answer = _ask(sample_runtime, "is auto-reload on by default?")
+    assert not answer.abstained
+    assert answer.citations[0].section == "Turn on auto-reload"
+    assert "(default $25)" in answer.text
+    assert _ask(sample_runtime, "Who won the world cup in 2018?").abstained
+
+
 def test_a_comparison_of_two_plans_gets_the_rows_where_they_differ(sample_runtime) -> None:  # type: ignore[no-untyped-def]
     # The question embeds at 0.33 against the pricing article (under the off-topic floor), but it
     # names two columns of its price table: the gate weighs it instead of flooring it, and the
