@@ -17,9 +17,14 @@ section: any section of that article), customer audience:
   out of training.
 * ``sample_kb_questions/held_out_stop29.tsv`` (24): written in stop 29 before any code was run on
   it, one per section none of the other sets asks about. Kept out of training too.
+* ``sample_kb_questions/agent_stop29.tsv`` (20): agents' questions about the internal articles, as
+  agents write them ("Customer wants a $150 refund on their subscription, am I allowed to approve
+  that?"), asked with the agent audience (tickets compete); written in stop 29 before any code ran
+  on it. Kept out of training.
 
-A question counts as right when the answer's first citation is that article (and section). The
-sample KB is synced into ``--data-dir`` on the first run (kept for the next).
+A question counts as right when the answer's first citation is that article (and section). Sets
+are asked as a customer, ``agent_*`` sets as an agent. The sample KB is synced into ``--data-dir``
+on the first run (kept for the next).
 
 Usage::
 
@@ -40,6 +45,11 @@ from bot.models import Audience
 SETS = PROJECT_ROOT / "benchmarks" / "sample_kb_questions"
 
 
+def audience_of(path: Path) -> Audience:
+    """An ``agent_*`` set is asked as an agent (internal articles and tickets too), the rest as a customer."""
+    return Audience.AGENT if path.stem.startswith("agent_") else Audience.CUSTOMER
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", choices=[p.stem for p in sorted(SETS.glob("*.tsv"))],
@@ -56,7 +66,7 @@ def main() -> None:
             right, wrong = 0, []
             rows = question_rows(path)
             for question, title, section in rows:
-                answer = rt.answers.answer(question, Audience.CUSTOMER)
+                answer = rt.answers.answer(question, audience_of(path))
                 lead = answer.citations[0] if answer.citations else None
                 if lead is not None and lead.title == title and (not section or lead.section == section):
                     right += 1

@@ -17,7 +17,7 @@ from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_p
 
 SETS = Path(__file__).resolve().parents[2] / "benchmarks" / "sample_kb_questions"
 #: The sets no model is trained on (see train_answer_models.HELP_CENTER_SETS).
-HELD_OUT = ("held_out_stop28", "held_out_stop29")
+HELD_OUT = ("held_out_stop28", "held_out_stop29", "agent_stop29")
 
 
 def _sections() -> dict[str, set[str]]:
