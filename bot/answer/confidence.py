@@ -27,7 +27,7 @@ from bot.answer.reader import Reading
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import FEATURES
 from bot.errors import ModelError
-from bot.index.chunking import SECTION_SEPARATOR
+from bot.index.chunking import own_heading
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit
 
@@ -110,7 +110,7 @@ def gate_features(reading: Reading) -> dict[str, float] | None:
 
 def _heading_shares(question: str, units: Sequence[Unit]) -> bool:
     asked = _TERMS.term_set(question)
-    heading = _TERMS.term_set(units[0].section.split(SECTION_SEPARATOR)[-1]) if units else frozenset()
+    heading = _TERMS.term_set(own_heading(units[0].section)) if units else frozenset()
     return len(asked & heading) >= max(MIN_SHARED_HEADING_TERMS, (len(asked) + 1) // 2)
 
 

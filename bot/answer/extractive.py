@@ -34,7 +34,7 @@ from bot.answer.lookup import LookupKind, render_table_lookup
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import PROCEDURE_QUESTION, QUANTITY_QUESTION, Window, is_boilerplate
-from bot.index.chunking import SECTION_SEPARATOR
+from bot.index.chunking import own_heading
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, UnitKind
 from bot.models import Citation, DocumentKind
@@ -188,7 +188,7 @@ def _choose_lead(reading: Reading, ranked: list[int], sparse: SparseEncoder) -> 
     def precedence(i: int) -> tuple[bool, int, int]:
         window = reading.windows[i]
         passage = reading.passages[window.passage]
-        heading = reading.units[window.passage][window.start].section.split(SECTION_SEPARATOR)[-1]
+        heading = own_heading(reading.units[window.passage][window.start].section)
         return passage.first.kind == DocumentKind.TICKET.value, -len(asked & sparse.term_set(heading)), passage.rank
 
     lead = precedence(ranked[0])

@@ -49,7 +49,7 @@ import numpy as np
 
 from bot.answer.passages import Passage
 from bot.answer.windows import PROCEDURE_QUESTION
-from bot.index.chunking import SECTION_SEPARATOR
+from bot.index.chunking import own_heading
 from bot.index.sparse import SparseEncoder
 from bot.index.text_cache import TextCache
 from bot.index.units import Unit, UnitKind
@@ -201,7 +201,7 @@ def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]
     candidates: dict[str, tuple[int, Sequence[Unit], str, str]] = {}
     for pi, quotable in passages:
         for section in dict.fromkeys(u.section for u in quotable):
-            heading = _heading(section)
+            heading = own_heading(section)
             if heading and len(candidates) < MAX_HEADINGS:
                 candidates.setdefault(heading.casefold(), (pi, quotable, section, heading))
     if not candidates:
@@ -241,7 +241,7 @@ def _named_heading_lookup(passages: Sequence[tuple[int, Sequence[Unit], str]], q
     named: list[tuple[int, int, Sequence[Unit], str]] = []  # (terms, passage index, quotable units, section)
     for pi, quotable, title in passages:
         for section in dict.fromkeys(u.section for u in quotable):
-            heading = _heading(section)
+            heading = own_heading(section)
             if heading.casefold() == title.strip().casefold():
                 continue  # the title names the document, which retrieval chose, not a section of it
             terms = sparse.term_set(heading)
@@ -272,11 +272,6 @@ def _named_title_lookup(passages: Sequence[tuple[int, Sequence[Unit], str, str]]
         return None
     [(pi, n)] = found.values()
     return Lookup(LookupKind.SECTION, pi, tuple(range(n)))
-
-
-def _heading(section: str) -> str:
-    """A section path's own heading (its last part)."""
-    return section.split(SECTION_SEPARATOR)[-1].strip()
 
 
 def _members(quotable: Sequence[Unit], section: str) -> tuple[int, ...]:
@@ -351,8 +346,8 @@ def _about_the_question(row: Sequence[str], context: Sequence[str], keys: Abstra
 
 
 def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[str], q_terms: set[str],
-                  sparse: SparseEncoder, embed: Embed | None, common_names: AbstractSet[str] = frozenset(),
-                  identifiers: AbstractSet[str] = frozenset()) -> Lookup | None:
+                  sparse: SparseEncoder, embed: Embed | None, common_names: AbstractSet[str],
+                  identifiers: AbstractSet[str]) -> Lookup | None:
     """A row the question names (by a key, or by quoting its label), else a column it names with the
     rows it asks for. A row named by a name or an acronym alone ("Australia", "USPS") needs the
     table to be about what the question asks: one more of its words in the row, the header or the
@@ -388,16 +383,15 @@ def _table_lookup(question: str, pi: int, quotable: Sequence[Unit], keys: set[st
         if named_columns:
             chosen = _rows_that_differ(rows, named_columns) if len(named_columns) >= 2 and COMPARISON.search(question) \
                 else ()
-            whole = len(named_columns) == 1 and len(rows) <= MAX_COLUMN_ROWS and (
-                WHOLE_COLUMN.search(question) is not None or bool(sparse.term_set(header[0]) & q_terms))
-            if not chosen and whole and WHOLE_COLUMN.search(question):
+            every_row = tuple(i for i, _ in rows) if len(named_columns) == 1 and len(rows) <= MAX_COLUMN_ROWS else ()
+            if not chosen and WHOLE_COLUMN.search(question):
                 # "What's included in the Starter plan?": every row is, not only "Shipments included".
-                chosen = tuple(i for i, _ in rows)
+                chosen = every_row
             chosen = chosen or _rows_asked_for(question, rows, q_terms, sparse, embed)
-            if not chosen and whole:
+            if not chosen and sparse.term_set(header[0]) & q_terms:
                 # "What permissions does the Viewer role have?": the column, and the rows' own kind
                 # ("Permission"), named together ask for every row of that column.
-                chosen = tuple(i for i, _ in rows)
+                chosen = every_row
             if chosen:
                 return Lookup(LookupKind.COLUMN, pi, chosen, (0, *named_columns), section)
     return None

@@ -36,6 +36,11 @@ LONG_SENTENCE_PIECE = r"(?:[^,.;。？！]|[,.;](?=\S))+[,.;。？！]?|[,.;。�
 _HEADING = re.compile(r"^(#+)\s(.*)")
 
 
+def own_heading(section: str) -> str:
+    """A section path's own heading, its last part: "Billing › Refunds" -> "Refunds"."""
+    return section.split(SECTION_SEPARATOR)[-1].strip()
+
+
 def markdown_sections(text: str) -> list[tuple[list[str], str]]:
     """``text`` cut at its Markdown headings: ``(parent headings, section text)`` per section, the
     section's text starting with its own heading line (none for text before the first heading).
