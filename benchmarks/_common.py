@@ -170,14 +170,3 @@ def sample_kb_runtime(data_dir: Path) -> Iterator[Runtime]:
             for connector in rt.connectors():
                 sync_source(connector, indexer=rt.indexer, state=rt.state.ledger)
         yield rt
-
-
-def question_rows(path: Path) -> list[tuple[str, str, str]]:
-    """A sample-KB question set (``benchmarks/sample_kb_questions/*.tsv``): ``(question, article
-    title, section heading)`` per non-empty line; a missing section is "" (any section)."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            question, title, section = (line.split("\t") + ["", ""])[:3]
-            rows.append((question, title, section))
-    return rows

@@ -38,8 +38,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _common import PROJECT_ROOT, emit, note, question_rows, sample_kb_runtime, setup_logging
+from _common import PROJECT_ROOT, emit, note, sample_kb_runtime, setup_logging
 
+from bot.evaluation.sample_questions import question_rows
 from bot.models import Audience
 
 SETS = PROJECT_ROOT / "benchmarks" / "sample_kb_questions"

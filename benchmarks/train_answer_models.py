@@ -63,7 +63,7 @@ from typing import Any
 
 import _common
 import numpy as np
-from _common import emit, note, question_rows, sample_kb_runtime
+from _common import emit, note, sample_kb_runtime
 
 from bot.answer.confidence import DEFAULT_SIMILARITY_FLOOR, GATE_FEATURES, gate_features, ruled_out
 from bot.answer.extractive import ExtractiveComposer
@@ -73,16 +73,15 @@ from bot.answer.reader import Reading, quotable_units, select_chunks
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import FEATURES, Window, candidate_windows, question_keys, rare_terms
 from bot.evaluation.beir import index_corpus, read_jsonl, read_qrels, read_reference_answers
+from bot.evaluation.sample_questions import article_sections, question_rows
 from bot.evaluation.text_scores import overlap, tokens
-from bot.index.chunking import markdown_sections
 from bot.index.edge_store import EdgeStore
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, split_units
 from bot.index.word_vectors import WordVectors, shared_word_vectors
-from bot.models import Audience, Document
+from bot.models import Audience
 from bot.runtime import Runtime
 from bot.settings import Settings
-from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
 
 ANSWER_SETS = ("wixqa", "techqa")
 #: Sets whose questions train the gate only (no reference answers, every question answerable).
@@ -228,18 +227,12 @@ def help_center_questions(tsvs: list[Path], data_dir: Path, weight: float) -> li
     answers it as its reference (questions naming no section are left out)."""
     if not tsvs:
         return []
-    sections: dict[tuple[str, str], str] = {}
-    articles = FilesConnector(FilesConnectorSettings(path=sample_kb_path() / "articles"))
-    for doc in articles.sync(None):
-        # Markdown articles only. With the HTML and plain-text ones too (6 more questions) the
-        # cross-validated composed F1 was wixqa 0.4415 / techqa 0.4589 / help center 0.7203 (against
-        # 0.4442 / 0.4497 / 0.7156), but in-sample wixqa fell 0.458 -> 0.450 with one more
-        # abstention, and the agent near tie of tests/answer/test_answer_text.py flipped to the ticket.
-        if isinstance(doc, Document) and doc.id.endswith(".md"):
-            for _, section in markdown_sections(doc.text):  # the chunker's cut: code blocks are not headings
-                heading, _, body = section.partition("\n")
-                if heading.startswith("## "):
-                    sections[(doc.title, heading[3:].strip())] = body.strip()
+    # Markdown articles only. With the HTML and plain-text ones too (6 more questions) the
+    # cross-validated composed F1 was wixqa 0.4415 / techqa 0.4589 / help center 0.7203 (against
+    # 0.4442 / 0.4497 / 0.7156), but in-sample wixqa fell 0.458 -> 0.450 with one more
+    # abstention, and the agent near tie of tests/answer/test_answer_text.py flipped to the ticket.
+    sections = {(title, heading): body for title, headings in article_sections(markdown_only=True).items()
+                for heading, body in headings.items()}
     out: list[Question] = []
     with sample_kb_runtime(data_dir) as rt:
         for tsv in tsvs:

@@ -11,39 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.index.chunking import markdown_sections
-from bot.models import Document
-from connectors.files import FilesConnector, FilesConnectorSettings, sample_kb_path
+from bot.evaluation.sample_questions import article_sections, question_rows
 
 SETS = Path(__file__).resolve().parents[2] / "benchmarks" / "sample_kb_questions"
 #: The sets no model is trained on (see train_answer_models.HELP_CENTER_SETS).
 HELD_OUT = ("held_out_stop28", "held_out_stop29", "agent_stop29")
 
 
-def _sections() -> dict[str, set[str]]:
-    """Each sample-KB article's title and its sections' headings, as the files connector reads them
-    (Markdown, HTML and plain-text articles alike)."""
-    out: dict[str, set[str]] = {}
-    for doc in FilesConnector(FilesConnectorSettings(path=sample_kb_path() / "articles")).sync(None):
-        if isinstance(doc, Document):
-            heads = (section.partition("\n")[0] for _, section in markdown_sections(doc.text))
-            out[doc.title] = {h[3:].strip() for h in heads if h.startswith("## ")}
-    return out
-
-
-def _rows(path: Path) -> list[tuple[str, str, str]]:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            question, title, section = (line.split("\t") + ["", ""])[:3]
-            rows.append((question, title, section))
-    return rows
-
-
 @pytest.mark.parametrize("path", sorted(SETS.glob("*.tsv")), ids=lambda p: p.stem)
 def test_every_question_names_an_article_and_section_of_the_sample_kb(path: Path) -> None:
-    sections = _sections()
-    rows = _rows(path)
+    sections = article_sections()
+    rows = question_rows(path)
     assert rows
     for question, title, section in rows:
         assert question.strip(), f"{path.name}: a row without a question"
@@ -53,6 +31,6 @@ def test_every_question_names_an_article_and_section_of_the_sample_kb(path: Path
 
 @pytest.mark.parametrize("held_out_set", HELD_OUT)
 def test_a_held_out_set_shares_no_question_with_the_training_sets(held_out_set: str) -> None:
-    held_out = {q.casefold() for q, _, _ in _rows(SETS / f"{held_out_set}.tsv")}
-    trained = {q.casefold() for p in SETS.glob("*.tsv") if p.stem not in HELD_OUT for q, _, _ in _rows(p)}
+    held_out = {q.casefold() for q, _, _ in question_rows(SETS / f"{held_out_set}.tsv")}
+    trained = {q.casefold() for p in SETS.glob("*.tsv") if p.stem not in HELD_OUT for q, _, _ in question_rows(p)}
     assert held_out and not held_out & trained
