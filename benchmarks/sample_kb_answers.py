@@ -21,6 +21,9 @@ section: any section of that article), customer audience:
   agents write them ("Customer wants a $150 refund on their subscription, am I allowed to approve
   that?"), asked with the agent audience (tickets compete); written in stop 29 before any code ran
   on it. Kept out of training.
+* ``sample_kb_questions/held_out_stop30.tsv`` (20) and ``agent_stop30.tsv`` (13): written in stop 30
+  before any code ran on them, Slack-style ("can I pay by bank transfer?", "UPS is down, how do I
+  handle incoming tickets?"). Kept out of training.
 
 A question counts as right when the answer's first citation is that article (and section). Sets
 are asked as a customer, ``agent_*`` sets as an agent. The sample KB is synced into ``--data-dir``

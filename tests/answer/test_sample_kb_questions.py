@@ -15,7 +15,7 @@ from bot.evaluation.sample_questions import article_sections, question_rows
 
 SETS = Path(__file__).resolve().parents[2] / "benchmarks" / "sample_kb_questions"
 #: The sets no model is trained on (see train_answer_models.HELP_CENTER_SETS).
-HELD_OUT = ("held_out_stop28", "held_out_stop29", "agent_stop29")
+HELD_OUT = ("held_out_stop28", "held_out_stop29", "agent_stop29", "held_out_stop30", "agent_stop30")
 
 
 @pytest.mark.parametrize("path", sorted(SETS.glob("*.tsv")), ids=lambda p: p.stem)
