@@ -28,7 +28,7 @@ from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import FEATURES
 from bot.errors import ModelError
 from bot.index.chunking import own_heading
-from bot.index.sparse import SparseEncoder
+from bot.index.sparse import SparseEncoder, named_terms
 from bot.index.units import Unit
 
 #: Everything the gate can weigh; a trained model uses some of them, by name.
@@ -111,7 +111,7 @@ def gate_features(reading: Reading) -> dict[str, float] | None:
 def _heading_shares(question: str, units: Sequence[Unit]) -> bool:
     asked = _TERMS.term_set(question)
     heading = _TERMS.term_set(own_heading(units[0].section)) if units else frozenset()
-    return len(asked & heading) >= max(MIN_SHARED_HEADING_TERMS, (len(asked) + 1) // 2)
+    return len(named_terms(heading, asked)) >= max(MIN_SHARED_HEADING_TERMS, (len(asked) + 1) // 2)
 
 
 def below_floor(features: dict[str, float], floor: float) -> bool:

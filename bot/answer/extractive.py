@@ -35,7 +35,7 @@ from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import RetrievedChunk
 from bot.answer.windows import PROCEDURE_QUESTION, QUANTITY_QUESTION, Window, is_boilerplate
 from bot.index.chunking import own_heading
-from bot.index.sparse import SparseEncoder
+from bot.index.sparse import SparseEncoder, named_terms
 from bot.index.units import Unit, UnitKind
 from bot.models import Citation, DocumentKind
 
@@ -189,7 +189,7 @@ def _choose_lead(reading: Reading, ranked: list[int], sparse: SparseEncoder) -> 
         window = reading.windows[i]
         passage = reading.passages[window.passage]
         heading = own_heading(reading.units[window.passage][window.start].section)
-        return passage.first.kind == DocumentKind.TICKET.value, -len(asked & sparse.term_set(heading)), passage.rank
+        return passage.first.kind == DocumentKind.TICKET.value, -len(named_terms(sparse.term_set(heading), asked)), passage.rank
 
     lead = precedence(ranked[0])
     for i in _close_to_lead(reading, ranked, NEAR_TIE):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 import snowballstemmer
@@ -101,6 +103,33 @@ class SparseEncoder:
         for term in set(self.terms(text)):
             by_index[term_index(term)] = 1.0
         return _vector(by_index)
+
+
+#: A stem of at least this many letters names the longer stems it starts (by a suffix of at most
+#: FAMILY_SUFFIX letters): "connect" / "connector", "process" / "processor".
+FAMILY_PREFIX = 5
+FAMILY_SUFFIX = 3
+#: Latin verb stems whose nouns the stemmer spells otherwise: "extend" / "extens", "permit" / "permiss".
+_FAMILY_ENDINGS = (("d", "s"), ("t", "ss"))
+
+
+def same_family(a: str, b: str) -> bool:
+    """Whether stems ``a`` and ``b`` are one word's family: equal; the shorter (of at least
+    :data:`FAMILY_PREFIX` letters) starts the longer, which adds at most :data:`FAMILY_SUFFIX`; or a
+    verb and its noun the stemmer keeps apart ("extend" and "extension" stem to "extend" and
+    "extens"). "account" / "accept", "install" / "instance" or "ship" / "shipment" do not meet."""
+    if a == b:
+        return True
+    short, long_ = sorted((a, b), key=len)
+    if len(short) >= FAMILY_PREFIX and long_.startswith(short) and len(long_) - len(short) <= FAMILY_SUFFIX:
+        return True
+    return len(short) >= FAMILY_PREFIX and any(
+        x.endswith(v) and y == x[: -len(v)] + n for x, y in ((a, b), (b, a)) for v, n in _FAMILY_ENDINGS)
+
+
+def named_terms(terms: Iterable[str], asked: AbstractSet[str]) -> set[str]:
+    """The ``terms`` (a heading's) that one of the ``asked`` terms names, itself or its family (:func:`same_family`)."""
+    return {t for t in terms if t in asked or any(same_family(t, q) for q in asked)}
 
 
 @lru_cache(maxsize=200_000)

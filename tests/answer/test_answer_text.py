@@ -623,6 +623,39 @@ def test_on_a_near_tie_the_section_whose_heading_names_the_question_leads() -> N
     assert lead(HEADING_MARGIN * 0.8).startswith("Follow this runbook")
 
 
+def test_a_heading_naming_the_question_in_other_word_forms_takes_the_lead() -> None:
+    """"extend" and "extensions" stem apart ("extend" / "extens"): the heading "Past-due extensions"
+    names all of "extend a past-due account" but "account" only as one word family, and must
+    not lose the lead to a troubleshooting entry headed "Your account is past due." that names
+    three words exactly (it did: a wrong article led the agent's answer)."""
+    import dataclasses
+
+    from bot.answer.citations import number_sources
+    from bot.answer.extractive import HEADING_MARGIN, ExtractiveComposer
+    from bot.answer.retriever import RetrievedChunk
+
+    def chunk(doc: str, title: str, section: str, text: str, score: float) -> RetrievedChunk:
+        return RetrievedChunk(doc_id=doc, chunk_no=1, title=title, url=None, source="s", audience=Visibility.INTERNAL,
+                              section=section, text=text, updated_at=None, score=score, similarity=0.6)
+
+    chunks = [chunk("billing", "Failed payments", "What happens when a payment fails",
+                    "On day 14 the account becomes past due and label buying stops.", 3.0),
+              chunk("limits", "Refund approval limits", "Past-due extensions",
+                    "Tier 1 can grant one 7-day grace extension per account per 12 months.", 2.5),
+              chunk("plans", "Change your plan", "Troubleshooting \u203a \"Your account is past due.\"",
+                    "You need to pay the outstanding invoice before changing plans.", 2.0)]
+    reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+    reading = reader.read("How long can I extend a past-due account?", chunks)
+    by_text = {reading.window_units(w)[0].text[:10]: n for n, w in enumerate(reading.windows) if w.end - w.start == 1}
+    scores = np.full(len(reading.windows), -9.0)
+    # The payment-failure timeline first; the extension and the troubleshooting entry both within HEADING_MARGIN.
+    scores[by_text["On day 14 "]], scores[by_text["Tier 1 can"]], scores[by_text["You need t"]] = 1.0, 0.8, 0.75
+    assert 1.0 - 0.75 < HEADING_MARGIN
+    r = dataclasses.replace(reading, scores=scores)
+    text = ExtractiveComposer().compose_reading(r, number_sources(r.chunks)).text
+    assert text.startswith("Tier 1 can grant one 7-day grace extension")
+
+
 def test_a_second_source_that_repeats_the_answer_is_left_out() -> None:
     """A bulletin's remediation copied word for word into another product's bulletin is not quoted
     twice; a second document that adds something still joins."""

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import bot.index.sparse as sparse_module
 from bot.index.chunking import LONG_SENTENCE_PIECE, Chunker
 from bot.index.pii import PiiMasker
-from bot.index.sparse import SparseEncoder, term_index
+from bot.index.sparse import SparseEncoder, named_terms, same_family, term_index
 from bot.models import Document, DocumentKind, Visibility
 
 
@@ -88,6 +88,26 @@ def test_sparse_bm25_saturation_and_stemming() -> None:
     q = enc.encode_query("label labels LABEL")
     assert q.indices == [term_index("label")] and q.values == [1.0]
     assert len(enc.encode_query("the and of")) == 0
+
+
+@pytest.mark.parametrize(("a", "b", "family"), [
+    ("extension", "extend", True), ("permission", "permit", True), ("processor", "process", True),
+    ("connector", "connect", True), ("responses", "respond", True), ("labels", "label", True),
+    ("account", "accept", False), ("install", "instance", False), ("shipment", "ship", False),
+    ("configure", "confirm", False), ("cards", "cars", False), ("credit", "create", False),
+])
+def test_word_families_the_stemmer_keeps_apart_meet(a: str, b: str, family: bool) -> None:
+    encoder = SparseEncoder()
+    [x], [y] = encoder.terms(a), encoder.terms(b)
+    assert same_family(x, y) is family
+    assert (named_terms({x}, {y}) == {x}) is family
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", max_size=12), st.text(alphabet="abcdefghijklmnopqrstuvwxyz", max_size=12))
+def test_word_families_are_symmetric_and_contain_every_stem(a: str, b: str) -> None:
+    assert same_family(a, a)
+    assert same_family(a, b) is same_family(b, a)
+    assert named_terms(set(), {a}) == set() and named_terms({a}, set()) == set()
 
 
 def test_pii_masking_counts_and_keeps_non_pii() -> None:
