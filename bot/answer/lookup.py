@@ -30,8 +30,12 @@ words. A person looks the key up instead, and so does this module:
   much does an extra seat cost?") is looked up too, when no embedding does it: a short heading
   embeds far from a whole question. Failing both, a document whose title holds every term of the
   question ("Contact Parcelly support and support hours" for "How do I contact support?") leads.
+* **kind of section**: the question's form asks for a kind of section its words do not name
+  ("What do I need before turning on SSO?": "Before you start"; "Who do I page?": "Escalate";
+  :mod:`bot.answer.section_kinds`): the first such section of the top document leads.
 
-Sections are looked for first (in retrieval order), then tables, then headings; the first lookup found wins. A
+Sections are looked for first (in retrieval order), then tables, then kinds of section, then
+headings; the first lookup found wins. A
 question asking for a procedure ("How do I ...") gets no table lookup, and a question naming
 nothing, or nothing a heading or table keys, gets none at all: the ranker's best window leads.
 The quoted text is the source's own cells and sentences: nothing is rephrased.
@@ -48,9 +52,10 @@ from enum import StrEnum
 import numpy as np
 
 from bot.answer.passages import Passage
+from bot.answer.section_kinds import SectionKind, asked_kinds
 from bot.answer.windows import PROCEDURE_QUESTION
 from bot.index.chunking import own_heading
-from bot.index.sparse import SparseEncoder
+from bot.index.sparse import SparseEncoder, named_terms
 from bot.index.text_cache import TextCache
 from bot.index.units import Unit, UnitKind
 
@@ -184,11 +189,27 @@ def find_lookup(
             found = _table_lookup(question, pi, units[pi], keys, q_terms, sparse, embed, common_names, identifiers)
             if found is not None:
                 return found
+    kinds = asked_kinds(question)
+    if kinds and order:
+        found = _kind_lookup(kinds, [(pi, units[pi]) for pi in order if passages[pi].doc_id == passages[order[0]].doc_id])
+        if found is not None:
+            return found
     first = [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]]
     return (_heading_lookup(question, first, embed, question_vector, shortlist)
             or _named_heading_lookup([(pi, quotable, passages[pi].title) for pi, quotable in first], q_terms, sparse)
             or _named_title_lookup([(pi, units[pi], passages[pi].title, passages[pi].doc_id) for pi in order], q_terms,
                                    sparse))
+
+
+def _kind_lookup(kinds: Sequence[SectionKind], passages: Sequence[tuple[int, Sequence[Unit]]]) -> Lookup | None:
+    """The first section of ``passages`` (the top document's, in retrieval order: index and
+    quotable units) whose heading is of a kind the question asks for (:mod:`bot.answer.section_kinds`)."""
+    for pi, quotable in passages:
+        for section in dict.fromkeys(u.section for u in quotable):
+            heading = own_heading(section)
+            if heading and any(kind.heading.search(heading) for kind in kinds):
+                return Lookup(LookupKind.SECTION, pi, _members(quotable, section), section=section)
+    return None
 
 
 def _heading_lookup(question: str, passages: Sequence[tuple[int, Sequence[Unit]]], embed: Embed | None,
@@ -245,7 +266,7 @@ def _named_heading_lookup(passages: Sequence[tuple[int, Sequence[Unit], str]], q
             if heading.casefold() == title.strip().casefold():
                 continue  # the title names the document, which retrieval chose, not a section of it
             terms = sparse.term_set(heading)
-            if len(terms) >= need and terms <= q_terms:
+            if len(terms) >= need and named_terms(terms, q_terms) == terms:
                 named.append((len(terms), pi, quotable, section))
     most = max((n for n, *_ in named), default=0)
     best = [found for found in named if found[0] == most]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from bot.answer.lookup import (
 )
 from bot.answer.passages import merge_passages
 from bot.answer.retriever import RetrievedChunk
+from bot.answer.section_kinds import SECTION_KINDS, asked_kinds
 from bot.answer.windows import question_keys, rare_terms
 from bot.index.sparse import SparseEncoder
 from bot.index.units import split_units
@@ -438,3 +440,67 @@ def test_only_the_shortlisted_headings_are_embedded(embedder) -> None:  # type: 
     assert found is not None and found.section == "Create a label without an order"
     assert len(embedded) == HEADING_SHORTLIST + 1  # the shortlist of six headings, and the question
     assert "Create a label without an order" in embedded
+
+
+SSO = """Connect your identity provider so your team signs in with it.
+
+## Before you start
+
+- You need the Owner or Admin role and admin access to your IdP.
+
+## Step 1: Verify your domain
+
+1. Go to Settings > Security.
+2. Add a TXT record.
+
+## Step 4 (optional): Enforce SSO
+
+Turn on Require SSO to stop team members from signing in with a password.
+"""
+OUTAGE = """## Recognise an outage
+
+Three or more tickets about one carrier within 30 minutes.
+
+## Escalate
+
+1. Check #carrier-escalations for an open incident.
+2. Page the on-call engineer if labels fail for more than 15 minutes.
+"""
+
+
+def test_a_question_asking_for_a_kind_of_section_gets_it_from_the_top_document() -> None:
+    # "before" is a stop word and "page" is not "escalate": the question's form names the section.
+    for question in ("What do I need before turning on SSO?", "Anything I should check before I enforce SSO?",
+                     "What are the requirements for SSO?"):
+        found, _ = _lookup(question, SSO)
+        assert found is not None and found.section == "Before you start", question
+    found, units = _lookup("Who do I page for a carrier outage?", OUTAGE)
+    assert found is not None and found.section == "Escalate"
+    assert units[0][found.units[0]].text.startswith("1. Check #carrier-escalations")
+    # Only the top document: a later one's "Before you start" does not answer a question about the first.
+    found, _ = _lookup("What do I need before turning on SSO?", OUTAGE, SSO)
+    assert found is None
+    # A question not of that form, or asking for steps ("what do I need to do to ..."), gets no such lookup.
+    assert _lookup("How do I enforce SSO for my team?", SSO)[0] is None
+    assert _lookup("What do I need to do to verify my domain?", SSO)[0] is None
+
+
+@pytest.mark.parametrize(("question", "kinds"), [
+    ("what do I need before turning on SSO", {"prerequisites"}),
+    ("What should I do before I close my account?", {"prerequisites"}),
+    ("Where are the system requirements listed?", {"prerequisites"}),
+    ("who do I page for a carrier outage?", {"escalation"}),
+    ("UPS labels fail for everyone, who should I tell?", {"escalation"}),
+    ("When do I escalate a webhook problem?", {"escalation"}),
+    ("What should I tell a merchant hit by the duplicate charge bug?", {"reply"}),
+    ("How do I void a label?", set()),
+    ("What do I need to do to void a label?", set()),
+    ("Can I ship before noon?", set()),
+])
+def test_the_kind_of_section_a_question_asks_for_is_read_from_its_form(question: str, kinds: set[str]) -> None:
+    assert {k.name for k in asked_kinds(question)} == kinds
+
+
+@given(st.text(max_size=200))
+def test_any_question_asks_for_known_kinds_only(question: str) -> None:
+    assert set(asked_kinds(question)) <= set(SECTION_KINDS)
