@@ -235,6 +235,11 @@ def unit_text(unit: Unit) -> str:
     return f"{unit.header}\n{unit.text}" if unit.header else unit.text
 
 
+def is_instruction(unit: Unit) -> bool:
+    """A unit that tells the reader what to do ("Go to **Settings > Team**, click the member, ...", "1. Click ...")."""
+    return bool(_INSTRUCTION.match(unit.text))
+
+
 def is_boilerplate(unit: Unit) -> bool:
     """A line about the page rather than the answer: copyright, "Cross reference information", a feedback prompt."""
     return bool(_BOILERPLATE.search(unit.text))
@@ -249,7 +254,7 @@ def _unit_flags(unit: Unit) -> tuple[float, ...]:
     symbols = (len(text) - sum(map(str.isalpha, text)) - sum(map(str.isspace, text))) / max(len(text), 1)
     return (
         float(unit.kind is UnitKind.STEP), float(unit.kind is UnitKind.ITEM), float(unit.kind is UnitKind.ROW),
-        float(bool(_INSTRUCTION.match(text))), float(is_boilerplate(unit)),
+        float(is_instruction(unit)), float(is_boilerplate(unit)),
         float(text.count(";") >= 4 and text.count(";") * 6 > len(text.split())),  # "netcool; impact; ipl; ..."
         symbols, float("http" in text or "www." in text),
     )

@@ -656,6 +656,38 @@ def test_a_heading_naming_the_question_in_other_word_forms_takes_the_lead() -> N
     assert text.startswith("Tier 1 can grant one 7-day grace extension")
 
 
+def test_a_how_to_lead_that_is_an_instruction_gets_no_other_sections_steps() -> None:
+    """"How do I change someone from Admin to Viewer?" led by the one-sentence instruction under
+    "Change someone's role" is answered: the invitation steps above it in the article are not added
+    (they were, and then led the answer); a lead that only describes still gets the steps."""
+    import dataclasses
+
+    from bot.answer.citations import number_sources
+    from bot.answer.extractive import ExtractiveComposer
+    from bot.answer.retriever import RetrievedChunk
+
+    text = ("## Invite a team member\n\n1. Go to Settings > Team.\n2. Click Invite member.\n3. Choose a role.\n\n"
+            "## Change someone's role\n\nGo to Settings > Team, click the member, choose the new role and click Save.\n\n"
+            "## Roles\n\nEach member has one role at a time.\n")
+    chunks = [RetrievedChunk(doc_id="team", chunk_no=0, title="Invite and remove team members", url=None, source="s",
+                             audience=Visibility.PUBLIC, section="", text=text, updated_at=None, score=3.0, similarity=0.5)]
+    reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
+    reading = reader.read("How do I change someone from Admin to Viewer?", chunks)
+    by_text = {reading.window_units(w)[0].text[:10]: n for n, w in enumerate(reading.windows) if w.end - w.start == 1}
+
+    def answer(lead: str) -> str:
+        scores = np.full(len(reading.windows), -9.0)
+        scores[by_text[lead]] = 1.0
+        scores[by_text["1. Go to S"]] = 0.95
+        r = dataclasses.replace(reading, scores=scores)
+        return ExtractiveComposer().compose_reading(r, number_sources(r.chunks)).text
+
+    instructed = answer("Go to Sett")
+    assert instructed.startswith("Go to Settings > Team, click the member") and "Invite member" not in instructed
+    described = answer("Each membe")
+    assert "Invite member" in described
+
+
 def test_a_second_source_that_repeats_the_answer_is_left_out() -> None:
     """A bulletin's remediation copied word for word into another product's bulletin is not quoted
     twice; a second document that adds something still joins."""
