@@ -35,6 +35,14 @@ MAX_NAMED_CHUNKS = 3
 _SALUTATION = re.compile(r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))\b[^.!?\n]{0,40}[,!:]?$", re.I)
 _CLOSING = re.compile(r"^(?:best|best regards|kind regards|warm regards|regards|many thanks|thanks|thank you|cheers"
                       r"|sincerely|all the best|best wishes|talk soon)[,!.]?$", re.I)
+#: A reply's courtesy line, whole: thanks, apologies, sympathy ("Thanks for reaching out, and sorry
+#: for the stress on a busy shipping day.", "Sorry you're stuck!"). Not one that goes on past a dash
+#: or colon to say something ("Thanks for the photo — that's the browser adding its own header"),
+#: nor one that turns ("Sorry, but we can't refund a used label.").
+_COURTESY = re.compile(r"^(?:thanks(?!\s+to\b)|thank you|many thanks|sorry|apologies|we apologi[sz]e|i apologi[sz]e|we understand|"
+                       r"i understand|happy to help|glad to help|great question|good question)\b", re.I)
+_COURTESY_TURN = re.compile(r"[—–:;\d]| - |\b(?:but|however|unfortunately|can't|cannot|won't|not|only)\b", re.I)
+COURTESY_WORDS = 25
 #: The signature after a closing is at most this many words ("Jonas — Parcelly Support").
 SIGNATURE_WORDS = 6
 
@@ -42,7 +50,8 @@ SIGNATURE_WORDS = 6
 def quotable_units(passage: Passage, units: Sequence[Unit]) -> list[Unit]:
     """The units of ``passage`` an answer may quote: no headings, and in a ticket not the
     customer's own messages (they restate the problem; the agent's reply answers it), nor the
-    reply's salutation ("Hi Tom,"), closing ("Best,") and the signature line after it."""
+    reply's salutation ("Hi Tom,"), courtesy lines ("Thanks for reaching out, and sorry for the
+    trouble."), closing ("Best,") and the signature line after it."""
     if passage.first.kind != DocumentKind.TICKET.value:
         return [u for u in units if u.quotable]
     out: list[Unit] = []
@@ -51,10 +60,15 @@ def quotable_units(passage: Passage, units: Sequence[Unit]) -> list[Unit]:
         text = u.text.strip()
         signature = after_closing and _signature(text)
         after_closing = bool(_CLOSING.match(text))
-        if not u.quotable or u.section == TICKET_CUSTOMER_SECTION or signature or after_closing or _SALUTATION.match(text):
+        if not u.quotable or u.section == TICKET_CUSTOMER_SECTION or signature or after_closing or _SALUTATION.match(text) \
+                or _courtesy(text):
             continue
         out.append(u)
     return out
+
+
+def _courtesy(text: str) -> bool:
+    return bool(_COURTESY.match(text)) and not _COURTESY_TURN.search(text) and len(text.split()) <= COURTESY_WORDS
 
 
 def _signature(text: str) -> bool:

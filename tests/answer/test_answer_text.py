@@ -511,7 +511,7 @@ def test_a_list_items_own_number_is_not_a_quantity(number: int, text: str) -> No
     assert states_it(asked, [Unit(text=f"{text} {number} labels", kind=UnitKind.SENTENCE, section="", line=0)])
 
 
-def test_a_ticket_reply_is_quoted_without_its_greeting_and_signature() -> None:
+def test_a_ticket_reply_is_quoted_without_its_greeting_courtesy_lines_and_signature() -> None:
     from bot.answer.passages import merge_passages
     from bot.answer.reader import quotable_units
     from bot.answer.retriever import RetrievedChunk
@@ -519,8 +519,10 @@ def test_a_ticket_reply_is_quoted_without_its_greeting_and_signature() -> None:
 
     text = ("## Customer\n\nMy labels fail. Can you help?\n\n## Agent reply\n\nHi Tom,\n\nThanks for the details. "
             "Open Shipments > Batches and click Retry failed.\n\nThanks!\n\nBest regards,\nJonas — Parcelly Support\n\n"
-            "## Agent reply\n\nHello there!\n\nIt is fixed now.\n\nCheers,\nAmir\n\n"
-            "## Agent reply\n\nThanks!\n\nIt works now\n\nThanks,\nOpen the billing page")
+            "## Agent reply\n\nHello there!\n\nSorry to see you go, and thanks for letting us know in advance. "
+            "It is fixed now.\n\nCheers,\nAmir\n\n"
+            "## Agent reply\n\nThanks!\n\nThanks for the photo — the browser adds its own footer. Sorry, but we can't refund it. "
+            "Thanks to the fix it works now\n\nThanks,\nOpen the billing page")
     ticket = RetrievedChunk(doc_id="t", chunk_no=0, title="Labels fail", url=None, source="zendesk",
                             audience=Visibility.INTERNAL, section="", text=text, updated_at=None, score=1.0,
                             similarity=0.6, kind="ticket")
@@ -529,8 +531,11 @@ def test_a_ticket_reply_is_quoted_without_its_greeting_and_signature() -> None:
                              score=1.0, similarity=0.6, kind="article")
     ticket_passage, article_passage = merge_passages([ticket, article])
     quoted = [u.text for u in quotable_units(ticket_passage, split_units(ticket_passage.text))]
-    assert quoted == ["Thanks for the details.", "Open Shipments > Batches and click Retry failed.", "It is fixed now.",
-                      "It works now", "Open the billing page"]  # a closing's next line is a signature only if it reads as a name
+    # Courtesy lines go too, unless they go on to say something or turn ("Sorry, but ...").
+    assert quoted == ["Open Shipments > Batches and click Retry failed.", "It is fixed now.",
+                      "Thanks for the photo — the browser adds its own footer.", "Sorry, but we can't refund it.",
+                      "Thanks to the fix it works now",
+                      "Open the billing page"]  # a closing's next line is a signature only if it reads as a name
     # Only a ticket's replies are letters: an article's text is quoted as it is.
     assert [u.text for u in quotable_units(article_passage, split_units(article_passage.text))] == [
         "Hi Tom,", "Best,", "it was good."]
