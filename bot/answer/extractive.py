@@ -33,7 +33,13 @@ from itertools import takewhile
 from bot.answer.lookup import LookupKind, render_table_lookup
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import RetrievedChunk
-from bot.answer.windows import PROCEDURE_QUESTION, QUANTITY_QUESTION, Window, is_boilerplate, is_instruction
+from bot.answer.windows import (
+    PROCEDURE_QUESTION,
+    QUANTITY_QUESTION,
+    Window,
+    is_boilerplate,
+    is_inline_procedure,
+)
 from bot.index.chunking import own_heading
 from bot.index.sparse import SparseEncoder, named_terms
 from bot.index.units import Unit, UnitKind
@@ -206,20 +212,25 @@ def _choose_lead(reading: Reading, ranked: list[int], sparse: SparseEncoder) -> 
 
 
 def procedure(reading: Reading, lead: Window, sparse: SparseEncoder, ranked: Sequence[int]) -> Window | None:
-    """For a how-to question whose ``lead`` holds no steps nor an instruction: the lead passage's first numbered steps
-    under a heading that names a question term, else the best-ranked window of the lead passage
-    that holds steps when it scores within :data:`PROCEDURE_MARGIN` of the lead (``ranked``: the
+    """For a how-to question whose ``lead`` holds no steps: the lead passage's first numbered steps
+    under a heading that names a question term, else (when the lead holds no steps written as one
+    sentence either, :func:`~bot.answer.windows.is_inline_procedure`) the
+    best-ranked window of the lead passage that holds steps when it scores within
+    :data:`PROCEDURE_MARGIN` of the lead (``ranked``: the
     reading's windows, best first, the lead's own first), whole; or None."""
     if not PROCEDURE_QUESTION.search(reading.question):
         return None
     units = reading.units[lead.passage]
-    if any(u.kind is UnitKind.STEP or is_instruction(u) for u in units[lead.start : lead.end]):
-        return None  # the lead tells how already ("Go to Settings > Team, click the member, ...")
+    lead_units = units[lead.start : lead.end]
+    if any(u.kind is UnitKind.STEP for u in lead_units):
+        return None
     asked = set(sparse.terms(reading.question))
     for start, u in enumerate(units):
         if u.kind is UnitKind.STEP and (start == 0 or units[start - 1].kind is not UnitKind.STEP) \
                 and asked & sparse.term_set(u.section):
             return complete(reading, Window(lead.passage, start, start + 1, len(u.text.split())))
+    if any(is_inline_procedure(u) for u in lead_units):
+        return None  # the lead's steps are a sentence ("Go to Settings > Team, click the member, ...")
     for i in _close_to_lead(reading, ranked, PROCEDURE_MARGIN):
         w = reading.windows[i]
         if w.passage == lead.passage and any(u.kind is UnitKind.STEP for u in units[w.start : w.end]):

@@ -240,6 +240,17 @@ def is_instruction(unit: Unit) -> bool:
     return bool(_INSTRUCTION.match(unit.text))
 
 
+#: The actions of a procedure written as one sentence.
+_ACTION = re.compile(r"\b(?:click|choose|select|go to|open|enter|tap|turn (?:on|off)|type|save|paste|press|tick|copy)\b", re.I)
+
+
+def is_inline_procedure(unit: Unit) -> bool:
+    """Steps written as one sentence: an instruction of two actions or more ("Go to **Settings >
+    Team**, click the member, choose the new role and click **Save**."), not one ("Turn on
+    **Require SSO** to stop team members from signing in with a password.")."""
+    return is_instruction(unit) and len(_ACTION.findall(unit.text)) >= 2
+
+
 def is_boilerplate(unit: Unit) -> bool:
     """A line about the page rather than the answer: copyright, "Cross reference information", a feedback prompt."""
     return bool(_BOILERPLATE.search(unit.text))

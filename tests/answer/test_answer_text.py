@@ -661,10 +661,11 @@ def test_a_heading_naming_the_question_in_other_word_forms_takes_the_lead() -> N
     assert text.startswith("Tier 1 can grant one 7-day grace extension")
 
 
-def test_a_how_to_lead_that_is_an_instruction_gets_no_other_sections_steps() -> None:
-    """"How do I change someone from Admin to Viewer?" led by the one-sentence instruction under
-    "Change someone's role" is answered: the invitation steps above it in the article are not added
-    (they were, and then led the answer); a lead that only describes still gets the steps."""
+def test_a_how_to_lead_whose_steps_are_one_sentence_gets_no_other_sections_steps() -> None:
+    """"How do I change someone from Admin to Viewer?" led by the steps written as one sentence
+    under "Change someone's role" is answered: the invitation steps above it in the article are
+    not added (they were, and then led the answer); a lead that only describes, or gives one
+    instruction, still gets the steps."""
     import dataclasses
 
     from bot.answer.citations import number_sources
@@ -673,7 +674,8 @@ def test_a_how_to_lead_that_is_an_instruction_gets_no_other_sections_steps() -> 
 
     text = ("## Invite a team member\n\n1. Go to Settings > Team.\n2. Click Invite member.\n3. Choose a role.\n\n"
             "## Change someone's role\n\nGo to Settings > Team, click the member, choose the new role and click Save.\n\n"
-            "## Roles\n\nEach member has one role at a time.\n")
+            "## Roles\n\nEach member has one role at a time.\n\n"
+            "## Approvals\n\nTurn on Role approvals to stop Admins from changing roles alone.\n")
     chunks = [RetrievedChunk(doc_id="team", chunk_no=0, title="Invite and remove team members", url=None, source="s",
                              audience=Visibility.PUBLIC, section="", text=text, updated_at=None, score=3.0, similarity=0.5)]
     reader = Reader(sparse=SparseEncoder(), ranker=load_window_ranker(), word_vectors=shared_word_vectors())
@@ -691,6 +693,8 @@ def test_a_how_to_lead_that_is_an_instruction_gets_no_other_sections_steps() -> 
     assert instructed.startswith("Go to Settings > Team, click the member") and "Invite member" not in instructed
     described = answer("Each membe")
     assert "Invite member" in described
+    # One action is an instruction, not steps written as a sentence: the steps still come.
+    assert "Invite member" in answer("Turn on Ro")
 
 
 def test_a_second_source_that_repeats_the_answer_is_left_out() -> None:
