@@ -54,6 +54,8 @@ class Retrieval:
     timings: dict[str, float] = field(default_factory=dict)
     #: The question's dense vector the search used (the reader compares headings with it).
     question_vector: np.ndarray | None = None
+    #: The text searched for (``question_vector`` is its embedding).
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class Retriever:
         # Belt and braces: never trust a stray point.
         chunks = [c for c in chunks if c.audience.value in allowed]
         timings["search_ms"] = (time.perf_counter() - t1) * 1000
-        return Retrieval(chunks=chunks, timings=timings, question_vector=dense)
+        return Retrieval(chunks=chunks, timings=timings, question_vector=dense, query=question)
 
     def related(self, question: str, audience: Audience, *, kind: DocumentKind = DocumentKind.TICKET,
                 limit: int = 10) -> list[RetrievedChunk]:

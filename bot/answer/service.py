@@ -18,7 +18,7 @@ from bot.answer.citations import number_sources, renumber
 from bot.answer.composer import Composer
 from bot.answer.confidence import AnswerabilityGate, missing_identifiers
 from bot.answer.extractive import ExtractiveComposer
-from bot.answer.follow_up import follow_up_query
+from bot.answer.follow_up import FollowUp, follow_up
 from bot.answer.ranking import ANSWERABILITY, load_model, load_window_ranker
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import Retrieval, RetrievedChunk, Retriever
@@ -94,15 +94,22 @@ class AnswerService:
         Raises:
             InputError: the question is empty or longer than the configured maximum.
         """
-        query = self._query(question, history)
-        retrieval = self.retriever.retrieve(query, audience)
-        return self.assess_retrieval(query, retrieval)
+        thread = self._follow_up(question, history)
+        retrieval = self.retriever.retrieve(thread.retrieval, audience)
+        assessment = self.assess_retrieval(thread.reading, retrieval)
+        if thread.reading != thread.retrieval and assessment.confidence < self.min_confidence:
+            # A follow-up that does not stand alone ("how do I turn it back on?"): read the whole thread.
+            assessment = self.assess_retrieval(thread.retrieval, retrieval)
+        return assessment
 
     def assess_retrieval(self, query: str, retrieval: Retrieval) -> Assessment:
         """Read and gate an existing retrieval for ``query`` (the top chunks, as :meth:`answer` would)."""
         t = time.perf_counter()
         retrieval = screen(retrieval)  # content is data: flagged instructions cut out before anyone reads
-        reading = self.reader.read(query, retrieval.chunks, question_vector=retrieval.question_vector)
+        # The search's vector is the question's only when the reader reads what was searched for
+        # (a thread's follow-up is searched with the earlier turns, read without them).
+        vector = retrieval.question_vector if retrieval.query == query else None
+        reading = self.reader.read(query, retrieval.chunks, question_vector=vector)
         passages = reading.chunks
         confidence = self.gate.confidence(reading) if passages else 0.0
         retrieval.timings["read_ms"] = (time.perf_counter() - t) * 1000
@@ -118,7 +125,8 @@ class AnswerService:
         timings = dict(assessment.retrieval.timings)
         if not passages or confidence < self.min_confidence:
             reason = AnswerReason.NOTHING_RETRIEVED if not passages else AnswerReason.BELOW_GATE
-            if audience is Audience.CUSTOMER and self._internal_would_answer(assessment.reading.question):
+            if audience is Audience.CUSTOMER and self._internal_would_answer(
+                    assessment.retrieval.query or assessment.reading.question, assessment.reading.question):
                 reason = AnswerReason.ONLY_INTERNAL
             timings["total_ms"] = (time.perf_counter() - started) * 1000
             log.info("answer_abstained", audience=audience.value, confidence=round(confidence, 3), reason=reason.value)
@@ -174,7 +182,7 @@ class AnswerService:
             for c in citations
         ]
 
-    def _query(self, question: str, history: Sequence[str]) -> str:
+    def _follow_up(self, question: str, history: Sequence[str]) -> FollowUp:
         question = (question or "").strip()
         if not question:
             raise InputError("the question is empty: ask something, e.g. 'How do I reset my password?'")
@@ -184,13 +192,14 @@ class AnswerService:
                 "shorten it to the actual question"
             )
         # Follow-ups ("and for Freshdesk?") need the thread's topic to retrieve well.
-        return follow_up_query(question, history, self.retriever.sparse)
+        return follow_up(question, history, self.retriever.sparse)
 
-    def _internal_would_answer(self, query: str) -> bool:
-        """Whether internal knowledge alone would pass the gate (only recorded, never shown to the customer)."""
+    def _internal_would_answer(self, query: str, reading: str) -> bool:
+        """Whether internal knowledge alone would pass the gate (only recorded, never shown to the
+        customer): retrieved for ``query``, read for ``reading`` (see :class:`FollowUp`)."""
         retrieval = self.retriever.retrieve(query, Audience.AGENT)
         retrieval.chunks[:] = [c for c in retrieval.chunks if c.audience is Visibility.INTERNAL]
-        assessment = self.assess_retrieval(query, retrieval)
+        assessment = self.assess_retrieval(reading, retrieval)
         return bool(assessment.passages) and assessment.confidence >= self.min_confidence
 
 

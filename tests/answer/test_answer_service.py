@@ -105,6 +105,25 @@ def test_a_follow_up_that_swaps_the_subject_is_answered_about_the_new_one(sample
     assert "$129" in answer.text and "$49" not in answer.text
 
 
+def test_a_follow_up_of_its_own_is_answered_not_the_earlier_question_again(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    # Read with the earlier question's words, these were answered with the invitation steps and
+    # the void steps again.
+    answer = sample_runtime.answers.answer("how do I change their role afterwards?", Audience.CUSTOMER,
+                                           history=["How do I invite a team member?"])
+    assert (answer.citations[0].title, answer.citations[0].section) == ("Invite and remove team members",
+                                                                        "Change someone's role")
+    assert "Invite member" not in answer.text
+    answer = sample_runtime.answers.answer("and how long does the refund take?", Audience.CUSTOMER,
+                                           history=["How do I void a label?"])
+    assert (answer.citations[0].title, answer.citations[0].section) == ("Void a label and get a postage refund",
+                                                                        "When will the refund arrive?")
+    # A follow-up that says what it is about only with the earlier turn is read with it.
+    answer = sample_runtime.answers.answer("how do I turn it back on?", Audience.CUSTOMER,
+                                           history=["My webhook endpoint was disabled"])
+    assert not answer.abstained
+    assert answer.citations[0].section == "Re-enable an endpoint and resend events"
+
+
 def test_citation_check_drops_unknown_markers_and_renumbers() -> None:
     checked = check_citations("A [1]. B [4]. C [2, 9].", {1, 2})
     assert checked.text == "A [1]. B. C [2]." and checked.cited == [1, 2] and checked.removed == [4, 9]
