@@ -25,6 +25,14 @@ section: any section of that article), customer audience:
   before any code ran on them, Slack-style ("can I pay by bank transfer?", "UPS is down, how do I
   handle incoming tickets?"). Kept out of training.
 
+Thread sets (``sample_kb_threads/*.tsv``, asked as ``threads/<name>``): a follow-up asked in a
+thread after an earlier question, ``earlier turn<TAB>follow-up<TAB>article title<TAB>section``; the
+follow-up's answer must come from the section it asks about, not the earlier question's.
+
+* ``sample_kb_threads/held_out_stop30.tsv`` (16) and ``agent_stop30.tsv`` (3): written in stop 30
+  before any code ran on them (after the follow-up reading of that stop was built on ten other
+  threads).
+
 A question counts as right when the answer's first citation is that article (and section). Sets
 are asked as a customer, ``agent_*`` sets as an agent. The sample KB is synced into ``--data-dir``
 on the first run (kept for the next).
@@ -43,10 +51,19 @@ from pathlib import Path
 
 from _common import PROJECT_ROOT, emit, note, sample_kb_runtime, setup_logging
 
-from bot.evaluation.sample_questions import question_rows
+from bot.evaluation.sample_questions import question_rows, thread_rows
 from bot.models import Audience
 
 SETS = PROJECT_ROOT / "benchmarks" / "sample_kb_questions"
+THREADS = PROJECT_ROOT / "benchmarks" / "sample_kb_threads"
+
+
+def all_sets() -> dict[str, tuple[Path, list[tuple[tuple[str, ...], str, str, str]]]]:
+    """Every set by name: the question sets, and the thread sets as ``threads/<name>``; each row
+    ``(earlier turns, question, article title, section)``."""
+    sets = {p.stem: (p, [((), q, t, s) for q, t, s in question_rows(p)]) for p in sorted(SETS.glob("*.tsv"))}
+    sets.update({f"threads/{p.stem}": (p, thread_rows(p)) for p in sorted(THREADS.glob("*.tsv"))})
+    return sets
 
 
 def audience_of(path: Path) -> Audience:
@@ -55,33 +72,33 @@ def audience_of(path: Path) -> Audience:
 
 
 def main() -> None:
+    sets = all_sets()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", action="append", choices=[p.stem for p in sorted(SETS.glob("*.tsv"))],
-                        help="question set(s) to ask (default: all)")
+    parser.add_argument("--set", action="append", choices=list(sets), help="question set(s) to ask (default: all)")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/bench-sample-kb"))
     parser.add_argument("--show-wrong", action="store_true", help="print the wrong answers' text on stderr")
     args = parser.parse_args()
     setup_logging()
     result: dict[str, object] = {}
     with sample_kb_runtime(args.data_dir) as rt:
-        for path in sorted(SETS.glob("*.tsv")):
-            if args.set and path.stem not in args.set:
+        for name, (path, rows) in sets.items():
+            if args.set and name not in args.set:
                 continue
             right, wrong = 0, []
-            rows = question_rows(path)
-            for question, title, section in rows:
-                answer = rt.answers.answer(question, audience_of(path))
+            for history, question, title, section in rows:
+                answer = rt.answers.answer(question, audience_of(path), list(history))
                 lead = answer.citations[0] if answer.citations else None
                 if lead is not None and lead.title == title and (not section or lead.section == section):
                     right += 1
                     continue
                 got = f"{lead.title} / {lead.section}" if lead is not None else "(declined)"
-                wrong.append({"question": question, "want": f"{title} / {section}", "got": got})
+                asked = " > ".join((*history, question))
+                wrong.append({"question": asked, "want": f"{title} / {section}", "got": got})
                 if args.show_wrong:
-                    note(f"WRONG {question}\n    want {title} / {section}\n    got  {got}\n    " +
+                    note(f"WRONG {asked}\n    want {title} / {section}\n    got  {got}\n    " +
                          answer.text[:600].replace("\n", "\n    "))
-            result[path.stem] = {"right": right, "total": len(rows), "wrong": wrong}
-            note(f"{path.stem}: {right}/{len(rows)}")
+            result[name] = {"right": right, "total": len(rows), "wrong": wrong}
+            note(f"{name}: {right}/{len(rows)}")
     emit(result)
 
 

@@ -1,7 +1,9 @@
 """Question sets about the bundled sample knowledge base, and the sections they name.
 
 A set (``benchmarks/sample_kb_questions/*.tsv``) is one question per line as ``question<TAB>article
-title<TAB>section heading``; an empty section means any section of that article. The benchmarks
+title<TAB>section heading``; an empty section means any section of that article. A thread set
+(``benchmarks/sample_kb_threads/*.tsv``) puts the thread's earlier turn first: ``earlier turn<TAB>
+follow-up<TAB>article title<TAB>section heading``. The benchmarks
 score answers against them and train the window ranker on some; a test checks that every article
 and section they name exists, read the same way.
 """
@@ -23,6 +25,16 @@ def question_rows(path: Path) -> list[tuple[str, str, str]]:
         if line.strip():
             question, title, section = (line.split("\t") + ["", ""])[:3]
             rows.append((question, title, section))
+    return rows
+
+
+def thread_rows(path: Path) -> list[tuple[tuple[str, ...], str, str, str]]:
+    """``(earlier turns, follow-up, article title, section heading)`` per non-empty line of a thread set."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            earlier, question, title, section = (line.split("\t") + ["", "", ""])[:4]
+            rows.append(((earlier,), question, title, section))
     return rows
 
 
