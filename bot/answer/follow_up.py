@@ -24,7 +24,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.answer.retriever import Retrieval
 from bot.answer.windows import question_keys
 from bot.index.sparse import SparseEncoder
 
@@ -35,9 +34,6 @@ MAX_CONTEXT_CHARS = 1000
 #: A follow-up that asks the same about something else: "what about X?", "and X?", "how about X",
 #: "same for X", "and for X".
 SWAP = re.compile(r"^\W*(?:and\s+(?:for\s+|what\s+about\s+)?|what\s+about\s+|how\s+about\s+|same\s+for\s+)", re.I)
-#: A follow-up's own search keeps the chunks of the thread search's first this many documents (of 1, 2 and 3,
-#: 1 answered the most follow-ups of the sample KB's threads: a thread's second document is often another topic).
-THREAD_DOCUMENTS = 1
 #: A follow-up with at least this many terms of its own is a question of its own: the reader reads it
 #: (with the thread's names) rather than the whole thread.
 MIN_OWN_TERMS = 2
@@ -111,18 +107,3 @@ def _without(text: str, keys: set[str], sparse: SparseEncoder) -> str:
         return "" if terms and terms <= keys else match.group(0)
 
     return re.sub(r"\s{2,}", " ", _WORD.sub(keep, text)).strip()
-
-
-def within_thread(thread: Retrieval, own: Retrieval) -> Retrieval:
-    """The chunks a follow-up is read from: those its own search (``own``, for
-    :attr:`FollowUp.reading`) found in the document the thread's search (``thread``) put first,
-    then the thread's. The thread picks the document ("How do I invite someone to my team?" the
-    team article); the follow-up picks the section ("how do I remove them later?": "Remove a team
-    member", which the thread's words, invitation words, rank below the article's other sections).
-    A chunk of another document that only the follow-up's own words find is not read."""
-    documents = list(dict.fromkeys(c.doc_id for c in thread.chunks))[:THREAD_DOCUMENTS]
-    first = [c for c in own.chunks if c.doc_id in documents]
-    seen = {(c.doc_id, c.chunk_no) for c in first}
-    chunks = first + [c for c in thread.chunks if (c.doc_id, c.chunk_no) not in seen]
-    timings = {k: thread.timings.get(k, 0.0) + own.timings.get(k, 0.0) for k in {*thread.timings, *own.timings}}
-    return Retrieval(chunks=chunks, timings=timings, question_vector=own.question_vector, query=own.query)

@@ -32,7 +32,8 @@ words. A person looks the key up instead, and so does this module:
   question ("Contact Parcelly support and support hours" for "How do I contact support?") leads.
 * **kind of section**: the question's form asks for a kind of section its words do not name
   ("What do I need before turning on SSO?": "Before you start"; "Who do I page?": "Escalate";
-  :mod:`bot.answer.section_kinds`): the first such section of the top document leads.
+  :mod:`bot.answer.section_kinds`): the first such section of the top article leads (a past
+  ticket, ranked above it for an agent, has no sections of a kind).
 
 Sections are looked for first (in retrieval order), then tables, then kinds of section, then
 headings; the first lookup found wins. A
@@ -58,6 +59,7 @@ from bot.index.chunking import own_heading
 from bot.index.sparse import SparseEncoder, named_terms
 from bot.index.text_cache import TextCache
 from bot.index.units import Unit, UnitKind
+from bot.models import DocumentKind
 
 #: An error code: letters and a number of three digits or more in one identifier ("PCL-4031",
 #: "CVE-2017-3156", "SQL0204N"); not "V8", "TL3", "x86-64" or "win32".
@@ -190,8 +192,11 @@ def find_lookup(
             if found is not None:
                 return found
     kinds = asked_kinds(question)
-    if kinds and order:
-        found = _kind_lookup(kinds, [(pi, units[pi]) for pi in order if passages[pi].doc_id == passages[order[0]].doc_id])
+    # A ticket has no sections of a kind ("Customer", "Agent reply"): the top article is looked in.
+    articles = [pi for pi in order if passages[pi].first.kind != DocumentKind.TICKET.value]
+    if kinds and articles:
+        top = passages[articles[0]].doc_id
+        found = _kind_lookup(kinds, [(pi, units[pi]) for pi in articles if passages[pi].doc_id == top])
         if found is not None:
             return found
     first = [(pi, units[pi]) for pi in order[:HEADING_PASSAGES]]

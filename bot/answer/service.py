@@ -18,7 +18,7 @@ from bot.answer.citations import number_sources, renumber
 from bot.answer.composer import Composer
 from bot.answer.confidence import AnswerabilityGate, missing_identifiers
 from bot.answer.extractive import ExtractiveComposer
-from bot.answer.follow_up import FollowUp, follow_up, within_thread
+from bot.answer.follow_up import FollowUp, follow_up
 from bot.answer.ranking import ANSWERABILITY, load_model, load_window_ranker
 from bot.answer.reader import Reader, Reading
 from bot.answer.retriever import Retrieval, RetrievedChunk, Retriever
@@ -96,8 +96,6 @@ class AnswerService:
         """
         thread = self._follow_up(question, history)
         retrieval = self.retriever.retrieve(thread.retrieval, audience)
-        if thread.reading != thread.retrieval:
-            retrieval = within_thread(retrieval, self.retriever.retrieve(thread.reading, audience))
         assessment = self.assess_retrieval(thread.reading, retrieval)
         if thread.reading != thread.retrieval and assessment.confidence < self.min_confidence:
             # A follow-up that does not stand alone ("how do I turn it back on?"): read the whole thread.

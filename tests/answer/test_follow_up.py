@@ -6,10 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.answer.follow_up import HISTORY_TURNS, MAX_CONTEXT_CHARS, FollowUp, follow_up, within_thread
-from bot.answer.retriever import Retrieval, RetrievedChunk
+from bot.answer.follow_up import HISTORY_TURNS, MAX_CONTEXT_CHARS, FollowUp, follow_up
 from bot.index.sparse import SparseEncoder
-from bot.models import Visibility
 
 SPARSE = SparseEncoder()
 
@@ -79,20 +77,3 @@ def test_any_thread_gives_queries_ending_with_the_question(question: str, histor
     assert len(thread.retrieval) <= MAX_CONTEXT_CHARS + 1 + len(question)
     assert len(thread.reading) <= len(thread.retrieval) or thread.reading == thread.retrieval
 
-
-def _chunk(doc: str, n: int) -> RetrievedChunk:
-    return RetrievedChunk(doc_id=doc, chunk_no=n, title=doc, url=None, source="s", audience=Visibility.PUBLIC,
-                          section="", text=f"{doc} {n}", updated_at=None, score=1.0, similarity=0.5)
-
-
-def test_a_follow_ups_own_search_picks_sections_of_the_threads_first_document() -> None:
-    thread = Retrieval(chunks=[_chunk("team", 0), _chunk("roles", 3), _chunk("team", 1)],
-                       timings={"embed_ms": 4.0, "search_ms": 5.0}, query="thread")
-    own = Retrieval(chunks=[_chunk("stores", 2), _chunk("team", 4), _chunk("team", 1), _chunk("roles", 0)],
-                    timings={"embed_ms": 3.0, "search_ms": 6.0}, query="own")
-    merged = within_thread(thread, own)
-    # The follow-up's own finds in the thread's first document lead; the thread's chunks follow, once each;
-    # what only the follow-up's words find elsewhere ("stores", another "roles" chunk) is not read.
-    assert [(c.doc_id, c.chunk_no) for c in merged.chunks] == [("team", 4), ("team", 1), ("team", 0), ("roles", 3)]
-    assert merged.timings == {"embed_ms": 7.0, "search_ms": 11.0}
-    assert merged.query == "own"

@@ -47,13 +47,13 @@ PLANS = """## Plan comparison
 
 
 def _lookup(question: str, *texts: str, embed=None, shortlist=None, titles=None,  # type: ignore[no-untyped-def]
-            common_from_texts: bool = False) -> tuple[Lookup | None, list]:
+            common_from_texts: bool = False, kinds=None) -> tuple[Lookup | None, list]:
     """``common_from_texts``: the names most of ``texts`` carry are common, as the reader finds them
     over the retrieved chunks (otherwise none is)."""
     titles = titles or [f"Doc {n}" for n in range(len(texts))]
     chunks = [RetrievedChunk(doc_id=f"d{n}", chunk_no=0, title=titles[n], url=None, source="s",
                              audience=Visibility.PUBLIC, section="", text=t, updated_at=None, score=1.0 - n / 10,
-                             similarity=0.5) for n, t in enumerate(texts)]
+                             similarity=0.5, kind=(kinds or {}).get(n, "article")) for n, t in enumerate(texts)]
     passages = merge_passages(chunks)
     all_units = [split_units(p.text, section=p.section) for p in passages]
     units = [[u for u in us if u.quotable] for us in all_units]
@@ -480,6 +480,10 @@ def test_a_question_asking_for_a_kind_of_section_gets_it_from_the_top_document()
     # Only the top document: a later one's "Before you start" does not answer a question about the first.
     found, _ = _lookup("What do I need before turning on SSO?", OUTAGE, SSO)
     assert found is None
+    # A past ticket ranked first (an agent's search) has no sections of a kind: the top article is looked in.
+    ticket = "## Customer\n\nAll our UPS labels fail.\n\n## Agent reply\n\nWe are on it."
+    found, _ = _lookup("Who do I page for a carrier outage?", ticket, OUTAGE, kinds={0: "ticket"})
+    assert found is not None and found.passage == 1 and found.section == "Escalate"
     # A question not of that form, or asking for steps ("what do I need to do to ..."), gets no such lookup.
     assert _lookup("How do I enforce SSO for my team?", SSO)[0] is None
     assert _lookup("What do I need to do to verify my domain?", SSO)[0] is None
