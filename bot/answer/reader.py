@@ -20,8 +20,10 @@ from bot.answer.lookup import CachedEmbed, Embed, Lookup, find_lookup
 from bot.answer.passages import Passage, merge_passages
 from bot.answer.ranking import WindowRanker
 from bot.answer.retriever import RetrievedChunk
+from bot.answer.section_kinds import SectionKind, asked_kinds
 from bot.answer.windows import FEATURES, Window, candidate_windows, question_keys, rare_terms
 from bot.errors import ModelError
+from bot.index.chunking import own_heading
 from bot.index.sparse import SparseEncoder
 from bot.index.units import Unit, split_units
 from bot.index.word_vectors import WordVectors
@@ -80,16 +82,25 @@ def _signature(text: str) -> bool:
     return sum(w[0].isupper() for w in words) * 2 >= len(words)
 
 
-def select_chunks(chunks: Sequence[RetrievedChunk], rare: set[str], sparse: SparseEncoder) -> list[RetrievedChunk]:
+def select_chunks(chunks: Sequence[RetrievedChunk], rare: set[str], sparse: SparseEncoder,
+                  kinds: Sequence[SectionKind] = ()) -> list[RetrievedChunk]:
     """The chunks worth reading: the top ones, plus lower ones whose heading names a rare term, or
     that belong to the top document and name one in their text (the part of the best document
-    that holds the error code or product the question names, ranked below its other parts)."""
+    that holds the error code or product the question names, ranked below its other parts), or
+    that belong to the top article and are a section of a kind the question asks for (``kinds``,
+    :mod:`bot.answer.section_kinds`: "who do I tell?" reads the runbook's "Escalate" section
+    that retrieval ranked ninth)."""
     chosen = list(chunks[:READ_CHUNKS])
     if rare and chunks:
         top_document = chunks[0].doc_id
         named = [c for c in chunks[READ_CHUNKS:] if rare & sparse.term_set(f"{c.title} {c.section}")
                  or (c.doc_id == top_document and rare & sparse.term_set(c.text))]
         chosen += named[:MAX_NAMED_CHUNKS]
+    top_article = next((c.doc_id for c in chunks if c.kind != DocumentKind.TICKET.value), None)
+    if kinds and top_article is not None:
+        kind_of = [c for c in chunks[READ_CHUNKS:] if c.doc_id == top_article and c not in chosen
+                   and any(k.heading.search(own_heading(c.section)) for k in kinds)]
+        chosen += kind_of[:MAX_NAMED_CHUNKS]
     return chosen
 
 
@@ -156,7 +167,7 @@ class Reader:
         retrieval made one (else the lookups embed the question themselves)."""
         identifiers, names = question_keys(question, self.sparse)
         rare = rare_terms((identifiers, names), self.sparse, [f"{c.title}\n{c.text}" for c in chunks])
-        chosen = select_chunks(chunks, rare, self.sparse)
+        chosen = select_chunks(chunks, rare, self.sparse, asked_kinds(question))
         passages = merge_passages(chosen)
         all_units = [split_units(p.text, section=p.section) for p in passages]
         units = [quotable_units(p, us) for p, us in zip(passages, all_units, strict=True)]

@@ -123,6 +123,14 @@ def test_an_agent_gets_the_known_issue_article_before_a_past_tickets_reply(sampl
     assert "Thanks for spotting this" not in first_run
 
 
+def test_an_agent_asking_who_to_tell_gets_the_runbooks_escalation_steps(sample_runtime) -> None:  # type: ignore[no-untyped-def]
+    # The runbook's "Escalate" section is retrieved ninth and no word of the question names it.
+    answer = sample_runtime.answers.answer("carrier outage at UPS, who do I tell?", Audience.AGENT)
+    assert (answer.citations[0].title, answer.citations[0].section) == ("Escalating carrier outages (agents only)",
+                                                                        "Escalate")
+    assert answer.text.startswith("1. Check **#carrier-escalations**")
+
+
 def test_a_column_lookup_quotes_only_the_rows_asked_for(sample_runtime) -> None:  # type: ignore[no-untyped-def]
     answer = _ask(sample_runtime, "How much does the Growth plan cost and how many shipments does it include?")
     assert "- Shipments included per month: 1,500" in answer.text
@@ -800,6 +808,28 @@ def test_the_top_documents_part_naming_the_questions_code_is_read_though_ranked_
     assert [(c.doc_id, c.chunk_no) for c in read[READ_CHUNKS:]] == [("top", 11)]
     assert select_chunks(top + lower, set(), sparse) == top  # no rare term: the top chunks only
     assert select_chunks([], {"7734"}, sparse) == []
+
+
+def test_the_top_articles_section_of_the_kind_asked_for_is_read_though_ranked_low() -> None:
+    """"who do I tell?" asks for an escalation section: the top article's one is read from below the
+    chunks always read; another document's, or a section of another kind, is not; a past ticket
+    ranked first is no article."""
+    from bot.answer.reader import READ_CHUNKS, select_chunks
+    from bot.answer.retriever import RetrievedChunk
+    from bot.answer.section_kinds import asked_kinds
+
+    def chunk(doc_id: str, n: int, section: str, kind: str = "article") -> RetrievedChunk:
+        return RetrievedChunk(doc_id=doc_id, chunk_no=n, title=doc_id, url=None, source="s", audience=Visibility.INTERNAL,
+                              section=section, text="Some text.", updated_at=None, score=1.0 - n / 100,
+                              similarity=0.5, kind=kind)
+
+    sparse = SparseEncoder()
+    top = [chunk("ticket", 0, "Agent reply", "ticket")] + [chunk("runbook", i, f"Part {i}") for i in range(1, READ_CHUNKS)]
+    lower = [chunk("other", 10, "Escalate"), chunk("runbook", 11, "Money questions"), chunk("runbook", 12, "Escalate")]
+    kinds = asked_kinds("carrier outage at UPS, who do I tell?")
+    read = select_chunks(top + lower, set(), sparse, kinds)
+    assert [(c.doc_id, c.chunk_no) for c in read[READ_CHUNKS:]] == [("runbook", 12)]
+    assert select_chunks(top + lower, set(), sparse, asked_kinds("How do I void a label?")) == top
 
 
 def test_a_window_knows_how_close_in_meaning_the_chunk_it_came_from_is() -> None:
