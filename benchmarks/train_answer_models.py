@@ -71,6 +71,7 @@ from bot.answer.passages import Passage, merge_passages
 from bot.answer.ranking import ANSWERABILITY, WINDOW_RANKER, LinearModel, TreeEnsemble, WindowRanker
 from bot.answer.reader import Reading, quotable_units, select_chunks
 from bot.answer.retriever import RetrievedChunk
+from bot.answer.section_kinds import asked_kinds
 from bot.answer.windows import FEATURES, Window, candidate_windows, question_keys, rare_terms
 from bot.evaluation.beir import index_corpus, read_jsonl, read_qrels, read_reference_answers
 from bot.evaluation.sample_questions import article_sections, question_rows
@@ -263,7 +264,7 @@ def read_passages(questions: list[Question], sparse: SparseEncoder) -> None:
     reader does it (done after loading, so a cache of retrievals stays valid when the reader changes)."""
     for q in questions:
         q.rare = rare_terms(question_keys(q.text, sparse), sparse, [f"{c.title}\n{c.text}" for c in q.retrieved])
-        q.passages = merge_passages(select_chunks(q.retrieved, q.rare, sparse))
+        q.passages = merge_passages(select_chunks(q.retrieved, q.rare, sparse, asked_kinds(q.text)))
         q.all_units = [split_units(p.text, section=p.section) for p in q.passages]
         q.units = [quotable_units(p, us) for p, us in zip(q.passages, q.all_units, strict=True)]
 
