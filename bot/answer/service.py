@@ -150,7 +150,8 @@ class AnswerService:
             if self.composer is self.extractive:
                 text, citations = self._extractive(assessment.reading, citations)
             else:
-                text = self.composer.compose(question, passages, citations)
+                # A model composing a thread's follow-up needs the thread: what retrieval searched for.
+                text = self.composer.compose(assessment.retrieval.query or question, passages, citations)
         except ComposerError as exc:
             log.warning("composer_fallback", composer=self.composer.name, reason=str(exc))
             text, citations = self._extractive(assessment.reading, citations)

@@ -247,6 +247,16 @@ def test_service_uses_the_llm_answer(sample_runtime: Any, server: FakeOpenAI) ->
     assert "<question>\nHow do I reset my password?\n</question>" in user_message(server.requests[0])
 
 
+def test_a_threads_follow_up_reaches_the_model_with_the_thread(sample_runtime: Any, server: FakeOpenAI) -> None:
+    # "and how long is the link valid?" alone does not say which link.
+    server.reply = cite_reset_source
+    answer = service_for(sample_runtime, server).answer("and how long is the link valid?", Audience.CUSTOMER,
+                                                        history=[QUESTION])
+    assert answer.composer == "openai"
+    assert ("<question>\nHow do I reset my password? and how long is the link valid?\n</question>"
+            in user_message(server.requests[0]))
+
+
 @pytest.mark.parametrize("failure", ["status", "timeout"])
 def test_service_falls_back_to_extractive(sample_runtime: Any, server: FakeOpenAI, failure: str) -> None:
     if failure == "status":
